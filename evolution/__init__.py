@@ -1,0 +1,1 @@
+"""parevo.evolution package."""

@@ -1,0 +1,1 @@
+"""parevo.toolchain package."""

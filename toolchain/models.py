@@ -1,0 +1,288 @@
+"""Data models that cross module boundaries inside the toolchain and up to the
+evolution and server layers.
+
+Conventions used everywhere in parevo:
+
+* Lines and columns are **0-based** (as in tree-sitter and LSP); text shown to a
+  user converts to 1-based lines at the last moment (``Span.line1``).
+* Byte offsets index the UTF-8 encoded file text.
+* Times are in **seconds** (float), sizes in **bytes**, thread counts in threads.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ParevoError(Exception):
+    """Base class of every error parevo reports to a user.
+
+    The message is written for the user: it says what is wrong and, where there
+    is one, what to do about it.
+    """
+
+
+class ParseFailure(ParevoError):
+    """The file does not parse near the selection (tree-sitter ERROR nodes)."""
+
+
+class NoLoopFound(ParevoError):
+    """No ``for``/range-``for``/``while``/``do`` loop at the selected line or range."""
+
+
+class NotInFunction(ParevoError):
+    """The selected loop is not inside a function definition."""
+
+
+class HarnessError(ParevoError):
+    """The harness cannot build inputs for a parameter (names it and the fix)."""
+
+
+class ToolchainMissing(ParevoError):
+    """A required tool (C++ compiler, ParlayLib, ThreadSanitizer) is missing."""
+
+
+class Span(BaseModel):
+    """A region of a source file: byte offsets and 0-based (line, column) points."""
+
+    start_byte: int
+    end_byte: int
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+
+    @property
+    def line1(self) -> int:
+        """1-based first line, for messages shown to a user."""
+        return self.start_line + 1
+
+
+class Param(BaseModel):
+    """One parameter of the function that encloses the loop.
+
+    ``type_text`` is the declaration as written without the name
+    (``const std::vector<double>&``); ``base_type`` strips cv-qualifiers,
+    references and one level of pointer (``std::vector<double>``, ``double``
+    for ``const double*``).
+    """
+
+    name: str
+    type_text: str
+    base_type: str
+    is_const: bool = False
+    is_reference: bool = False
+    is_pointer: bool = False
+
+
+class StructField(BaseModel):
+    """A field of a plain struct: its name and type as written."""
+
+    name: str
+    type_text: str
+    array_len: int | None = None
+
+
+class StructDef(BaseModel):
+    """A plain struct or class defined at namespace scope in the user's file."""
+
+    name: str
+    fields: list[StructField]
+    span: Span
+
+
+class LocalVar(BaseModel):
+    """A local variable declared in the enclosing function before the loop."""
+
+    name: str
+    type_text: str
+    line: int
+
+
+class LoopSite(BaseModel):
+    """Everything parevo knows about the selected loop's place in the file.
+
+    Produced by ``parevo.toolchain.parsing.find_loop``. ``source`` is the whole
+    file text; ``loop`` and ``function`` index into it. ``qualified_name`` is
+    the name to call the function by from file scope (namespaces included).
+    ``main_name`` is the span of the identifier of the file's own ``main``
+    function, if it has one (the harness renames it so its driver can link).
+    ``content_hash`` is a SHA-256 of the function text: results keyed by it
+    go stale when the loop or its function changes.
+    """
+
+    path: str
+    source: str
+    loop_kind: Literal["for", "range_for", "while", "do", "call"]
+    loop: Span
+    loop_text: str
+    function_name: str
+    qualified_name: str
+    function: Span
+    function_text: str
+    return_type: str
+    params: list[Param]
+    locals: list[LocalVar] = Field(default_factory=list)
+    includes: list[str] = Field(default_factory=list)
+    include_insert_byte: int = 0
+    structs: list[StructDef] = Field(default_factory=list)
+    main_name: Span | None = None
+    content_hash: str
+    indent: str = ""
+
+
+class ReductionOp(str, Enum):
+    """Associative operators a scalar can be reduced with (each is a monoid)."""
+
+    ADD = "+"
+    MUL = "*"
+    MIN = "min"
+    MAX = "max"
+    AND = "&&"
+    OR = "||"
+    BIT_AND = "&"
+    BIT_OR = "|"
+    BIT_XOR = "^"
+    COUNT = "count"
+
+
+class Reduction(BaseModel):
+    """A scalar updated in every iteration with an associative operator.
+
+    ``expr`` is the operand contributed by one iteration (``a[i]*a[i]`` for
+    ``s += a[i]*a[i]``; ``1`` for a count). ``update`` is the span of the whole
+    update statement inside the file, so a rewrite can replace it.
+    ``conditional`` is True when the update is guarded by an ``if``.
+    """
+
+    var: str
+    var_type: str
+    op: ReductionOp
+    expr: str
+    update: Span
+    conditional: bool = False
+    line: int
+
+
+class ArgExtreme(BaseModel):
+    """An argmin/argmax: ``if (E < best) { best = E; idx = i; }``.
+
+    ``strict`` is True for ``<``/``>`` (first index wins ties), False for
+    ``<=``/``>=`` (last index wins).
+    """
+
+    kind: Literal["min", "max"]
+    value_var: str
+    index_var: str | None
+    expr: str
+    strict: bool
+    line: int
+
+
+class Access(BaseModel):
+    """An array access in the loop body: ``array[index]`` with how it is used."""
+
+    array: str
+    index: str
+    kind: Literal["read", "write", "update"]
+    op: str = "="
+    value: str | None = None
+    line: int
+
+
+class Push(BaseModel):
+    """``container.push_back(value)`` (or ``emplace_back``) in the loop body."""
+
+    container: str
+    value: str
+    conditional: bool
+    condition: str | None = None
+    line: int
+
+
+class EarlyExit(BaseModel):
+    """A ``break``, ``return`` or ``goto`` that leaves the loop early."""
+
+    kind: Literal["break", "return", "goto"]
+    value: str | None = None
+    condition: str | None = None
+    line: int
+
+
+class Call(BaseModel):
+    """A function call in the loop body; ``pure`` for known side-effect-free math."""
+
+    name: str
+    line: int
+    pure: bool
+
+
+class Dependence(BaseModel):
+    """A loop-carried dependence: iteration i reads what an earlier one wrote.
+
+    ``write_line`` and ``read_line`` are 0-based lines of the two accesses;
+    ``description`` is the user-facing sentence.
+    """
+
+    var: str
+    write_line: int
+    read_line: int
+    distance: int | None = None
+    description: str
+
+
+Pattern = Literal[
+    "map",
+    "reduction",
+    "argminmax",
+    "histogram",
+    "scan",
+    "filter",
+    "search",
+    "nest",
+    "sequential",
+    "unknown",
+]
+
+
+class LoopFacts(BaseModel):
+    """What the loop reads and writes, and the pattern that follows.
+
+    Produced by ``parevo.toolchain.facts.analyze``. For a counted ``for`` loop
+    ``index_var``/``lower``/``upper`` give ``for (index_var = lower;
+    index_var < upper; ++index_var)`` (``upper`` exclusive; ``<=`` bounds are
+    rewritten to ``(B) + 1``). For a range-``for``, ``range_expr`` is the
+    container and ``range_var`` the element variable.
+    ``reason`` explains, for a user, why the loop cannot be parallelized as it
+    stands; ``reason_lines`` are the 0-based lines involved.
+    """
+
+    index_var: str | None = None
+    index_type: str | None = None
+    lower: str | None = None
+    upper: str | None = None
+    step: int | None = None
+    range_var: str | None = None
+    range_var_type: str | None = None
+    range_expr: str | None = None
+    body: Span | None = None
+    body_text: str = ""
+    reductions: list[Reduction] = Field(default_factory=list)
+    argextremes: list[ArgExtreme] = Field(default_factory=list)
+    writes_at_index: list[Access] = Field(default_factory=list)
+    writes_computed: list[Access] = Field(default_factory=list)
+    reads: list[Access] = Field(default_factory=list)
+    pushes: list[Push] = Field(default_factory=list)
+    early_exits: list[EarlyExit] = Field(default_factory=list)
+    calls: list[Call] = Field(default_factory=list)
+    dependences: list[Dependence] = Field(default_factory=list)
+    scalars_written: list[str] = Field(default_factory=list)
+    inner_loops: int = 0
+    pattern: Pattern = "unknown"
+    parallelizable: bool = False
+    already_parallel: bool = False
+    reason: str | None = None
+    reason_lines: list[int] = Field(default_factory=list)

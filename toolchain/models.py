@@ -164,6 +164,7 @@ class Reduction(BaseModel):
     expr: str
     update: Span
     conditional: bool = False
+    in_inner_loop: bool = False
     line: int
 
 
@@ -191,6 +192,7 @@ class Access(BaseModel):
     op: str = "="
     value: str | None = None
     line: int
+    span: Span | None = None
 
 
 class Push(BaseModel):
@@ -201,6 +203,7 @@ class Push(BaseModel):
     conditional: bool
     condition: str | None = None
     line: int
+    span: Span | None = None
 
 
 class EarlyExit(BaseModel):
@@ -210,6 +213,7 @@ class EarlyExit(BaseModel):
     value: str | None = None
     condition: str | None = None
     line: int
+    span: Span | None = None
 
 
 class Call(BaseModel):
@@ -232,6 +236,47 @@ class Dependence(BaseModel):
     read_line: int
     distance: int | None = None
     description: str
+
+
+class Scan(BaseModel):
+    """A prefix sum (scan) carried by the loop.
+
+    Two shapes: a scalar accumulator copied out at the loop index
+    (``acc += a[i]; out[i] = acc;`` is ``inclusive``, ``out[i] = acc; acc +=
+    a[i];`` is ``exclusive``; ``acc`` names the scalar; ``output`` is None when
+    ``acc`` is read in other ways, e.g. ``b[i] = acc * 2``), or the output's own
+    previous element (``out[i] = out[i-1] + a[i]``: ``carried`` is the text
+    ``out[i - 1]``, ``acc`` is None). ``in_place`` marks ``a[i] += a[i-1]``,
+    where ``expr`` is the element's own old value. ``op`` is the monoid.
+    """
+
+    kind: Literal["inclusive", "exclusive"]
+    op: ReductionOp
+    expr: str
+    output: str | None = None
+    acc: str | None = None
+    acc_type: str | None = None
+    carried: str | None = None
+    in_place: bool = False
+    line: int
+
+
+class Search(BaseModel):
+    """A first-match search: ``if (condition) { action }`` leaving the loop.
+
+    ``kind`` is how it leaves (``return`` or ``break``); ``prefix`` is the text
+    of the declarations that precede the ``if`` in the body (the condition may
+    use them); ``action`` is the text of the if-block's statements without a
+    final ``break;`` (a ``return v;`` is kept); ``value`` is the returned
+    expression, if any.
+    """
+
+    kind: Literal["return", "break"]
+    condition: str
+    prefix: str = ""
+    action: str = ""
+    value: str | None = None
+    line: int
 
 
 Pattern = Literal[
@@ -258,6 +303,15 @@ class LoopFacts(BaseModel):
     container and ``range_var`` the element variable.
     ``reason`` explains, for a user, why the loop cannot be parallelized as it
     stands; ``reason_lines`` are the 0-based lines involved.
+
+    ``scan`` and ``search`` describe a prefix-sum and a first-match loop.
+    ``private_scalars`` are scalars declared before the loop that every
+    iteration assigns before reading and that are not used after it (a rewrite
+    gives each iteration its own copy); ``body_locals`` are the names declared
+    inside the body (private by construction); ``continues`` are the spans of
+    the body's own ``continue`` statements (not those of inner loops);
+    ``index_declared_outside`` marks ``int i; for (i = 0; …)``, whose final
+    value is visible after the loop.
     """
 
     index_var: str | None = None
@@ -281,6 +335,12 @@ class LoopFacts(BaseModel):
     dependences: list[Dependence] = Field(default_factory=list)
     scalars_written: list[str] = Field(default_factory=list)
     inner_loops: int = 0
+    scan: Scan | None = None
+    search: Search | None = None
+    private_scalars: list[str] = Field(default_factory=list)
+    body_locals: list[str] = Field(default_factory=list)
+    continues: list[Span] = Field(default_factory=list)
+    index_declared_outside: bool = False
     pattern: Pattern = "unknown"
     parallelizable: bool = False
     already_parallel: bool = False

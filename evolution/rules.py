@@ -1,0 +1,182 @@
+"""Rule-based ParlayLib candidates (no LLM): pattern → rewrite templates.
+
+``propose(site, facts)`` returns faithful rewrites of the selected loop, best
+first, each a :class:`~parevo.evolution.candidates.Candidate` whose
+``loop_text`` replaces ``site.loop`` (a block ``{ … }``) and whose
+``includes`` are the headers it needs. Every template reuses the loop's own
+body text, with the loop index rebound to its own type and lower bound
+inside the lambda (:mod:`parevo.evolution.rule_frame`), so the rewrite keeps
+the loop's semantics up to the reassociation of its monoid.
+
+Per pattern (see the modules for the templates):
+
+* ``map``/``nest``: ``parallel_for`` with default granularity; a blocked
+  variant (serial inner loop over blocks of 2048 iterations, a multiple of
+  64, so ``std::vector<bool>`` words are never shared when the range starts at
+  0 — first for such outputs); explicit granularities; a ``tabulate`` variant
+  for a body ``out[i] = expr;``;
+* ``reduction``/``argminmax``: :mod:`parevo.evolution.rules_reduce`;
+* ``histogram``/``scan``/``filter``/``search``:
+  :mod:`parevo.evolution.rules_collect`.
+
+Loops that are already parallel, not parallelizable, or of unknown pattern get
+no candidates.
+"""
+
+from __future__ import annotations
+
+import re
+
+from parevo.evolution.candidates import Candidate
+from parevo.evolution.rule_frame import (
+    Frame,
+    Names,
+    body_lines,
+    build_frame,
+    call_with_lambda,
+    continue_edits,
+    indent,
+    lam,
+    wrap,
+)
+from parevo.evolution.rules_collect import (
+    filter_candidates,
+    histogram_candidates,
+    scan_candidates,
+    search_candidates,
+)
+from parevo.evolution.rules_reduce import PRIM, SEQ, argext_candidates, reduction_candidates, top_statements
+from parevo.toolchain.models import LoopFacts, LoopSite
+
+PAR = "<parlay/parallel.h>"
+BLOCK = 2048
+
+
+def _bool_vector_output(site: LoopSite, facts: LoopFacts) -> bool:
+    arrays = {a.array for a in facts.writes_at_index}
+    for p in list(site.params) + list(site.locals):
+        if p.name in arrays and re.search(r"vector\s*<\s*bool\s*>", p.type_text):
+            return True
+    return False
+
+
+def _parallel_for(site: LoopSite, facts: LoopFacts, fr: Frame, granularity: int, origin: str) -> Candidate:
+    body = body_lines(site, facts, continue_edits(facts, "return;"))
+    suffix = ");" if granularity == 0 else f", {granularity});"
+    lines = list(fr.prologue)
+    lines += call_with_lambda(f"parlay::parallel_for({fr.start}, {fr.end}, ", lam(fr.index_param, fr.index_bind, body),
+                              suffix)
+    lines += fr.epilogue
+    g = "default granularity" if granularity == 0 else f"granularity {granularity}"
+    return Candidate(loop_text=wrap(lines), includes=[PAR], origin=origin,
+                     description=f"parlay::parallel_for over the loop's iterations ({g}), body unchanged",
+                     params={"granularity": granularity})
+
+
+def _blocked(site: LoopSite, facts: LoopFacts, fr: Frame, block: int) -> Candidate:
+    names = fr.names.fork()
+    b, kk, last = names.get("blk"), names.get("kk"), names.get("last")
+    body = body_lines(site, facts)  # `continue` keeps its meaning in the serial inner loop
+    if fr.pos_param == fr.var:
+        bind = f"size_t {fr.var} = {kk};"
+    else:
+        bind = re.sub(rf"\b{re.escape(fr.pos_param)}\b", kk, fr.pos_bind)
+    lines = list(fr.prologue)
+    lines += [f"parlay::parallel_for(0, ({fr.count} + {block - 1}) / {block}, [&](size_t {b}) {{"]
+    inner = [f"const size_t {last} = std::min<size_t>({fr.count}, ({b} + 1) * {block});",
+             f"for (size_t {kk} = {b} * {block}; {kk} < {last}; ++{kk}) {{"]
+    inner += indent([bind] + body) + ["}"]
+    lines += indent(inner) + ["}, 1);"] + fr.epilogue
+    return Candidate(loop_text=wrap(lines), includes=[PAR, "<algorithm>"], origin="rule:parallel-for-blocked",
+                     description=(f"parlay::parallel_for over blocks of {block} iterations, each block a serial loop "
+                                  "running the original body"),
+                     params={"block": block})
+
+
+def _tabulate(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate | None:
+    stmts = top_statements(site, facts)
+    if len(stmts) != 1 or len(facts.writes_at_index) != 1 or facts.continues:
+        return None
+    st = stmts[0]
+    w = facts.writes_at_index[0]
+    if st.type != "expression_statement" or w.op != "=" or w.value is None or w.span is None:
+        return None
+    e = st.named_children[0] if st.named_child_count else None
+    if e is None or (e.start_byte, e.end_byte) != (w.span.start_byte, w.span.end_byte):
+        return None
+    src = site.source.encode("utf-8")
+    left = e.child_by_field_name("left")
+    target = src[left.start_byte:left.end_byte].decode("utf-8")
+    names = fr.names.fork()
+    vals = names.get("vals")
+    lines = list(fr.prologue)
+    lines += call_with_lambda(f"const auto {vals} = parlay::tabulate({fr.count}, ",
+                              lam(fr.pos_param, fr.pos_bind, [f"return {w.value};"]), ");")
+    lines += call_with_lambda(f"parlay::parallel_for(0, {fr.count}, ",
+                              lam(fr.pos_param, fr.pos_bind, [f"{target} = {vals}[{fr.pos_param}];"]), ");")
+    lines += fr.epilogue
+    return Candidate(loop_text=wrap(lines), includes=[PRIM, SEQ, PAR], origin="rule:tabulate",
+                     description="parlay::tabulate of the assigned values, then copied into the output in parallel",
+                     params={"sequence": "materialized"})
+
+
+def map_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+    """Candidates for ``map`` and ``nest`` (outer loop of a nest: inner loops stay serial)."""
+    nest = facts.pattern == "nest" or facts.inner_loops > 0
+    out = [_parallel_for(site, facts, fr, 0, "rule:parallel-for")]
+    blocked = _blocked(site, facts, fr, BLOCK)
+    if _bool_vector_output(site, facts) and (fr.start == "0" or facts.lower == "0" or facts.range_var):
+        out.insert(0, blocked)
+    elif not nest:
+        out.append(blocked)
+    if nest:
+        out.append(_parallel_for(site, facts, fr, 1, "rule:parallel-for-grain"))
+        out.append(_parallel_for(site, facts, fr, 16, "rule:parallel-for-grain"))
+    else:
+        out.append(_parallel_for(site, facts, fr, 1024, "rule:parallel-for-grain"))
+        tab = _tabulate(site, facts, fr)
+        if tab is not None:
+            out.append(tab)
+    return out
+
+
+_PATTERNS = {
+    "map": map_candidates,
+    "nest": map_candidates,
+    "reduction": reduction_candidates,
+    "argminmax": argext_candidates,
+    "histogram": histogram_candidates,
+    "scan": scan_candidates,
+    "filter": filter_candidates,
+    "search": search_candidates,
+}
+
+
+def propose(site: LoopSite, facts: LoopFacts) -> list[Candidate]:
+    """Rule-based ParlayLib rewrites of ``site``'s loop, best first.
+
+    Returns ``[]`` for loops that are already parallel, not parallelizable as
+    they stand, of unknown pattern, or whose header parevo could not
+    normalise. Each candidate's ``origin`` is ``rule:<name>``; ``params``
+    holds the variant's knobs (granularity, delayed/materialized, strategy).
+    Never raises on a well-formed ``(site, facts)`` pair.
+    """
+    if facts.already_parallel or not facts.parallelizable:
+        return []
+    make = _PATTERNS.get(facts.pattern)
+    if make is None:
+        return []
+    fr = build_frame(site, facts, Names(site))
+    if fr is None:
+        return []
+    cands = make(site, facts, fr)
+    seen: set[str] = set()
+    out = []
+    for c in cands:
+        if c.id not in seen:
+            seen.add(c.id)
+            out.append(c)
+    return out
+
+
+__all__ = ["propose", "map_candidates", "PRIM"]

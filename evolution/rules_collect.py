@@ -1,0 +1,465 @@
+"""Rule templates for histograms, scans, filters and first-match searches.
+
+* Histogram (``h[k]++``, ``h[f(i)] += w``): per-block counts (each of a few
+  blocks per worker runs the original body on a private copy of ``h``, then
+  the copies are summed per bin in parallel) — toolchain.md found a general
+  ``histogram_by_index`` 0.15x on a 256-bin histogram, so it comes last; an
+  atomic-update variant for integer bins in between.
+* Scan: ``parlay::scan``/``scan_inclusive`` over a delayed sequence of the
+  per-iteration operands, then a parallel pass that runs the body with the
+  accumulator shadowed by its prefix value (so any other statements of the
+  body still run); an in-place variant (``scan_inclusive_inplace``) when the
+  body is just the update and the copy-out.
+* Filter (conditional ``push_back``): ``pack_index`` of a delayed flag
+  sequence, then the kept values are written in parallel after the output's
+  old contents (the output keeps them, as ``push_back`` does); a
+  ``parlay::filter`` variant when the condition is a predicate of the pushed
+  value.
+* Search: ``parlay::find_if`` over the positions (first match, early exit
+  inside ParlayLib), then the if-block's action at that index; a min-index
+  reduce variant without early exit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from parevo.evolution.candidates import Candidate
+from parevo.evolution.rule_frame import (
+    Frame,
+    body_lines,
+    call_with_lambda,
+    continue_edits,
+    dedent_block,
+    indent,
+    lam,
+    substitute,
+    uses_any,
+    wrap,
+)
+from parevo.evolution.rule_ops import combine, monoid
+from parevo.evolution.rules_reduce import DELAYED, PRIM, SEQ, top_statements
+from parevo.toolchain.models import LoopFacts, LoopSite, ReductionOp
+
+PAR = "<parlay/parallel.h>"
+
+_INT_ELEMS = re.compile(
+    r"^(?:const\s+)?(?:std::)?(?:(?:unsigned\s+|signed\s+)?(?:char|short|int|long|long\s+long|long\s+int)|"
+    r"u?int(?:8|16|32|64)_t|size_t|unsigned)$")
+
+
+def _elem_type(site: LoopSite, array: str) -> str | None:
+    """Element type of a parameter/local array from its declared type, when it is plain."""
+    decl = None
+    for p in site.params:
+        if p.name == array:
+            decl = p.type_text
+    for lv in site.locals:
+        if lv.name == array:
+            decl = lv.type_text
+    if decl is None:
+        return None
+    t = decl.replace("&", "").replace("const ", "").strip()
+    m = re.match(r"^(?:std::)?(?:vector|array)\s*<\s*([^,<>]+?)\s*(?:,\s*\w+\s*)?>$", t)
+    if m:
+        return m.group(1).strip()
+    if t.endswith("*"):
+        return t[:-1].strip()
+    return None
+
+
+def _container_param(site: LoopSite, array: str) -> bool:
+    for p in site.params + site.locals:  # type: ignore[operator]
+        if p.name == array:
+            t = getattr(p, "type_text", "")
+            return "vector" in t or "array" in t
+    return False
+
+
+def _contiguous(site: LoopSite, array: str) -> bool:
+    """True when ``array`` is declared as a std::vector (not of bool), std::array, C array or pointer."""
+    for p in list(site.params) + list(site.locals):
+        if p.name == array:
+            t = p.type_text
+            if re.search(r"vector\s*<\s*bool\s*>", t):
+                return False
+            return bool(re.search(r"\b(?:std::)?(?:vector|array)\s*<", t)) or t.rstrip().endswith("*") or "[" in t
+    return False
+
+
+# --------------------------------------------------------------------------- histogram
+
+_HIST_COMBINE = {"++": "+=", "+=": "+=", "--": "+=", "-=": "+=", "*=": "*=", "|=": "|=", "&=": "&=",
+                 "^=": "^="}
+_HIST_IDENT = {"+=": "0", "*=": "1", "|=": "0", "^=": "0", "&=": "~0"}
+
+
+def histogram_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+    """Candidates for ``pattern == "histogram"`` (best first)."""
+    arrays = sorted({a.array for a in facts.writes_computed})
+    if len(arrays) != 1:
+        return []
+    h = arrays[0]
+    ops = {a.op for a in facts.writes_computed}
+    combs = {_HIST_COMBINE.get(o) for o in ops}
+    if None in combs or len(combs) != 1:
+        return []
+    comb = combs.pop()
+    names = fr.names.fork()
+    out: list[Candidate] = []
+    if _container_param(site, h):
+        out += _per_block(site, facts, fr, h, comb, 4)
+    elem = _elem_type(site, h)
+    if elem and _INT_ELEMS.match(elem) and comb == "+=":
+        out.append(_atomic(site, facts, fr))
+    if (len(facts.writes_computed) == 1 and facts.writes_computed[0].op == "++" and _container_param(site, h)
+            and not facts.reductions):
+        hb = _by_index(site, facts, fr, h)
+        if hb is not None:
+            out.append(hb)
+    if _container_param(site, h):
+        out += _per_block(site, facts, fr, h, comb, 1)
+    del names
+    return out
+
+
+def _per_block(site: LoopSite, facts: LoopFacts, fr: Frame, h: str, comb: str, per_worker: int) -> list[Candidate]:
+    names = fr.names.fork()
+    H, nb, part, b, first, last, kk, j, acc = (names.get(x) for x in (
+        "Hist", "n_blocks", "partial", "b", "first", "last", "kk", "bin", "sum"))
+    body = body_lines(site, facts)
+    if fr.pos_param == fr.var:  # the lambda parameter is the index itself (a size_t loop from 0)
+        bind = f"size_t {fr.var} = {kk};"
+    else:
+        bind = re.sub(rf"\b{re.escape(fr.pos_param)}\b", kk, fr.pos_bind)
+    ident = _HIST_IDENT[comb]
+    lines = list(fr.prologue)
+    lines += [
+        f"using {H} = std::decay_t<decltype({h})>;",
+        f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>({fr.count} / 4096, "
+        f"{per_worker} * parlay::num_workers()));",
+        f"std::vector<{H}> {part}({nb}, {h});",
+        f"parlay::parallel_for(0, {nb}, [&](size_t {b}) {{",
+    ]
+    inner = [
+        f"{H}& {h} = {part}[{b}];  // this block's private bins",
+        f"std::fill(std::begin({h}), std::end({h}), {ident});",
+        f"const size_t {first} = {b} * {fr.count} / {nb}, {last} = ({b} + 1) * {fr.count} / {nb};",
+        f"for (size_t {kk} = {first}; {kk} < {last}; ++{kk}) {{",
+    ]
+    inner += indent(([bind] if bind else []) + body) + ["}"]
+    lines += indent(inner) + ["}, 1);"]
+    lines += [f"parlay::parallel_for(0, std::size({h}), [&](size_t {j}) {{"]
+    red = [f"auto {acc} = {part}[0][{j}];", f"for (size_t {b} = 1; {b} < {nb}; ++{b}) {acc} {comb} {part}[{b}][{j}];",
+           f"{h}[{j}] {comb} {acc};"]
+    lines += indent(red) + ["});"] + fr.epilogue
+    return [Candidate(
+        loop_text=wrap(lines), includes=[PAR, "<algorithm>", "<iterator>", "<type_traits>", "<vector>"],
+        origin="rule:histogram-blocks",
+        description=(f"per-block private copies of `{h}` ({per_worker} block(s) per worker) filled by the original "
+                     "body, then combined per bin in parallel"),
+        params={"blocks_per_worker": per_worker, "min_block": 4096},
+    )]
+
+
+def _atomic(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate:
+    edits = []
+    for a in facts.writes_computed:
+        assert a.span is not None
+        target = f"{a.array}[{a.index}]"
+        val = {"++": "1", "--": "-1"}.get(a.op, a.value or "1")
+        fn = "__atomic_fetch_sub" if a.op == "-=" else "__atomic_fetch_add"
+        edits.append((a.span.start_byte, a.span.end_byte, f"{fn}(&{target}, {val}, __ATOMIC_RELAXED)"))
+    body = body_lines(site, facts, edits + continue_edits(facts, "return;"))
+    lines = list(fr.prologue)
+    lines += call_with_lambda(f"parlay::parallel_for({fr.start}, {fr.end}, ",
+                              lam(fr.index_param, fr.index_bind, body), ");")
+    lines += fr.epilogue
+    return Candidate(loop_text=wrap(lines), includes=[PAR], origin="rule:histogram-atomic",
+                     description="parallel_for with relaxed atomic fetch-and-add on the bins",
+                     params={"granularity": 0})
+
+
+def _by_index(site: LoopSite, facts: LoopFacts, fr: Frame, h: str) -> Candidate | None:
+    stmts = top_statements(site, facts)
+    a = facts.writes_computed[0]
+    if len(stmts) != 1 or a.span is None or not (stmts[0].start_byte <= a.span.start_byte < stmts[0].end_byte):
+        return None
+    if stmts[0].type != "expression_statement":
+        return None
+    names = fr.names.fork()
+    keys, counts, j = names.get("keys"), names.get("counts"), names.get("bin")
+    lines = list(fr.prologue)
+    lines += call_with_lambda(f"const auto {keys} = parlay::tabulate({fr.count}, ",
+                              lam(fr.pos_param, fr.pos_bind, [f"return static_cast<size_t>({a.index});"],
+                                  ret="size_t"), ");")
+    lines += [f"const auto {counts} = parlay::histogram_by_index({keys}, std::size({h}));",
+              f"parlay::parallel_for(0, std::size({h}), [&](size_t {j}) {{ {h}[{j}] += {counts}[{j}]; }});"]
+    lines += fr.epilogue
+    return Candidate(loop_text=wrap(lines), includes=[PRIM, SEQ, "<iterator>"], origin="rule:histogram-by-index",
+                     description="parlay::histogram_by_index of the keys, added into the bins",
+                     params={"strategy": "histogram_by_index"})
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def scan_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+    """Candidates for ``pattern == "scan"`` (best first)."""
+    sc = facts.scan
+    if sc is None:
+        return []
+    names = fr.names.fork()
+    out: list[Candidate] = []
+    if sc.acc is not None:
+        T = sc.acc_type or f"std::decay_t<decltype({sc.acc})>"
+        acc0 = names.get(f"{sc.acc}0")
+        init = [f"const {T} {acc0} = {sc.acc};"]
+        out += _scan_shadow(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.acc, sc.kind)
+        if (sc.output is not None and _only_scan_statements(site, facts) and sc.op == ReductionOp.ADD
+                and _contiguous(site, sc.output)):
+            out.append(_scan_inplace(site, facts, fr, T, sc.expr, acc0, init, sc.output, sc.acc, sc.kind))
+        return out
+    # carried: out[i] = out[i-1] + e   or   a[i] += a[i-1]
+    assert sc.carried is not None
+    T = f"std::decay_t<decltype({sc.output}[0])>"
+    first = fr.index_at("0")
+    prev = substitute(sc.carried, fr.var, f"({first})")
+    acc0 = names.get("carry")
+    init = [f"const {T} {acc0} = {prev};"] if not sc.in_place else []
+    if sc.in_place:
+        if _contiguous(site, sc.output):
+            out.append(_scan_carried_inplace(facts, fr, T, sc.output, prev))
+        return out
+    out += _scan_carried(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.output)
+    if sc.op == ReductionOp.ADD and _contiguous(site, sc.output):
+        out.append(_scan_inplace(site, facts, fr, T, sc.expr, acc0, init, sc.output, None, "inclusive"))
+    return out
+
+
+def _only_scan_statements(site: LoopSite, facts: LoopFacts) -> bool:
+    return len(top_statements(site, facts)) == 2 and not facts.writes_computed and not facts.reductions and len(
+        facts.writes_at_index) == 1
+
+
+def _scan_shadow(site, facts, fr: Frame, op, T, expr, acc0, init, acc, kind) -> list[Candidate]:
+    names = fr.names.fork()
+    pre, total = names.get("prefix"), names.get("total")
+    seq = lam(fr.pos_param, fr.pos_bind, _decls_before_update(site, facts) + [f"return {expr};"], ret=T)
+    lines = list(fr.prologue) + init
+    lines += call_with_lambda(f"auto [{pre}, {total}] = parlay::scan(parlay::delayed_tabulate({fr.count}, ", seq,
+                              f"), {monoid(op, T)});")
+    shadow = [f"{T} {acc} = {combine(op, acc0, f'{pre}[{fr.pos_param}]')};"]
+    # the lambda runs the original body with the accumulator set to its exclusive prefix value
+    body = body_lines(site, facts, continue_edits(facts, "return;"))
+    lines += call_with_lambda(f"parlay::parallel_for(0, {fr.count}, ",
+                              lam(fr.pos_param, fr.pos_bind, shadow + body), ");")
+    lines += [f"{acc} = {combine(op, acc0, total)};"] + fr.epilogue
+    del kind
+    return [Candidate(
+        loop_text=wrap(lines), includes=[PRIM, DELAYED, PAR], origin="rule:scan-delayed",
+        description=("exclusive parlay::scan of the delayed operands, then each iteration runs the body with "
+                     f"`{acc}` set to its prefix value"),
+        params={"sequence": "delayed", "form": "shadowed"},
+    )]
+
+
+def _decls_before_update(site: LoopSite, facts: LoopFacts) -> list[str]:
+    sc = facts.scan
+    out = []
+    src = site.source.encode("utf-8")
+    for st in top_statements(site, facts):
+        if sc is not None and st.start_point[0] >= sc.line:
+            break
+        if st.type == "declaration":
+            out += dedent_block(src[st.start_byte:st.end_byte].decode("utf-8"))
+    return out
+
+
+def _scan_inplace(site, facts, fr: Frame, T, expr, acc0, init, output, acc, kind) -> Candidate:
+    names = fr.names.fork()
+    total = names.get("total")
+    first = fr.index_at("0")
+    lines = list(fr.prologue) + init
+    lines += [f"if ({fr.count} > 0) {{"]
+    body = call_with_lambda(f"parlay::parallel_for(0, {fr.count}, ",
+                            lam(fr.pos_param, fr.pos_bind, _decls_before_update(site, facts) + [
+                                f"{output}[{fr.var}] = {expr};"]), ");")
+    sl = f"parlay::make_slice(&{output}[{first}], &{output}[{first}] + {fr.count})"
+    if kind == "inclusive":
+        body += [f"{output}[{first}] += {acc0};",
+                 f"parlay::scan_inclusive_inplace({sl}, parlay::plus<{T}>());"]
+        if acc:
+            body += [f"{acc} = {output}[{fr.index_at(f'({fr.count} - 1)')}];"]
+    else:
+        body += [f"const {T} {total} = parlay::scan_inplace({sl}, parlay::plus<{T}>());"]
+        lam_lines = lam(fr.pos_param, fr.pos_bind, [f"{output}[{fr.var}] += {acc0};"])
+        body += [f"if ({acc0} != {T}(0)) {{"] + indent(call_with_lambda(
+            f"parlay::parallel_for(0, {fr.count}, ", lam_lines, ");")) + ["}"]
+        if acc:
+            body += [f"{acc} = {acc0} + {total};"]
+    lines += indent(body) + ["}"] + fr.epilogue
+    return Candidate(loop_text=wrap(lines), includes=[PRIM, PAR, "<parlay/slice.h>"], origin="rule:scan-inplace",
+                     description=f"write the operands into `{output}`, then an in-place parlay scan",
+                     params={"sequence": "in-place", "kind": kind})
+
+
+def _scan_carried(site, facts, fr: Frame, op, T, expr, acc0, init, output) -> list[Candidate]:
+    names = fr.names.fork()
+    pre = names.get("prefix")
+    seq = lam(fr.pos_param, fr.pos_bind, [f"return {expr};"], ret=T)
+    lines = list(fr.prologue)
+    lines += [f"if ({fr.count} > 0) {{"]
+    body = list(init)
+    body += call_with_lambda(f"const auto {pre} = parlay::scan_inclusive(parlay::delayed_tabulate({fr.count}, ",
+                             seq, f"), {monoid(op, T)});")
+    body += call_with_lambda(f"parlay::parallel_for(0, {fr.count}, ",
+                             lam(fr.pos_param, fr.pos_bind,
+                                 [f"{output}[{fr.var}] = {combine(op, acc0, f'{pre}[{fr.pos_param}]')};"]), ");")
+    lines += indent(body) + ["}"] + fr.epilogue
+    return [Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED, PAR], origin="rule:scan-delayed",
+                      description=f"inclusive parlay::scan of the delayed operands, offset by `{output}`'s carry-in",
+                      params={"sequence": "delayed", "kind": "inclusive"})]
+
+
+def _scan_carried_inplace(facts, fr: Frame, T, output, prev) -> Candidate:
+    first = fr.index_at("0")
+    lines = list(fr.prologue)
+    sl = f"parlay::make_slice(&{prev}, &{prev} + {fr.count} + 1)"
+    lines += [f"if ({fr.count} > 0) {{"] + indent([f"parlay::scan_inclusive_inplace({sl}, parlay::plus<{T}>());"]) + [
+        "}"] + fr.epilogue
+    del first
+    return Candidate(loop_text=wrap(lines), includes=[PRIM, "<parlay/slice.h>"], origin="rule:scan-inplace",
+                     description=f"in-place inclusive parlay scan of `{output}` starting at the carried element",
+                     params={"sequence": "in-place", "kind": "inclusive"})
+
+
+# --------------------------------------------------------------------------- filter
+
+
+def filter_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+    """Candidates for ``pattern == "filter"`` (best first)."""
+    if len(facts.pushes) != 1:
+        return []
+    p = facts.pushes[0]
+    if p.span is None:
+        return []
+    names = fr.names.fork()
+    out_c = p.container
+    VT = names.get("Elem")
+    using = [f"using {VT} = std::decay_t<decltype({out_c})>::value_type;"]
+    cands: list[Candidate] = []
+    local_dep = uses_any(p.value, facts.body_locals)
+    if not p.conditional:
+        old = names.get("old_size")
+        lines = list(fr.prologue) + [f"const size_t {old} = {out_c}.size();", f"{out_c}.resize({old} + {fr.count});"]
+        body = body_lines(site, facts, [(p.span.start_byte, p.span.end_byte,
+                                         f"{out_c}[{old} + {fr.pos_param}] = {p.value};")])
+        lines += call_with_lambda(f"parlay::parallel_for(0, {fr.count}, ", lam(fr.pos_param, fr.pos_bind, body), ");")
+        return [Candidate(loop_text=wrap(lines + fr.epilogue), includes=[PAR], origin="rule:append-map",
+                          description="grow the output once, then write every appended element in parallel",
+                          params={"granularity": 0})]
+    # 1. parlay::filter on the delayed values when the condition is a predicate of the pushed value
+    pv = names.get("value")
+    cond = p.condition or "true"
+    if re.fullmatch(r"[A-Za-z_]\w*", p.value.strip()):
+        pred = substitute(cond, p.value.strip(), pv) if uses_any(cond, [p.value.strip()]) else None
+    else:
+        pred = cond.replace(p.value, pv) if p.value in cond else None
+    if pred is not None and not uses_any(pred, [fr.var] + facts.body_locals) and not local_dep:
+        kept = names.get("kept")
+        lines = list(fr.prologue) + using
+        if facts.range_var and p.value.strip() == facts.range_var and re.fullmatch(r"[A-Za-z_]\w*",
+                                                                                     facts.range_expr or ""):
+            lines += [f"const auto {kept} = parlay::filter({facts.range_expr}, [&]({facts.range_var_type} "
+                      f"{facts.range_var}) {{ return {cond}; }});"]
+            origin = "rule:filter-range"
+        else:
+            lines += call_with_lambda(f"const auto {kept} = parlay::filter(parlay::delayed_tabulate({fr.count}, ",
+                                      lam(fr.pos_param, fr.pos_bind, [f"return {p.value};"], ret=VT),
+                                      f"), [&](const {VT}& {pv}) {{ return {pred}; }});")
+            origin = "rule:filter-delayed"
+        lines += [f"{out_c}.insert({out_c}.end(), {kept}.begin(), {kept}.end());"] + fr.epilogue
+        cands.append(Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin=origin,
+                               description="parlay::filter of the values with the loop's condition, appended in order",
+                               params={"sequence": "delayed", "form": "filter"}))
+    # 2. pack_index of the flags (any body), then the kept values written after the old contents
+    for delayed in (True, False):
+        idx, old, jj, k2 = names.get("kept_idx"), names.get("old_size"), names.get("jj"), fr.pos_param
+        flag_body = body_lines(site, facts, [(p.span.start_byte, p.span.end_byte, "return true;")] +
+                               continue_edits(facts, "return false;")) + ["return false;"]
+        tab = "parlay::delayed_tabulate" if delayed else "parlay::tabulate"
+        lines = list(fr.prologue) + (using if local_dep else [])
+        lines += call_with_lambda(f"const auto {idx} = parlay::pack_index({tab}({fr.count}, ",
+                                  lam(fr.pos_param, fr.pos_bind, flag_body, ret="bool"), "));")
+        lines += [f"const size_t {old} = {out_c}.size();", f"{out_c}.resize({old} + {idx}.size());"]
+        bind = [f"const size_t {k2} = {idx}[{jj}];"] + ([fr.pos_bind] if fr.pos_bind else [])
+        if not local_dep:
+            write = [f"{out_c}[{old} + {jj}] = {p.value};"]
+        else:
+            val_body = body_lines(site, facts, [(p.span.start_byte, p.span.end_byte, f"return {p.value};")] +
+                                  continue_edits(facts, f"return {VT}{{}};")) + [f"return {VT}{{}};"]
+            write = [f"{out_c}[{old} + {jj}] = [&]() -> {VT} {{"] + indent(val_body) + ["}();"]
+        lines += call_with_lambda(f"parlay::parallel_for(0, {idx}.size(), ", lam(jj, "", bind + write), ");")
+        lines += fr.epilogue
+        cands.append(Candidate(
+            loop_text=wrap(lines), includes=[PRIM] + ([DELAYED] if delayed else [SEQ]),
+            origin="rule:pack-index" if delayed else "rule:pack-index-materialized",
+            description=(f"parlay::pack_index of {'delayed' if delayed else 'materialized'} flags, then the kept "
+                         f"values written after `{out_c}`'s old contents in parallel"),
+            params={"sequence": "delayed" if delayed else "materialized", "form": "pack_index"},
+        ))
+    return cands
+
+
+# --------------------------------------------------------------------------- search
+
+
+def search_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+    """Candidates for ``pattern == "search"`` (best first)."""
+    s = facts.search
+    if s is None:
+        return []
+    names = fr.names.fork()
+    prefix = dedent_block(s.prefix) if s.prefix else []
+    action = dedent_block(s.action) if s.action else []
+    pos_name, found = names.get("positions"), names.get("found")
+    lines = list(fr.prologue)
+    lines += [f"const auto {pos_name} = parlay::iota({fr.count});"]
+    lines += call_with_lambda(f"const auto {found} = parlay::find_if({pos_name}, ",
+                              lam(fr.pos_param, fr.pos_bind, prefix + [f"return {s.condition};"]), ");")
+    hit = _search_hit(facts, fr, prefix, action, f"static_cast<size_t>({found} - {pos_name}.begin())")
+    lines += [f"if ({found} != {pos_name}.end()) {{"] + indent(hit) + ["}"]
+    lines += _search_miss(facts, fr, found + " == " + pos_name + ".end()")
+    first = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:find-if",
+                      description="parlay::find_if over the iteration positions (first match, stops early)",
+                      params={"sequence": "delayed", "early_exit": True})
+    # min-index reduce: no early exit, but simple
+    best = names.get("first_hit")
+    lines = list(fr.prologue)
+    lam2 = lam(fr.pos_param, fr.pos_bind, prefix + [f"return ({s.condition}) ? {fr.pos_param} : {fr.count};"],
+               ret="size_t")
+    lines += call_with_lambda(f"const size_t {best} = parlay::reduce(parlay::delayed_tabulate({fr.count}, ", lam2,
+                              "), parlay::minimum<size_t>());")
+    lines += [f"if ({best} < {fr.count}) {{"] + indent(_search_hit(facts, fr, prefix, action, best)) + ["}"]
+    lines += _search_miss(facts, fr, f"{best} >= {fr.count}")
+    second = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:min-index",
+                       description="reduce with parlay::minimum over matching positions (no early exit)",
+                       params={"sequence": "delayed", "early_exit": False})
+    return [first, second]
+
+
+def _search_hit(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str], pos: str) -> list[str]:
+    k = fr.pos_param
+    out = [f"const size_t {k} = {pos};"] if k != pos else []
+    if facts.index_declared_outside:
+        out.append(f"{fr.var} = {fr.index_at(k)};")
+    elif fr.pos_bind:
+        out.append(fr.pos_bind)
+    return out + prefix + action
+
+
+def _search_miss(facts: LoopFacts, fr: Frame, cond: str) -> list[str]:
+    if facts.index_declared_outside and fr.epilogue:
+        return [f"if ({cond}) {{"] + indent(fr.epilogue) + ["}"]
+    return []

@@ -1,0 +1,562 @@
+"""Find the C++ compiler, ParlayLib, ThreadSanitizer support and a profiler.
+
+``discover()`` returns a :class:`Toolchain` describing what this machine
+offers; ``doctor()`` turns it into a report for a user; ``require()`` raises
+:class:`~parevo.toolchain.models.ToolchainMissing` with a message saying how
+to install what is missing. The ThreadSanitizer and ``perf`` probes run once
+and are cached as JSON under the cache directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .models import ToolchainMissing
+from .sandbox import RunLimits, run_sandboxed
+
+ParlayVia = Literal["setting", "PARLAYLIB_INCLUDE", "compile_commands.json", "cmake prefix", "default include paths"]
+
+PERF_HARDWARE = "perf stat (hardware counters)"
+PERF_SOFTWARE = "perf stat (software counters)"
+
+INSTALL_PARLAY = (
+    "install ParlayLib: `git clone https://github.com/cmuparlay/parlaylib && "
+    "cp -r parlaylib/include/parlay /usr/local/include/` (or `cmake -DCMAKE_INSTALL_PREFIX=PREFIX . && "
+    "cmake --install .` in the clone), or set PARLAYLIB_INCLUDE to the directory that contains parlay/"
+)
+INSTALL_CXX = "install a C++17 compiler: `apt-get install g++` (or clang), or set CXX to its path"
+INSTALL_TSAN = (
+    "install the ThreadSanitizer runtime: `apt-get install libtsan2` for g++ 12 "
+    "(or use clang++, whose runtime ships with it, by setting CXX=clang++)"
+)
+
+_PROBE_VERSION = 1  # bump to invalidate cached probe answers
+
+
+def _env_cmake_prefixes() -> list[str]:
+    return [p for p in os.environ.get("CMAKE_PREFIX_PATH", "").split(os.pathsep) if p]
+
+
+class DiscoverySettings(BaseModel):
+    """Where to look for tools; every field is optional.
+
+    * ``cxx``: compiler name or path (else env ``CXX``, else ``g++``,
+      ``clang++``, ``c++`` on ``PATH``).
+    * ``parlay_include``: a directory containing ``parlay/primitives.h``.
+    * ``workspace``: folder whose ``compile_commands.json`` (or
+      ``build/compile_commands.json``) include paths are searched.
+    * ``cmake_prefixes``: CMake install prefixes (``<prefix>/include`` is
+      searched); defaults to env ``CMAKE_PREFIX_PATH``.
+    * ``cache_dir``: where probe results are cached (default
+      :func:`default_cache_dir`).
+    """
+
+    cxx: str | None = None
+    parlay_include: str | None = None
+    workspace: str | None = None
+    cmake_prefixes: list[str] = Field(default_factory=_env_cmake_prefixes)
+    cache_dir: str | None = None
+
+
+class Toolchain(BaseModel):
+    """What this machine offers for building and checking ParlayLib code.
+
+    ``cxx`` is an absolute path (``None`` when no compiler was found);
+    ``cxx_version`` the first line of ``cxx --version``. ``parlay_include``
+    is the directory that contains ``parlay/``; ``parlay_version`` comes from
+    CMake's ``ParlayConfigVersion.cmake`` when ParlayLib was installed by
+    CMake, else ``"unknown (headers sha256:<12 hex>)"``; ``parlay_headers_sha256``
+    always hashes the header contents. ``perf`` names the profiler that works
+    (``None`` without ``perf``). ``problems`` lists configured paths that were
+    invalid and other findings for the user.
+    """
+
+    cxx: str | None = None
+    cxx_kind: Literal["gcc", "clang"] | None = None
+    cxx_version: str | None = None
+    parlay_include: str | None = None
+    parlay_found_via: ParlayVia | None = None
+    parlay_version: str | None = None
+    parlay_headers_sha256: str | None = None
+    tsan_ok: bool = False
+    tsan_detail: str = "not probed"
+    perf: str | None = None
+    perf_path: str | None = None
+    cache_dir: str | None = None
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def compiler_identity(self) -> str:
+        """16-hex hash of the compiler path and version (probe cache key)."""
+        return _short_hash(f"{self.cxx}\0{self.cxx_version}")
+
+    @property
+    def identity(self) -> str:
+        """16-hex hash of compiler path+version and ParlayLib include+version+headers.
+
+        Stable across runs while none of these change; used as the compile cache key.
+        """
+        return _short_hash(
+            f"{self.cxx}\0{self.cxx_version}\0{self.parlay_include}\0{self.parlay_version}\0{self.parlay_headers_sha256}"
+        )
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    """parevo's cache directory: env ``PAREVO_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/parevo``, else ``~/.cache/parevo`` (not created here)."""
+    if os.environ.get("PAREVO_CACHE_DIR"):
+        return Path(os.environ["PAREVO_CACHE_DIR"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "parevo"
+    return Path.home() / ".cache" / "parevo"
+
+
+# ---------------------------------------------------------------- compiler
+
+
+def _run(argv: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess | None:
+    """Run a trusted tool; ``None`` when it cannot be started or times out."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, errors="replace", **kw)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _probe_compiler(candidate: str) -> tuple[str, str, str] | None:
+    """(absolute path, kind, first --version line) when ``candidate`` runs as a compiler."""
+    path = shutil.which(candidate)
+    if path is None:
+        return None
+    path = os.path.abspath(path)
+    res = _run([path, "--version"])
+    if res is None or res.returncode != 0 or not res.stdout.strip():
+        return None
+    first = res.stdout.strip().splitlines()[0].strip()
+    kind = "clang" if "clang" in res.stdout.lower() else "gcc"
+    return path, kind, first
+
+
+def find_compiler(settings: DiscoverySettings, problems: list[str]) -> tuple[str, str, str] | None:
+    """Pick the compiler: ``settings.cxx``, env ``CXX``, then ``g++``/``clang++``/``c++``.
+
+    Invalid configured compilers are noted in ``problems`` and skipped.
+    Returns ``(path, kind, version line)`` or ``None``.
+    """
+    configured = [("setting cxx", settings.cxx), ("environment variable CXX", os.environ.get("CXX"))]
+    for origin, value in configured:
+        if not value:
+            continue
+        found = _probe_compiler(value)
+        if found:
+            return found
+        problems.append(f"{origin} = {value!r} is not a working compiler; searching PATH instead")
+    for name in ("g++", "clang++", "c++"):
+        found = _probe_compiler(name)
+        if found:
+            return found
+    return None
+
+
+def default_include_paths(cxx: str) -> list[str]:
+    """The compiler's ``#include <...>`` search list (``cxx -xc++ -E -v /dev/null``), normalized."""
+    res = _run([cxx, "-xc++", "-E", "-v", os.devnull])
+    if res is None:
+        return []
+    paths: list[str] = []
+    inside = False
+    for line in (res.stderr + "\n" + res.stdout).splitlines():
+        if line.startswith("#include <...> search starts here:"):
+            inside = True
+            continue
+        if line.startswith("End of search list."):
+            break
+        if inside and line.startswith(" "):
+            entry = line.strip().removesuffix(" (framework directory)")
+            paths.append(os.path.normpath(entry))
+    return paths
+
+
+# ---------------------------------------------------------------- ParlayLib
+
+
+def is_parlay_include(directory: str | os.PathLike) -> bool:
+    """True when ``directory/parlay/primitives.h`` exists."""
+    return (Path(directory) / "parlay" / "primitives.h").is_file()
+
+
+def compile_commands_includes(workspace: str) -> list[str]:
+    """``-I``/``-isystem`` directories of ``workspace``'s compile_commands.json
+    (also looked for in ``workspace/build``), absolute, in first-seen order."""
+    result: list[str] = []
+    for db in (Path(workspace) / "compile_commands.json", Path(workspace) / "build" / "compile_commands.json"):
+        try:
+            entries = json.loads(db.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            args = entry.get("arguments")
+            if not isinstance(args, list):
+                try:
+                    args = shlex.split(entry.get("command") or "")
+                except ValueError:
+                    continue
+            base = entry.get("directory") or str(db.parent)
+            for d in _include_dirs_from_args([str(a) for a in args]):
+                full = os.path.normpath(os.path.join(base, d))
+                if full not in result:
+                    result.append(full)
+    return result
+
+
+def _include_dirs_from_args(args: list[str]) -> list[str]:
+    dirs: list[str] = []
+    it = iter(range(len(args)))
+    for i in it:
+        a = args[i]
+        for opt in ("-isystem", "-I"):
+            if a == opt and i + 1 < len(args):
+                dirs.append(args[i + 1])
+                next(it, None)
+                break
+            if a.startswith(opt) and len(a) > len(opt):
+                dirs.append(a[len(opt) :])
+                break
+    return dirs
+
+
+def parlay_headers_sha256(include_dir: str) -> str:
+    """SHA-256 (hex) over the relative paths and contents of every ``.h`` under ``include_dir/parlay``."""
+    root = Path(include_dir) / "parlay"
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*.h") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+_VERSION_RE = re.compile(r'set\s*\(\s*PACKAGE_VERSION\s+"?([0-9][0-9A-Za-z.\-+]*)"?\s*\)')
+
+
+def parlay_cmake_version(include_dir: str) -> str | None:
+    """ParlayLib version from ``<prefix>/lib*/cmake/Parlay/ParlayConfigVersion.cmake``,
+    where ``<prefix>`` is the parent of ``include_dir``; ``None`` when not installed by CMake."""
+    prefix = Path(include_dir).parent
+    patterns = ("lib*/cmake/Parlay/ParlayConfigVersion.cmake", "lib/*/cmake/Parlay/ParlayConfigVersion.cmake",
+                "share/cmake/Parlay/ParlayConfigVersion.cmake")
+    for pattern in patterns:
+        for cfg in sorted(prefix.glob(pattern)):
+            try:
+                m = _VERSION_RE.search(cfg.read_text(errors="replace"))
+            except OSError:
+                continue
+            if m:
+                return m.group(1)
+    return None
+
+
+def find_parlay(
+    settings: DiscoverySettings, cxx: str | None, problems: list[str]
+) -> tuple[str, ParlayVia] | None:
+    """Search ParlayLib in the documented order; returns ``(include dir, how found)``.
+
+    Order: ``settings.parlay_include``, env ``PARLAYLIB_INCLUDE``, the
+    workspace's compile_commands.json include paths, ``<prefix>/include`` of
+    the CMake prefixes, the compiler's default include paths. An invalid
+    configured path is recorded in ``problems`` and the search goes on.
+    """
+    for origin, via, value in (
+        ("setting parlay_include", "setting", settings.parlay_include),
+        ("environment variable PARLAYLIB_INCLUDE", "PARLAYLIB_INCLUDE", os.environ.get("PARLAYLIB_INCLUDE")),
+    ):
+        if not value:
+            continue
+        if is_parlay_include(value):
+            return os.path.abspath(value), via
+        hint = " (point it at the directory that contains parlay/, not parlay/ itself)" if is_parlay_include(
+            Path(value).parent
+        ) else ""
+        problems.append(f"{origin} = {value!r} has no parlay/primitives.h{hint}; searching elsewhere")
+    if settings.workspace:
+        for d in compile_commands_includes(settings.workspace):
+            if is_parlay_include(d):
+                return d, "compile_commands.json"
+    for prefix in settings.cmake_prefixes:
+        d = os.path.join(prefix, "include")
+        if is_parlay_include(d):
+            return os.path.abspath(d), "cmake prefix"
+    if cxx:
+        for d in default_include_paths(cxx):
+            if is_parlay_include(d):
+                return d, "default include paths"
+    return None
+
+
+# ---------------------------------------------------------------- probes
+
+_TSAN_PROBE = r"""
+#include <thread>
+int shared_value = 0;
+int main() {
+  std::thread t([] { shared_value = 1; });
+  shared_value = 2;
+  t.join();
+  return 0;
+}
+"""
+
+
+def _cache_get(cache_dir: Path, name: str) -> dict | None:
+    try:
+        data = json.loads((cache_dir / "probes" / f"{name}.json").read_text())
+        return data if data.get("probe_version") == _PROBE_VERSION else None
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_put(cache_dir: Path, name: str, data: dict) -> None:
+    folder = cache_dir / "probes"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump({**data, "probe_version": _PROBE_VERSION}, fh)
+        os.replace(tmp, folder / f"{name}.json")
+    except OSError:
+        pass  # a read-only cache only costs a re-probe
+
+
+def probe_tsan(cxx: str, kind: str) -> tuple[bool, str]:
+    """Compile and run a racy two-thread program with ``-fsanitize=thread -O1 -g``.
+
+    Returns ``(ok, detail)``: ok when the program builds, runs and TSan
+    reports the race (exit status 66). Takes 1 to 3 s; see :func:`discover`
+    for the cached version.
+    """
+    with tempfile.TemporaryDirectory(prefix="parevo-tsan-probe-") as tmp:
+        src = Path(tmp) / "probe.cpp"
+        exe = Path(tmp) / "probe"
+        src.write_text(_TSAN_PROBE)
+        flags = ["-std=c++17", "-fsanitize=thread", "-O1", "-g", "-pthread"]
+        if kind == "gcc":
+            flags.append("-Wno-tsan")
+        build = run_sandboxed(
+            [cxx, *flags, str(src), "-o", str(exe)], cwd=tmp,
+            env_extra={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            limits=RunLimits(timeout_s=120, memory_bytes=None),
+        )
+        if not build.ok:
+            first = next((ln for ln in build.stderr.splitlines() if "error" in ln.lower()), build.describe())
+            return False, f"cannot build with -fsanitize=thread: {first.strip()}"
+        run = run_sandboxed(
+            [str(exe)], cwd=tmp, env_extra={"TSAN_OPTIONS": "exitcode=66"},
+            limits=RunLimits(timeout_s=60, memory_bytes=None),
+        )
+        if run.returncode == 66 and "WARNING: ThreadSanitizer" in run.stderr:
+            return True, "ThreadSanitizer builds, runs and reports races"
+        if "FATAL: ThreadSanitizer" in run.stderr:
+            line = next(ln for ln in run.stderr.splitlines() if "FATAL: ThreadSanitizer" in ln)
+            return False, f"ThreadSanitizer runtime fails: {line.strip()}"
+        return False, f"ThreadSanitizer probe did not report the race ({run.describe()})"
+
+
+def _perf_value(path: Path, event: str) -> str | None:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(",")
+        if len(fields) >= 3 and fields[2].split(":")[0] == event:
+            return fields[0]
+    return None
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        float(text or "")
+        return True
+    except ValueError:
+        return False
+
+
+def probe_perf(perf: str) -> str | None:
+    """Which ``perf stat`` counters work: :data:`PERF_HARDWARE`, :data:`PERF_SOFTWARE` or ``None``."""
+    with tempfile.TemporaryDirectory(prefix="parevo-perf-probe-") as tmp:
+        out = Path(tmp) / "stat.csv"
+        for event, answer in (("instructions", PERF_HARDWARE), ("task-clock", PERF_SOFTWARE)):
+            res = _run([perf, "stat", "-x,", "-o", str(out), "-e", event, "true"], timeout=30)
+            if res is not None and res.returncode == 0 and _is_number(_perf_value(out, event)):
+                return answer
+    return None
+
+
+def _perf_key(perf: str) -> str:
+    try:
+        paranoid = Path("/proc/sys/kernel/perf_event_paranoid").read_text().strip()
+    except OSError:
+        paranoid = "?"
+    return "perf-" + _short_hash(f"{perf}\0{os.uname().release}\0{paranoid}")
+
+
+# ---------------------------------------------------------------- discover
+
+
+def discover(settings: DiscoverySettings | None = None, *, probe: bool = True) -> Toolchain:
+    """Find compiler, ParlayLib, TSan support and profiler on this machine.
+
+    Never raises for missing tools: they show as ``None``/``False`` fields and
+    entries in ``problems`` (use :func:`require` or :func:`doctor`). With
+    ``probe=False`` the TSan and perf probes are skipped (``tsan_detail`` says
+    "not probed"); otherwise their cached answers are used, or they run once
+    (1 to 3 s) and are cached under ``settings.cache_dir`` or
+    :func:`default_cache_dir`.
+    """
+    settings = settings or DiscoverySettings()
+    problems: list[str] = []
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else default_cache_dir()
+    tc = Toolchain(cache_dir=str(cache_dir))
+
+    found = find_compiler(settings, problems)
+    if found:
+        tc.cxx, tc.cxx_kind, tc.cxx_version = found
+
+    parlay = find_parlay(settings, tc.cxx, problems)
+    if parlay:
+        tc.parlay_include, tc.parlay_found_via = parlay
+        tc.parlay_headers_sha256 = parlay_headers_sha256(tc.parlay_include)
+        tc.parlay_version = parlay_cmake_version(tc.parlay_include) or (
+            f"unknown (headers sha256:{tc.parlay_headers_sha256[:12]})"
+        )
+
+    tc.perf_path = shutil.which("perf")
+    if probe:
+        if tc.cxx:
+            key = "tsan-" + tc.compiler_identity
+            cached = _cache_get(cache_dir, key)
+            if cached is None:
+                ok, detail = probe_tsan(tc.cxx, tc.cxx_kind or "gcc")
+                cached = {"tsan_ok": ok, "tsan_detail": detail}
+                _cache_put(cache_dir, key, cached)
+            tc.tsan_ok, tc.tsan_detail = bool(cached["tsan_ok"]), str(cached["tsan_detail"])
+        else:
+            tc.tsan_detail = "no C++ compiler"
+        if tc.perf_path:
+            key = _perf_key(tc.perf_path)
+            cached = _cache_get(cache_dir, key)
+            if cached is None:
+                cached = {"perf": probe_perf(tc.perf_path)}
+                _cache_put(cache_dir, key, cached)
+            tc.perf = cached["perf"]
+    tc.problems = problems
+    return tc
+
+
+# ---------------------------------------------------------------- doctor / require
+
+
+def _python_requirements() -> list[tuple[str, str | None]]:
+    """(distribution name, installed version or None) for parevo's runtime dependencies."""
+    try:
+        reqs = metadata.requires("parevo") or []
+    except metadata.PackageNotFoundError:
+        return []
+    result = []
+    for req in reqs:
+        if "extra ==" in req:
+            continue
+        name = re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0]
+        try:
+            result.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            result.append((name, None))
+    return result
+
+
+def doctor(tc: Toolchain) -> tuple[str, bool]:
+    """A multi-line report on the toolchain for a user, and whether parevo can work.
+
+    ``ok`` is False when the compiler, ParlayLib, ThreadSanitizer or a
+    required Python package is missing; each missing item says how to install it.
+    """
+    lines: list[str] = ["parevo doctor", ""]
+    ok = True
+
+    def item(good: bool, label: str, text: str, fix: str | None = None) -> None:
+        lines.append(f"[{'ok' if good else '!!'}] {label}: {text}")
+        if fix and not good:
+            lines.append(f"     fix: {fix}")
+
+    if tc.cxx:
+        item(True, "C++ compiler", f"{tc.cxx} ({tc.cxx_version})")
+    else:
+        ok = False
+        item(False, "C++ compiler", "not found", INSTALL_CXX)
+
+    if tc.tsan_ok:
+        item(True, "ThreadSanitizer", tc.tsan_detail)
+    else:
+        ok = False
+        item(False, "ThreadSanitizer", tc.tsan_detail, INSTALL_TSAN)
+
+    if tc.parlay_include:
+        item(True, "ParlayLib", f"{tc.parlay_include}/parlay (found via {tc.parlay_found_via}), version {tc.parlay_version}")
+    else:
+        ok = False
+        item(False, "ParlayLib", "not found", INSTALL_PARLAY)
+
+    if tc.perf:
+        item(True, "Profiler", f"{tc.perf} ({tc.perf_path})")
+    elif tc.perf_path:
+        item(True, "Profiler", f"rusage only: {tc.perf_path} cannot count events here "
+             "(check kernel.perf_event_paranoid)")
+    else:
+        item(True, "Profiler", "rusage only (install `perf` for counters: apt-get install linux-perf)")
+
+    missing = []
+    for name, version in _python_requirements():
+        if version is None:
+            missing.append(name)
+    if missing:
+        ok = False
+        item(False, "Python packages", "missing " + ", ".join(missing), f"pip install {' '.join(missing)}")
+    else:
+        item(True, "Python packages", ", ".join(f"{n} {v}" for n, v in _python_requirements()) or "(parevo not installed)")
+
+    for problem in tc.problems:
+        lines.append(f"note: {problem}")
+    lines.append("")
+    lines.append("ready" if ok else "not ready: fix the items marked !!")
+    return "\n".join(lines), ok
+
+
+def require(tc: Toolchain, *, parlay: bool = True, tsan: bool = False) -> None:
+    """Raise :class:`ToolchainMissing` unless the compiler (and ParlayLib,
+    and ThreadSanitizer when asked) are available; the message says how to fix it."""
+    if not tc.cxx:
+        raise ToolchainMissing(f"No C++ compiler found. To fix: {INSTALL_CXX}.")
+    if parlay and not tc.parlay_include:
+        extra = f" ({'; '.join(tc.problems)})" if tc.problems else ""
+        raise ToolchainMissing(f"ParlayLib headers not found{extra}. To fix: {INSTALL_PARLAY}.")
+    if tsan and not tc.tsan_ok:
+        raise ToolchainMissing(f"ThreadSanitizer does not work with {tc.cxx}: {tc.tsan_detail}. To fix: {INSTALL_TSAN}.")

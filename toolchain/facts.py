@@ -1,0 +1,513 @@
+"""Loop facts: what a selected loop reads and writes, its pattern, and why not.
+
+``analyze(site)`` re-parses ``site.source`` with tree-sitter-cpp (the parse is
+cached by text in :mod:`parevo.toolchain.parsing`), finds the loop node at
+``site.loop`` and fills a :class:`~parevo.toolchain.models.LoopFacts`:
+
+* the header (index variable, bounds, step; range-for element and range),
+  read by :mod:`parevo.toolchain.loop_header`;
+* scalar reductions with their monoid (``s += e``, ``s = s * e``,
+  ``s = std::min(s, e)``, ``if (e < s) s = e;``, counts, ``if (!p) ok =
+  false;`` …), argmin/argmax, scans, first-match searches;
+* array writes at the loop index (a map), at computed indices (a histogram
+  when the update is associative, a write conflict when it is a plain
+  assignment), reads, ``push_back`` (a filter), early exits and calls;
+* loop-carried dependences (``x[i] = x[i-1] * a + b[i]``; a scalar carried
+  from one iteration to the next that is not a reduction).
+
+The classification is a syntactic dependence test in the spirit of the
+classic ones (Allen & Kennedy, *Optimizing Compilers for Modern
+Architectures*, ch. 2-3: distance vectors for ``a[i±k]``; scalar reduction and
+privatisation recognition as in OpenMP auto-parallelisers). It is
+conservative where it can be cheaply (unknown indices into an array that is
+also written make the loop sequential) and leaves aliasing and the effects of
+unknown calls to the dynamic verification (differential test and
+ThreadSanitizer).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node
+
+from .facts_arrays import ArrayFacts
+from .facts_scalars import ScalarFacts
+from .loop_body import (
+    collect_body,
+    declared_name,
+    find_loop_node,
+    identifiers,
+    int_literal,
+    line_of,
+    statement_of,
+    strip_parens,
+    walk,
+)
+from .loop_header import Header, read_for_header, read_range_header
+from .models import (
+    Call,
+    EarlyExit,
+    LoopFacts,
+    LoopSite,
+    Push,
+    Search,
+)
+from .parsing import node_text, parse, span_of
+
+PURE_FUNCTIONS = frozenset(
+    """sqrt cbrt sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 expm1
+    log log2 log10 log1p pow hypot abs fabs labs llabs min max fmin fmax floor ceil round lround
+    llround trunc fmod remainder copysign erf erfc tgamma lgamma isnan isinf isfinite signbit
+    sqrtf sinf cosf expf logf powf fabsf floorf ceilf fminf fmaxf fma clamp size static_cast
+    popcount __builtin_popcount __builtin_popcountll __builtin_clz __builtin_ctz""".split()
+)
+IMPURE_FUNCTIONS = frozenset(
+    """printf fprintf sprintf snprintf puts putchar fputs fwrite fflush scanf fscanf getchar rand srand
+    random drand48 exit abort perror system time clock malloc free realloc""".split()
+)
+PUSH_METHODS = frozenset({"push_back", "emplace_back"})
+MUTATING_METHODS = frozenset(
+    """insert erase resize pop_back clear push_front pop_front emplace emplace_front assign reserve
+    append swap shrink_to_fit""".split()
+)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+class _Analysis(ArrayFacts, ScalarFacts):
+    """One analysis run over one loop; ``facts`` is filled by ``run``."""
+
+    def __init__(self, site: LoopSite, loop: Node, src: bytes, root: Node):
+        self.site = site
+        self.loop = loop
+        self.src = src
+        self.root = root
+        self.f = LoopFacts()
+        self.types: dict[str, str] = {p.name: p.type_text for p in site.params}
+        for lv in site.locals:
+            self.types[lv.name] = lv.type_text
+        self.problems: list[tuple[str, list[int]]] = []  # (reason, lines)
+        self.conflicts: list[tuple[str, list[int]]] = []
+        self.claimed: set[int] = set()  # ids of write nodes explained by a pattern
+
+    # ----- small utilities
+    def t(self, node: Node | None) -> str:
+        """Source text of ``node`` ("" for None)."""
+        return node_text(node, self.src) if node is not None else ""
+
+    def guard_text(self, guards: list[tuple[Node, bool]]) -> str | None:
+        """The conjunction of guard conditions (``!(c)`` for an else branch), or None."""
+        parts = []
+        for g, neg in guards:
+            c = g.child_by_field_name("condition")
+            ct = self.t(c).strip()
+            if ct.startswith("(") and ct.endswith(")"):
+                ct = ct[1:-1].strip()
+            parts.append(f"!({ct})" if neg else ct)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else " && ".join(f"({p})" for p in parts)
+
+    def offset(self, idx: Node | None) -> int | None:
+        """k when ``idx`` is ``i``, ``i + k``, ``i - k`` or ``k + i`` for the loop index ``i``."""
+        var = self.f.index_var
+        idx = strip_parens(idx)
+        if idx is None or var is None:
+            return None
+        if idx.type == "identifier" and self.t(idx) == var:
+            return 0
+        if idx.type == "binary_expression":
+            a, b = strip_parens(idx.child_by_field_name("left")), strip_parens(idx.child_by_field_name("right"))
+            op = self.t(idx.child_by_field_name("operator"))
+            if a is not None and a.type == "identifier" and self.t(a) == var:
+                k = int_literal(b, self.src)
+                if k is not None and op in ("+", "-"):
+                    return k if op == "+" else -k
+            if op == "+" and b is not None and b.type == "identifier" and self.t(b) == var:
+                return int_literal(a, self.src)
+        return None
+
+    def type_of(self, name: str) -> str:
+        """The value type of a variable declared before the loop (references and qualifiers dropped)."""
+        raw = self.raw_type_of(name)
+        t = re.sub(r"\b(const|volatile|static|constexpr|register|thread_local)\b", " ", raw).replace("&", " ")
+        t = " ".join(t.split())
+        if not t or re.search(r"\bauto\b", t):
+            return f"std::decay_t<decltype({name})>"
+        return t
+
+    def raw_type_of(self, name: str) -> str:
+        """The declared type text of ``name`` (site locals, parameters, else a declaration before the loop)."""
+        if name in self.types:
+            return self.types[name]
+        # declarations in the function before the loop (fallback when site.locals is empty)
+        fn = self.root.descendant_for_byte_range(self.site.function.start_byte, self.site.function.end_byte)
+        if fn is not None:
+            for n in walk(fn):
+                if n.start_byte >= self.loop.start_byte:
+                    continue
+                if n.type in ("declaration", "parameter_declaration"):
+                    for d in n.children_by_field_name("declarator"):
+                        if declared_name(d, self.src) == name:
+                            tn = n.child_by_field_name("type")
+                            ty = self.t(tn)
+                            if ty == "auto" and d.type == "init_declarator":
+                                ty = f"decltype({self.t(d.child_by_field_name('value'))})"
+                            self.types[name] = ty
+                            return ty
+        return f"std::decay_t<decltype({name})>"
+
+    def used_after_loop(self, name: str) -> bool:
+        """True when ``name`` appears in the enclosing function after the loop."""
+        fn = self.root.descendant_for_byte_range(self.site.function.start_byte, self.site.function.end_byte)
+        while fn is not None and fn.type != "function_definition":
+            fn = fn.parent
+        if fn is None:
+            return True
+        return any(n.start_byte >= self.loop.end_byte and self.t(n) == name for n in identifiers(fn, self.src))
+
+    # ----- entry
+    def run(self) -> LoopFacts:
+        """Fill and return the facts: header, body events, arrays, scalars, then the decision."""
+        f = self.f
+        loop = self.loop
+        if loop.type == "call_expression":
+            f.already_parallel = True
+            f.pattern = "unknown"
+            f.reason = (f"the selection is already parallel (`{self.t(loop.child_by_field_name('function'))}` "
+                        f"at line {line_of(loop) + 1}); parevo can check it for data races")
+            f.reason_lines = [line_of(loop)]
+            return f
+        if loop.type in ("while_statement", "do_statement"):
+            body = loop.child_by_field_name("body")
+            self.set_body(body)
+            f.pattern = "unknown"
+            kind = "while" if loop.type == "while_statement" else "do-while"
+            f.reason = (f"this is a {kind} loop: parevo rewrites counted `for` loops and range-based `for` "
+                        "loops; write it as a `for` loop over an index first")
+            f.reason_lines = [line_of(loop)]
+            self.check_already_parallel()
+            return f
+        if loop.type == "for_statement":
+            h = read_for_header(loop, self.src, self.types)
+        else:
+            h = read_range_header(loop, self.src)
+        self.apply_header(h)
+        body = h.body
+        if body is None:
+            f.pattern = "unknown"
+            f.reason = "the loop has no body"
+            return f
+        self.set_body(body)
+        if self.check_already_parallel():
+            return f
+        if h.problem:
+            f.pattern = "unknown"
+            f.reason = h.problem
+            f.reason_lines = [line_of(loop)]
+            return f
+        ev = collect_body(body, self.src)
+        f.inner_loops = ev.inner_loops
+        f.body_locals = sorted(ev.declared)
+        f.continues = [span_of(c) for c in ev.continues]
+        self.private = set(ev.declared)
+        if f.range_var and not h.range_is_reference:
+            self.private.add(f.range_var)
+        self.ev = ev
+        self.check_header_invariance(h)
+        self.calls_and_effects()
+        self.exits()
+        self.arrays()
+        self.scalars()
+        self.decide()
+        return f
+
+    def set_body(self, body: Node | None) -> None:
+        """Record the body node, its span and text."""
+        if body is None:
+            return
+        self.body = body
+        self.f.body = span_of(body)
+        self.f.body_text = self.t(body)
+
+    def apply_header(self, h: Header) -> None:
+        """Copy the normalised header into the facts."""
+        f = self.f
+        f.index_var, f.index_type, f.lower, f.upper, f.step = h.index_var, h.index_type, h.lower, h.upper, h.step
+        f.index_declared_outside = h.declared_outside
+        f.range_var, f.range_var_type, f.range_expr = h.range_var, h.range_var_type, h.range_expr
+        self.range_ref = h.range_is_reference
+
+    def check_already_parallel(self) -> bool:
+        """Mark an OpenMP pragma above the loop or parallel calls/threads in its body."""
+        f = self.f
+        prev = self.loop.prev_named_sibling
+        if prev is not None and prev.type == "preproc_call" and "omp" in self.t(prev) and (
+            "for" in self.t(prev) or "parallel" in self.t(prev)
+        ) and prev.end_point[0] >= self.loop.start_point[0] - 1:
+            f.already_parallel = True
+            f.reason = (f"the loop is already parallel (`{self.t(prev).strip()}` at line {line_of(prev) + 1}); "
+                        "parevo can check it for data races")
+            f.reason_lines = [line_of(prev), line_of(self.loop)]
+        else:
+            for n in walk(self.body):
+                if n.type == "call_expression":
+                    fn = self.t(n.child_by_field_name("function"))
+                    if fn.split("::")[-1] in ("parallel_for", "par_do", "blocked_for") or (
+                        fn.split("::")[-1] == "for_each" and "execution::par" in self.t(n)
+                    ) or fn in ("std::async",):
+                        f.already_parallel = True
+                        f.reason = (f"the loop body is already parallel (`{fn}` at line {line_of(n) + 1}); "
+                                    "parevo can check it for data races")
+                        f.reason_lines = [line_of(n)]
+                        break
+                if n.type == "preproc_call" and "omp" in self.t(n):
+                    f.already_parallel = True
+                    f.reason = (f"the loop body is already parallel (`{self.t(n).strip()}` at line "
+                                f"{line_of(n) + 1}); parevo can check it for data races")
+                    f.reason_lines = [line_of(n)]
+                    break
+                if n.type in ("type_identifier", "qualified_identifier") and self.t(n) in ("std::thread",
+                                                                                            "std::jthread"):
+                    f.already_parallel = True
+                    f.reason = (f"the loop starts threads (`{self.t(n)}` at line {line_of(n) + 1}); parevo can "
+                                "check it for data races")
+                    f.reason_lines = [line_of(n)]
+                    break
+        if f.already_parallel:
+            f.pattern = "unknown"
+            f.parallelizable = False
+        return f.already_parallel
+
+    def check_header_invariance(self, h: Header) -> None:
+        """Bounds and index must not change inside the body."""
+        var = self.f.index_var
+        written = {w.target.name for w in self.ev.writes if w.target.kind == "scalar"}
+        for w in self.ev.writes:
+            if var and w.target.kind == "scalar" and w.target.name == var:
+                self.problems.append((f"the loop body changes the index `{var}` at line {line_of(w.node) + 1}: "
+                                      "the iterations are not known before the loop runs", [line_of(w.node)]))
+        for bnode in h.bound_nodes:
+            for idn in identifiers(bnode, self.src):
+                nm = self.t(idn)
+                if nm in written and nm != var:
+                    self.problems.append((f"the loop bound `{self.t(bnode)}` uses `{nm}`, which the body changes:"
+                                          " the number of iterations is not known before the loop runs",
+                                          [line_of(self.loop)]))
+        pushed = {self.t(obj) for (_c, nm, obj) in self.ev.calls if obj is not None and nm in PUSH_METHODS}
+        for bnode in h.bound_nodes:
+            bt = self.t(bnode)
+            for p in pushed:
+                if p and p in bt:
+                    self.problems.append((f"the loop bound `{bt}` depends on `{p}`, which the body grows",
+                                          [line_of(self.loop)]))
+
+    # ----- calls, pushes, side effects
+    def calls_and_effects(self) -> None:
+        """Record calls and pushes; flag I/O, impure calls, throws and shared-container mutation."""
+        f = self.f
+        for call, name, obj in self.ev.calls:
+            line = line_of(call)
+            base = name.split("::")[-1].split("<")[0]
+            if obj is not None:
+                objname = self.t(obj)
+                root_name = objname.split("[")[0].split(".")[0].split("->")[0]
+                if base in PUSH_METHODS:
+                    if root_name in self.private:
+                        continue
+                    args = call.child_by_field_name("arguments")
+                    guards = self.guards_of(call)
+                    stmt = statement_of(call, self.body)
+                    f.pushes.append(Push(container=objname, value=self.t(args)[1:-1].strip(),
+                                         conditional=bool(guards), condition=self.guard_text(guards), line=line,
+                                         span=span_of(stmt)))
+                    continue
+                if base in MUTATING_METHODS and root_name not in self.private:
+                    self.problems.append((f"`{self.t(call)}` at line {line + 1} changes the container "
+                                          f"`{objname}` shared by all iterations", [line]))
+                f.calls.append(Call(name=f"{objname}.{base}", line=line, pure=False))
+                continue
+            pure = base in PURE_FUNCTIONS
+            f.calls.append(Call(name=name, line=line, pure=pure))
+            if base in IMPURE_FUNCTIONS:
+                self.problems.append((f"the loop calls `{name}` at line {line + 1}: its effects depend on the "
+                                      "order of the iterations", [line]))
+        if self.ev.streams:
+            n = self.ev.streams[0]
+            self.problems.append((f"the loop does I/O (`{self.t(n)}` at line {line_of(n) + 1}): the output order "
+                                  "depends on the order of the iterations", [line_of(n)]))
+        if self.ev.throws:
+            n = self.ev.throws[0]
+            self.problems.append((f"the loop can throw at line {line_of(n) + 1}: parallel iterations cannot stop "
+                                  "at the same point", [line_of(n)]))
+        if len(f.pushes) > 1:
+            self.problems.append(("the loop appends to containers in more than one place "
+                                  f"(lines {', '.join(str(p.line + 1) for p in f.pushes)}): parevo rewrites one "
+                                  "`push_back` per iteration", [p.line for p in f.pushes]))
+
+    def guards_of(self, node: Node) -> list[tuple[Node, bool]]:
+        """The ``if`` statements (and branch) between the body and ``node``, outermost first."""
+        out = []
+        n = node
+        while n is not None and n != self.body:
+            p = n.parent
+            if p is not None and p.type == "if_statement":
+                if p.child_by_field_name("consequence") == n:
+                    out.append((p, False))
+                elif p.child_by_field_name("alternative") == n:
+                    out.append((p, True))
+            if p is not None and p.type == "else_clause" and p.parent is not None and p.parent.type == "if_statement":
+                out.append((p.parent, True))
+                n = p.parent
+                continue
+            n = p
+        out.reverse()
+        return out
+
+    # ----- early exits and search
+    def exits(self) -> None:
+        """Record early exits; a single ``if (c) break/return`` becomes a search, others a problem."""
+        f = self.f
+        for node, kind, guards in self.ev.exits:
+            value = None
+            if kind == "return" and node.named_child_count:
+                value = self.t(node.named_children[0])
+            f.early_exits.append(EarlyExit(kind=kind, value=value, condition=self.guard_text(self.guards_of(node)),
+                                           line=line_of(node), span=span_of(node)))
+        if not f.early_exits:
+            return
+        s = self.match_search()
+        if s is not None:
+            f.search = s
+            return
+        e = f.early_exits[0]
+        self.problems.append((f"early exit: `{e.kind}` at line {e.line + 1} leaves the loop, so later iterations "
+                              "run only if earlier ones did not exit; parevo rewrites a single `if (…) break;` or "
+                              "`if (…) return …;` search", [e.line]))
+
+    def match_search(self) -> Search | None:
+        """The :class:`Search` when the body is declarations then one exiting ``if``."""
+        f = self.f
+        if len(f.early_exits) != 1 or f.early_exits[0].kind == "goto" or f.pushes:
+            return None
+        body = self.body
+        stmts = [c for c in body.named_children if c.type != "comment"] if body.type == "compound_statement" else [
+            body]
+        if not stmts or stmts[-1].type != "if_statement":
+            return None
+        ifs = stmts[-1]
+        if ifs.child_by_field_name("alternative") is not None:
+            return None
+        prefix = stmts[:-1]
+        if any(p.type != "declaration" for p in prefix):
+            return None
+        cons = ifs.child_by_field_name("consequence")
+        block = [c for c in cons.named_children if c.type != "comment"] if cons.type == "compound_statement" else [
+            cons]
+        if not block or block[-1].type not in ("break_statement", "return_statement"):
+            return None
+        # the block may assign scalars before leaving; nothing else in the loop may write
+        for w in self.ev.writes:
+            if not (cons.start_byte <= w.node.start_byte < cons.end_byte) and w.target.name not in self.private:
+                return None
+            if w.target.kind == "scalar" and w.target.name not in self.private:
+                self.claimed.add(w.node.id)
+        for s_ in block[:-1]:
+            if s_.type != "expression_statement":
+                return None
+        cond = self.t(ifs.child_by_field_name("condition")).strip()
+        if cond.startswith("(") and cond.endswith(")"):
+            cond = cond[1:-1].strip()
+        last = block[-1]
+        kind = "break" if last.type == "break_statement" else "return"
+        acts = block if kind == "return" else block[:-1]
+        action = "\n".join(self.t(a) for a in acts)
+        value = self.t(last.named_children[0]) if kind == "return" and last.named_child_count else None
+        return Search(kind=kind, condition=cond, prefix="\n".join(self.t(p) for p in prefix), action=action,
+                      value=value, line=line_of(ifs))
+
+    # ----- decision
+    def decide(self) -> None:
+        """Choose the pattern, ``parallelizable`` and the user-facing reason."""
+        f = self.f
+        problems = list(self.problems)
+        if f.dependences:
+            d = f.dependences[0]
+            f.pattern = "sequential"
+            f.parallelizable = False
+            f.reason = d.description
+            f.reason_lines = sorted({d.write_line, d.read_line})
+            return
+        if self.conflicts:
+            f.pattern = "sequential"
+            f.parallelizable = False
+            f.reason, f.reason_lines = self.conflicts[0]
+            return
+        if problems:
+            f.pattern = "sequential" if not f.early_exits or f.search is None else "unknown"
+            f.parallelizable = False
+            f.reason, f.reason_lines = problems[0]
+            return
+        histogram = any(a.op != "=" for a in f.writes_computed)
+        if f.search is not None:
+            f.pattern = "search"
+        elif f.pushes:
+            others = f.writes_at_index or f.writes_computed or f.reductions or f.argextremes or f.scan
+            if others:
+                f.pattern = "unknown"
+                f.reason = (f"the loop both appends to `{f.pushes[0].container}` and updates other data; parevo "
+                            "rewrites a filter only when appending is all the loop does")
+                f.reason_lines = [f.pushes[0].line]
+                return
+            f.pattern = "filter"
+        elif f.scan is not None:
+            f.pattern = "scan"
+        elif f.argextremes:
+            f.pattern = "argminmax"
+        elif histogram:
+            f.pattern = "histogram"
+        elif f.reductions:
+            f.pattern = "reduction"
+        elif f.inner_loops:
+            f.pattern = "nest"
+        elif f.writes_at_index or any(not c.pure for c in f.calls):
+            f.pattern = "map"
+        else:
+            f.pattern = "unknown"
+            f.reason = "the loop has no effect parevo can see: it writes no array, scalar or container"
+            f.reason_lines = [line_of(self.loop)]
+            return
+        order_matters = f.pattern in ("scan", "filter", "search", "argminmax")
+        if f.step is not None and f.step != 1 and order_matters:
+            f.parallelizable = False
+            f.reason = (f"the index `{f.index_var}` steps by {f.step}: parevo rewrites order-dependent patterns "
+                        f"({f.pattern}) only for loops that count up by one")
+            f.reason_lines = [line_of(self.loop)]
+            return
+        f.parallelizable = True
+
+
+def analyze(site: LoopSite) -> LoopFacts:
+    """Compute the :class:`LoopFacts` of the loop at ``site.loop``.
+
+    Returns facts with ``pattern`` one of ``map``, ``reduction``,
+    ``argminmax``, ``histogram``, ``scan``, ``filter``, ``search``, ``nest``,
+    ``sequential`` (a loop-carried dependence or write conflict; ``reason`` says
+    which, with 1-based lines) or ``unknown`` (parevo cannot tell; ``reason``
+    says why). Lines in ``reason_lines`` and in the fact lists are 0-based.
+
+    Raises:
+        ValueError: ``site.loop`` does not point at a loop (or parallel call)
+            in ``site.source`` (a stale site).
+    """
+    tree = parse(site.source)
+    src = site.source.encode("utf-8")
+    loop = find_loop_node(tree.root_node, site)
+    if loop is None:
+        raise ValueError(f"no loop at byte {site.loop.start_byte} of {site.path}: the loop site is stale")
+    return _Analysis(site, loop, src, tree.root_node).run()
+
+
+__all__ = ["analyze", "PURE_FUNCTIONS", "IMPURE_FUNCTIONS"]

@@ -32,6 +32,10 @@ class ProfileResult(BaseModel):
     ``task_clock_ms`` (milliseconds of CPU), ``context_switches``,
     ``cpu_migrations``, ``page_faults`` are ``None`` when not measured.
     ``outcome`` is the sandboxed run itself (exit status, output).
+    ``call_seconds``/``call_cpu_seconds`` are wall and CPU (user+sys, all
+    threads) seconds spent inside the timed calls alone, as the harness driver
+    reports them (input generation excluded); ``call_utilization`` is their
+    ratio and ``call_efficiency`` that divided by ``threads``.
     """
 
     profiler: str
@@ -48,6 +52,10 @@ class ProfileResult(BaseModel):
     page_faults: int | None = None
     notes: list[str] = Field(default_factory=list)
     outcome: RunOutcome
+    call_seconds: float | None = None
+    call_cpu_seconds: float | None = None
+    call_utilization: float | None = None
+    call_efficiency: float | None = None
 
 
 def parse_perf_csv(text: str) -> dict[str, float]:

@@ -104,14 +104,18 @@ def rewritten_source(site: LoopSite, loop_text: str, includes: list[str]) -> str
     return apply_edits(site.source, rewrite_edits(site, loop_text, includes))
 
 
-def unified_diff(site: LoopSite, new_source: str, context: int = 3) -> str:
-    """A unified diff (``a/PATH`` → ``b/PATH``) from the site's file to ``new_source``."""
+def unified_diff(site: LoopSite, new_source: str, context: int = 3, display_path: str | None = None) -> str:
+    """A unified diff (``a/PATH`` → ``b/PATH``) from the site's file to ``new_source``.
+
+    ``display_path`` (default ``site.path``) is the name shown in the headers.
+    """
+    name = (display_path or site.path).lstrip("/")
     return "".join(
         difflib.unified_diff(
             site.source.splitlines(keepends=True),
             new_source.splitlines(keepends=True),
-            fromfile=f"a/{site.path}",
-            tofile=f"b/{site.path}",
+            fromfile=f"a/{name}",
+            tofile=f"b/{name}",
             n=context,
         )
     )

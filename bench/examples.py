@@ -1,0 +1,94 @@
+"""Run ``parevo evolve`` on every example and print what it found and what it cost.
+
+Per kernel: pattern, verified yes/no, speedup at the available threads (with n),
+time to the first verified candidate, candidates evaluated, compile seconds per
+candidate compile. Figures are printed, not asserted: the machine is noisy.
+
+    python bench/examples.py [--only NAME ...] [--cache-dir DIR] [--budget S] [--json PATH]
+
+By default the compile cache is a fresh temporary directory, so compile costs
+are real (use --cache-dir to reuse one and measure the warm path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from parevo.evolution.engine import EvolveRequest, evolve
+from parevo.evolution.search import Budget
+from parevo.toolchain.parsing import find_marked_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_one(path: Path, cache_dir: str, budget: float, threads: int | None) -> dict:
+    """Evolve the marked loop of ``path``; return a row of figures."""
+    src = path.read_text()
+    (line,) = find_marked_lines(src)[:1]
+    t0 = time.monotonic()
+    req = EvolveRequest(path=str(path), line=line, budget=Budget(seconds=budget), cache_dir=cache_dir,
+                        threads=threads)
+    try:
+        res = evolve(req)
+    except Exception as e:  # report and go on with the other kernels
+        return {"kernel": path.stem, "error": f"{type(e).__name__}: {e}", "seconds": time.monotonic() - t0}
+    best = res.best
+    t = best.stage("time").timing if best else None
+    return {
+        "kernel": path.stem,
+        "pattern": res.pattern,
+        "status": res.status,
+        "verified": best is not None,
+        "speedup": round(best.speedup, 2) if best else None,
+        "threads": res.threads,
+        "n": t.n if t else None,
+        "winner": best.candidate.origin if best else None,
+        "first_verified_s": round(res.time_to_first_verified, 1) if res.time_to_first_verified else None,
+        "candidates": len(res.candidates),
+        "compiles": res.compiles,
+        "compile_s_per": round(res.compile_seconds / res.compiles, 1) if res.compiles else None,
+        "seconds": round(res.seconds_total, 1),
+        "message": "" if best else res.message[:160],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", help="kernel names (file stems) to run")
+    p.add_argument("--cache-dir", help="compile cache to use (default: a fresh temporary one)")
+    p.add_argument("--budget", type=float, default=300.0, help="seconds per kernel")
+    p.add_argument("--threads", type=int, help="timing threads (default: all cores)")
+    p.add_argument("--json", help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    files = sorted((ROOT / "examples").glob("*.cpp"))
+    if args.only:
+        files = [f for f in files if f.stem in args.only]
+    cache = args.cache_dir or tempfile.mkdtemp(prefix="parevo-bench-")
+    rows = []
+    head = f"{'kernel':<18} {'pattern':<11} {'ok':<3} {'speedup':>8} {'thr':>3} {'n':>10} {'1st(s)':>7} " \
+           f"{'cands':>5} {'cc/s':>5} {'total':>6}  winner / reason"
+    print(head)
+    print("-" * len(head))
+    for f in files:
+        r = run_one(f, cache, args.budget, args.threads)
+        rows.append(r)
+        if "error" in r:
+            print(f"{r['kernel']:<18} error: {r['error'][:120]}")
+        else:
+            sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+            print(f"{r['kernel']:<18} {r['pattern']:<11} {'yes' if r['verified'] else 'no':<3} {sp:>8} "
+                  f"{r['threads']:>3} {r['n'] or '-':>10} {r['first_verified_s'] or '-':>7} {r['candidates']:>5} "
+                  f"{r['compile_s_per'] or '-':>5} {r['seconds']:>6}  {r['winner'] or r['message']}")
+        sys.stdout.flush()
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Render an :class:`EvolutionResult` for people: plain text (CLI) and Markdown (hover).
+
+Every figure carries its provenance: speedup with threads, input size n, runs,
+medians and spread, compiler and flags, ParlayLib version.
+"""
+
+from __future__ import annotations
+
+from parevo.toolchain.timing import fmt_seconds
+
+from .result import CandidateRecord, EvolutionResult
+
+
+def evidence_lines(result: EvolutionResult) -> list[str]:
+    """The winner's evidence, one fact per line (empty when nothing won)."""
+    best = result.best
+    if best is None:
+        return []
+    t = best.stage("time").timing
+    lines = [
+        f"speedup: {t.speedup:.2f}x on {t.threads} threads (range {t.speedup_low:.2f}x-{t.speedup_high:.2f}x "
+        f"from quartiles); parallel efficiency {t.speedup / t.threads:.0%}",
+        f"input size: n = {t.n:,} ({t.input_bytes / 2**20:.1f} MiB of inputs)",
+        f"runs: {len(t.candidate_samples)} per variant ({t.rounds} interleaved rounds x {t.repeats}); "
+        f"median original {fmt_seconds(t.original_median)}, rewrite {fmt_seconds(t.candidate_median)}, "
+        f"spread ±{t.spread * 50:.0f}%",
+    ]
+    test = best.stage("test")
+    race = best.stage("race")
+    if test:
+        lines.append(f"correctness: {test.summary}")
+    if race:
+        lines.append(f"races: {race.summary}")
+    prof = best.stage("profile")
+    if prof:
+        lines.append(f"profile: {prof.summary}")
+    tc = result.toolchain
+    if tc:
+        lines.append(f"compiler: {tc.compiler_version} ({tc.compiler}) {' '.join(tc.flags)}")
+        lines.append(f"ParlayLib: {tc.parlay_version or 'unknown version'} at {tc.parlay_include}")
+    lines.append(f"rewrite: {best.candidate.origin} — {best.candidate.description}")
+    return lines
+
+
+def rejected_line(rec: CandidateRecord) -> str:
+    """``origin  stage: reason`` for a candidate that did not win."""
+    stage = {"compile": "did not compile", "test": "wrong output", "race": "data race",
+             "time": "not faster", "profile": "profile"}.get(rec.rejected_stage or "", rec.rejected_stage or "")
+    return f"{rec.candidate.origin} [{rec.id}] {stage}: {rec.reason}"
+
+
+def summary_line(result: EvolutionResult) -> str:
+    """One line for a diagnostic or a status bar."""
+    best = result.best
+    if best is not None:
+        t = best.stage("time").timing
+        return (f"ParlayLib rewrite verified: {t.speedup:.2f}x faster on {t.threads} threads "
+                f"(n = {t.n:,}, median of {len(t.candidate_samples)} runs)")
+    return result.message
+
+
+def render_text(result: EvolutionResult, *, show_diff: bool = True) -> str:
+    """The CLI report: diff, evidence, rejected candidates, search figures."""
+    out: list[str] = []
+    loc = f"{result.path}:{result.loop_start_line + 1}"
+    out.append(f"{loc}: {result.function}: {result.pattern} loop")
+    if result.status == "verified":
+        out.append(summary_line(result))
+        if show_diff:
+            out.append("")
+            out.append(result.diff.rstrip("\n"))
+            out.append("")
+        out.append("evidence:")
+        out.extend("  " + ln for ln in evidence_lines(result))
+    else:
+        out.append(result.message)
+    others = [r for r in result.candidates if r.id != result.best_id]
+    if others:
+        out.append(f"other candidates ({len(others)}):")
+        for r in others:
+            if r.rejected_stage:
+                out.append("  rejected: " + rejected_line(r))
+            else:
+                out.append(f"  verified: {r.candidate.origin} [{r.id}] {r.speedup:.2f}x (slower than the winner)")
+    if result.candidates:
+        ttf = (f"{result.time_to_first_verified:.1f} s" if result.time_to_first_verified is not None else "none")
+        per = result.compile_seconds / result.compiles if result.compiles else 0.0
+        out.append(
+            f"search: {len(result.candidates)} candidates in {result.seconds_total:.1f} s, first verified at {ttf}; "
+            f"{result.compiles} compiles ({per:.1f} s each), {result.cache_hits} cache hits"
+        )
+    return "\n".join(out)
+
+
+def render_markdown(result: EvolutionResult) -> str:
+    """The hover: evidence, rejected candidates and the rewrite, in Markdown."""
+    md = [f"**parevo** — {summary_line(result)}", ""]
+    ev = evidence_lines(result)
+    if ev:
+        md += [f"- {ln}" for ln in ev] + [""]
+    others = [r for r in result.candidates if r.id != result.best_id]
+    if others:
+        md.append(f"**{len(result.candidates)} candidates tried**; not chosen:")
+        md += [f"- `{r.candidate.origin}`: {r.reason or f'{r.speedup:.2f}x'}" for r in others]
+        md.append("")
+    best = result.best
+    if best is not None:
+        md += ["```cpp", best.candidate.loop_text.strip("\n"), "```"]
+    return "\n".join(md)

@@ -1,0 +1,196 @@
+"""Run candidates through the evaluation cascade under a budget.
+
+The search keeps the two cores busy without disturbing measurements: for each
+candidate the optimized and the ThreadSanitizer builds compile concurrently
+(the compile phase), then the candidate is tested, race-checked, timed and
+profiled with nothing else compiling (the measure phase). A candidate seen
+before (same normalized text and includes) is never evaluated twice.
+
+Fitness is the verified speedup: 0 unless the candidate compiled, matched the
+original on every check input and ran ThreadSanitizer-clean; a candidate that
+is not at least ``EvalConfig.min_speedup`` times faster is rejected at the
+timing stage and never wins.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import BaseModel
+
+from parevo.toolchain.evaluate import Cancelled, Evaluator
+from parevo.toolchain.harness import variant_source
+
+from .candidates import Candidate
+from .result import CandidateRecord
+
+
+class ProgressEvent(BaseModel):
+    """A progress report: what the search is doing now.
+
+    ``stage`` is one of ``prepare``, ``compile``, ``test``, ``race``, ``time``,
+    ``profile``, ``done``; ``tried`` counts candidates whose evaluation ended;
+    ``best_speedup`` is the best verified speedup so far (None before one).
+    """
+
+    stage: str
+    message: str
+    candidate_id: str | None = None
+    origin: str | None = None
+    tried: int = 0
+    total: int = 0
+    best_speedup: float | None = None
+    elapsed: float = 0.0
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+class Budget(BaseModel):
+    """Limits of a search: wall seconds and candidate evaluations."""
+
+    seconds: float = 600.0
+    evaluations: int = 64
+
+
+class CascadeRunner:
+    """Evaluate candidates one by one with the cascade, recording every stage.
+
+    Args:
+        evaluator: a prepared :class:`Evaluator` (``prepare()`` already called).
+        budget: wall-clock and evaluation limits, counted from ``start``.
+        progress: called on the caller's thread with each :class:`ProgressEvent`.
+        cancel: when set, the running stage is killed and the search ends.
+        start: ``time.monotonic()`` of the search start (for budgets and
+            ``at_seconds``).
+    """
+
+    def __init__(self, evaluator: Evaluator, budget: Budget, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None, start: float | None = None):
+        self.ev = evaluator
+        self.budget = budget
+        self.progress = progress or (lambda e: None)
+        self.cancel = cancel or evaluator.cancel
+        self.start = start if start is not None else time.monotonic()
+        self.records: list[CandidateRecord] = []
+        self.seen: set[str] = set()
+        self.first_verified_at: float | None = None
+        self.stopped_by: str | None = None
+
+    # ------------------------------------------------------------------ utils
+    def elapsed(self) -> float:
+        """Seconds since the search started."""
+        return time.monotonic() - self.start
+
+    def best(self) -> CandidateRecord | None:
+        """The fastest verified-and-faster record so far."""
+        ok = [r for r in self.records if r.faster and r.speedup is not None]
+        return max(ok, key=lambda r: r.speedup) if ok else None
+
+    def _emit(self, stage: str, message: str, cand: Candidate | None = None) -> None:
+        b = self.best()
+        self.progress(ProgressEvent(
+            stage=stage, message=message, candidate_id=cand.id if cand else None,
+            origin=cand.origin if cand else None, tried=len(self.records), total=self.budget.evaluations,
+            best_speedup=b.speedup if b else None, elapsed=self.elapsed()))
+
+    def out_of_budget(self) -> str | None:
+        """Why the search must stop now (``cancelled``, ``time``, ``evaluations``), or None."""
+        if self.cancel.is_set():
+            return "cancelled"
+        if self.elapsed() >= self.budget.seconds:
+            return "time"
+        if len(self.records) >= self.budget.evaluations:
+            return "evaluations"
+        return None
+
+    # ------------------------------------------------------------------- run
+    def run(self, candidates: Iterable[Candidate]) -> list[CandidateRecord]:
+        """Evaluate ``candidates`` in order until they or the budget run out.
+
+        Returns the records added by this call. Never raises for a candidate's
+        failure; a cancellation ends the loop with ``stopped_by='cancelled'``.
+        """
+        added = []
+        for cand in candidates:
+            if cand.id in self.seen:
+                continue
+            why = self.out_of_budget()
+            if why:
+                self.stopped_by = why
+                break
+            self.seen.add(cand.id)
+            try:
+                rec = self.evaluate(cand)
+            except Cancelled:
+                self.stopped_by = "cancelled"
+                break
+            rec.at_seconds = self.elapsed()
+            self.records.append(rec)
+            added.append(rec)
+            if rec.faster and self.first_verified_at is None:
+                self.first_verified_at = rec.at_seconds
+            self._emit("candidate", f"{cand.origin}: {rec.reason or 'verified'}", cand)
+        return added
+
+    def evaluate(self, cand: Candidate) -> CandidateRecord:
+        """Run one candidate through compile → test → race → time → profile."""
+        ev = self.ev
+        rec = CandidateRecord(id=cand.id, candidate=cand)
+        source = variant_source(ev.site, cand.loop_text, cand.includes, ev.plan)
+        label = f"{cand.origin} {cand.id}"
+
+        # compile phase: optimized and TSan builds side by side (two cores)
+        self._emit("compile", f"compiling {cand.origin}", cand)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            opt_f = pool.submit(ev.compile_stage, source, label)
+            tsan_f = pool.submit(ev.build, source, sanitize=True, label=label + " (tsan)")
+            verdict, exe = opt_f.result()
+            try:
+                tsan_f.result()  # only warms the cache; race_stage reports its outcome
+            except Cancelled:
+                raise
+            except Exception:
+                pass
+        if ev.cancel.is_set():
+            raise Cancelled("cancelled")
+        rec.stages.append(verdict)
+        if not verdict.passed or exe is None:
+            return self._reject(rec, verdict)
+
+        # measure phase: nothing else compiles from here on
+        self._emit("test", f"testing {cand.origin} against the original", cand)
+        verdict = ev.test_stage(exe)
+        rec.stages.append(verdict)
+        if not verdict.passed:
+            return self._reject(rec, verdict)
+
+        self._emit("race", f"ThreadSanitizer on {cand.origin}", cand)
+        verdict = ev.race_stage(source, label)
+        rec.stages.append(verdict)
+        if not verdict.passed:
+            return self._reject(rec, verdict)
+        rec.verified = True
+
+        self._emit("time", f"timing {cand.origin} against the original", cand)
+        verdict = ev.time_stage(exe)
+        rec.stages.append(verdict)
+        if verdict.timing is not None:
+            rec.speedup = verdict.timing.speedup
+        if not verdict.passed:
+            return self._reject(rec, verdict)
+        rec.faster = True
+
+        self._emit("profile", f"profiling {cand.origin}", cand)
+        verdict = ev.profile_stage(exe)
+        rec.stages.append(verdict)
+        return rec
+
+    @staticmethod
+    def _reject(rec: CandidateRecord, verdict) -> CandidateRecord:
+        rec.rejected_stage = verdict.stage
+        rec.reason = verdict.summary
+        return rec

@@ -1,0 +1,157 @@
+"""The ``parevo`` command: ``evolve``, ``doctor`` and ``serve``.
+
+Exit codes: 0 success (a verified rewrite, or ``doctor`` all good); 1 the
+search ended without a verified rewrite (or the loop is not parallelizable);
+2 bad input (file, selection, harness, toolchain); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import threading
+from pathlib import Path
+
+from parevo.evolution.engine import EvolveRequest, evolve
+from parevo.evolution.report import render_text
+from parevo.evolution.search import Budget, ProgressEvent
+from parevo.toolchain.discovery import DiscoverySettings, discover, doctor
+from parevo.toolchain.models import ParevoError
+from parevo.toolchain.splice import apply_edits
+
+LOCATION = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
+
+
+def parse_location(text: str) -> tuple[str, int, int | None]:
+    """``FILE:LINE`` or ``FILE:START-END`` (1-based) → (path, 0-based line, 0-based end or None).
+
+    Raises:
+        argparse.ArgumentTypeError: not of that form.
+    """
+    m = LOCATION.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected FILE:LINE or FILE:START-END, got {text!r}")
+    start = int(m["start"]) - 1
+    end = int(m["end"]) - 1 if m["end"] else None
+    if start < 0 or (end is not None and end < start):
+        raise argparse.ArgumentTypeError(f"bad line range in {text!r}")
+    return m["path"], start, end
+
+
+class ProgressPrinter:
+    """Progress on stderr: one rewritten line on a terminal, one line per event otherwise."""
+
+    def __init__(self, stream=sys.stderr, quiet: bool = False):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.quiet = quiet
+
+    def __call__(self, e: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        best = f" | best {e.best_speedup:.2f}x" if e.best_speedup else ""
+        text = f"[{e.elapsed:6.1f}s] {e.stage:<9} {e.tried}/{e.total} {e.message}{best}"
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text[:200])
+            if e.stage == "done":
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _discovery(args) -> DiscoverySettings:
+    return DiscoverySettings(cxx=args.cxx, parlay_include=args.parlay, workspace=args.workspace)
+
+
+def cmd_evolve(args) -> int:
+    path, line, end = args.location
+    req = EvolveRequest(
+        path=path, line=line, end_line=end, seed=args.seed,
+        budget=Budget(seconds=args.budget, evaluations=args.max_candidates),
+        threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
+    )
+    cancel = threading.Event()
+    try:
+        result = evolve(req, ProgressPrinter(quiet=args.quiet), cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nparevo: interrupted", file=sys.stderr)
+        return 130
+    except (ParevoError, OSError) as e:
+        print(f"parevo: {e}", file=sys.stderr)
+        return 2
+    print(render_text(result))
+    if args.json:
+        Path(args.json).write_text(result.model_dump_json(indent=2))
+        print(f"report written to {args.json}")
+    if result.status != "verified":
+        return 1
+    if args.apply:
+        current = Path(path).read_text()
+        if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
+            print(f"parevo: {path} changed during the search; not applying", file=sys.stderr)
+            return 2
+        Path(path).write_text(apply_edits(current, result.edits))
+        print(f"applied the rewrite to {path}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    tc = discover(_discovery(args))
+    text, ok = doctor(tc)
+    print(text)
+    return 0 if ok else 1
+
+
+def cmd_serve(args) -> int:
+    from parevo.server.lsp import main as serve_main  # imported lazily: pygls is heavy
+
+    return serve_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``parevo`` command."""
+    p = argparse.ArgumentParser(prog="parevo", description="Verified ParlayLib rewrites of serial C++ loops.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def toolchain_opts(sp):
+        sp.add_argument("--cxx", help="C++ compiler (default: $CXX, then g++, clang++)")
+        sp.add_argument("--parlay", help="ParlayLib include directory (the one holding parlay/)")
+        sp.add_argument("--workspace", help="folder with compile_commands.json (default: none)")
+
+    e = sub.add_parser("evolve", help="find, verify and measure a ParlayLib rewrite of a loop")
+    e.add_argument("location", type=parse_location, help="FILE:LINE or FILE:START-END (1-based)")
+    e.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
+    e.add_argument("--apply", action="store_true", help="write the winning rewrite into the file")
+    e.add_argument("--seed", type=int, default=1, help="seed of inputs and proposers (default 1)")
+    e.add_argument("--budget", type=float, default=600.0, metavar="SECONDS", help="wall-clock budget")
+    e.add_argument("--max-candidates", type=int, default=64, help="evaluation budget")
+    e.add_argument("--threads", type=int, help="ParlayLib worker threads for timing (default: all cores)")
+    e.add_argument("--inputs", help="input spec (TOML); default: parevo.inputs.toml beside the file")
+    e.add_argument("--cache-dir", help="compile cache (default: $PAREVO_CACHE_DIR or ~/.cache/parevo)")
+    e.add_argument("--quiet", action="store_true", help="no progress display")
+    toolchain_opts(e)
+    e.set_defaults(func=cmd_evolve)
+
+    d = sub.add_parser("doctor", help="check the compiler, ThreadSanitizer, ParlayLib and profilers")
+    toolchain_opts(d)
+    d.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("serve", help="run the language server (stdio)")
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``parevo`` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

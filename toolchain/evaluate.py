@@ -1,0 +1,481 @@
+"""The evaluation cascade for one loop: compile → test → race → time → profile.
+
+An :class:`Evaluator` is built once per loop. :meth:`Evaluator.prepare`
+compiles the generic driver (once per toolchain and flags, from the cache after
+that) and the original loop, runs the original on every check case and
+calibrates the timing size. Each candidate then goes through the stages, each
+returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
+
+1. **compile** the variant translation unit (the user's file with the loop
+   replaced, plus the generated harness section) with the same flags as the
+   original, and link it against the driver.
+2. **test**: run on edge and small sizes with several seeds at
+   ``check_threads`` workers, compare every output with the original's
+   (outside the candidate's process, in Python).
+3. **race**: ThreadSanitizer build run ``tsan_runs`` times with
+   ``tsan_threads`` workers (more than the cores: a race at 2 threads is missed
+   in 10-20% of runs, toolchain.md), reports mapped to the user's lines.
+4. **time**: original and candidate interleaved over ``rounds`` processes of
+   ``repeats`` timed calls each at the calibrated size; a candidate passes when
+   its median speedup is at least ``min_speedup`` and the speedup's quartile
+   range (``TimingResult.speedup_low``) lies above 1.
+5. **profile** with what the machine supports (perf stat software counters or
+   rusage): CPU utilization and parallel efficiency.
+
+All runs go through :func:`~parevo.toolchain.sandbox.run_sandboxed`: a
+subprocess in its own process group, killed on timeout or cancel, with
+resource limits and a scrubbed environment, in a temporary directory.
+The caller must not time a candidate while something else compiles: the
+search runs compiles and timing in separate phases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from .compiler import OPT_FLAGS, CompileOutcome, Compiler, tsan_flags
+from .discovery import Toolchain
+from .harness import driver_source, harness_header_dir, original_source, variant_source
+from .inputs import InputPlan
+from .models import LoopSite, ParevoError
+from .outputs import CaseOutput, Tolerance, compare, parse_dump
+from .profile import profile_run
+from .sandbox import RunLimits, RunOutcome, run_sandboxed
+from .timing import TimingResult
+from .tsan import parse_reports, tsan_env
+from .verdicts import StageVerdict
+
+
+class BaselineFailed(ParevoError):
+    """The original loop cannot be run by the harness (does not compile, crashes everywhere)."""
+
+
+class EvalConfig(BaseModel):
+    """Knobs of the cascade. Times in seconds, sizes in elements or bytes.
+
+    Defaults follow toolchain.md: TSan at 4 threads, 2 runs; timing medians
+    over 5 interleaved rounds of 3 calls; calibrate until the original takes
+    ``target_seconds`` per call.
+    """
+
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    opt_flags: list[str] = Field(default_factory=lambda: list(OPT_FLAGS))
+    check_sizes: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 5, 8, 17, 64, 257, 1000, 4099])
+    check_seeds: list[int] = Field(default_factory=lambda: [1, 2, 3])
+    check_threads: int = 4
+    tsan_threads: int = 4
+    tsan_runs: int = 2
+    tsan_n: int = 1 << 14
+    target_seconds: float = 0.01
+    max_input_bytes: int = 1 << 30
+    n_start: int = 1 << 10
+    n_max: int = 1 << 25
+    rounds: int = 5
+    repeats: int = 3
+    min_speedup: float = 1.05
+    seed: int = 1
+    run_timeout_s: float = 120.0
+    compile_timeout_s: float = 300.0
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+
+
+class Baseline(BaseModel):
+    """What the original loop did: outputs per check case, the timing size.
+
+    ``excluded_cases`` lists ``"n:seed"`` cases on which the original itself
+    failed (they are not held against a candidate).
+    """
+
+    cases: list[str]
+    excluded_cases: list[str] = Field(default_factory=list)
+    n: int
+    input_bytes: int = 0
+    original_seconds: float = 0.0
+    calibration: list[dict] = Field(default_factory=list)
+    driver_compile: CompileOutcome | None = None
+    original_compile: CompileOutcome | None = None
+
+
+def _signal_name(sig: int | None) -> str:
+    try:
+        return signal.Signals(sig).name if sig else "?"
+    except ValueError:
+        return str(sig)
+
+
+def _json_lines(text: str) -> list[dict]:
+    out = []
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln.startswith("{"):
+            try:
+                out.append(json.loads(ln))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+class Evaluator:
+    """Runs the cascade for candidates of one loop. Thread-safe for compiles.
+
+    Args:
+        site: the loop (``LoopSite``) whose function the harness calls.
+        toolchain: the discovered compiler and ParlayLib.
+        compiler: the caching compiler (shared across loops).
+        plan: the input plan for the function's parameters.
+        config: cascade knobs.
+        cancel: set it to stop at the next check; running subprocesses are
+            killed (process group).
+    """
+
+    def __init__(self, site: LoopSite, toolchain: Toolchain, compiler: Compiler, plan: InputPlan,
+                 config: EvalConfig | None = None, cancel: threading.Event | None = None):
+        self.site = site
+        self.toolchain = toolchain
+        self.compiler = compiler
+        self.plan = plan
+        self.config = config or EvalConfig()
+        self.cancel = cancel or threading.Event()
+        self.baseline: Baseline | None = None
+        self._expected: dict[str, CaseOutput] = {}
+        self._driver_obj: str | None = None
+        self._driver_tsan_obj: str | None = None
+        self._driver_lock = threading.Lock()
+        self._original_exe: str | None = None
+        self.user_files = [os.path.abspath(site.path), site.path]
+
+    # ----------------------------------------------------------------- flags
+    @property
+    def flags(self) -> list[str]:
+        """Flags of every optimized build (original and candidates alike)."""
+        return list(self.config.opt_flags) + ["-I", str(harness_header_dir())]
+
+    @property
+    def race_flags(self) -> list[str]:
+        """Flags of every ThreadSanitizer build."""
+        return tsan_flags(self.toolchain) + ["-I", str(harness_header_dir())]
+
+    def _link_flags(self, sanitize: bool) -> list[str]:
+        return (["-fsanitize=thread"] if sanitize else []) + ["-pthread"]
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("evaluation cancelled")
+
+    # ---------------------------------------------------------------- driver
+    def _driver(self, sanitize: bool) -> str:
+        """Compile (or fetch from the cache) the generic driver object."""
+        with self._driver_lock:
+            attr = "_driver_tsan_obj" if sanitize else "_driver_obj"
+            if getattr(self, attr):
+                return getattr(self, attr)
+            flags = self.race_flags if sanitize else self.flags
+            out = self.compiler.compile_object(driver_source(), flags, label="driver",
+                                               timeout_s=self.config.compile_timeout_s, cancel=self.cancel)
+            if not out.ok:
+                raise BaselineFailed(f"the parevo driver does not compile with {self.toolchain.cxx}: "
+                                     f"{out.first_error or out.stderr[-400:]}")
+            setattr(self, attr, out.output_path)
+            if not sanitize and self.baseline is not None:
+                self.baseline.driver_compile = out
+            return out.output_path
+
+    def build(self, source: str, *, sanitize: bool = False, label: str = "") -> tuple[CompileOutcome, str | None]:
+        """Compile ``source`` and link it with the driver; return the outcome and the executable.
+
+        A failed link is reported as a failed compile outcome (its stderr kept).
+        """
+        driver = self._driver(sanitize)
+        flags = self.race_flags if sanitize else self.flags
+        obj = self.compiler.compile_object(source, flags, label=label,
+                                           timeout_s=self.config.compile_timeout_s, cancel=self.cancel)
+        if not obj.ok:
+            return obj, None
+        exe = self.compiler.link([driver, obj.output_path], self._link_flags(sanitize), timeout_s=120)
+        if not exe.ok:
+            return exe, None
+        merged = obj.model_copy(update={"seconds": obj.seconds + exe.seconds})
+        return merged, exe.output_path
+
+    # -------------------------------------------------------------- baseline
+    def _cases(self) -> list[str]:
+        min_n = getattr(self.plan, "min_n", 0) or 0
+        return [f"{n}:{s}" for n in self.config.check_sizes if n >= min_n for s in self.config.check_seeds]
+
+    def _run(self, argv: list[str], *, threads: int, env_extra: dict[str, str] | None = None,
+             timeout_s: float | None = None, memory: bool = True, cwd: str | None = None) -> RunOutcome:
+        env = {"PARLAY_NUM_THREADS": str(threads)}
+        env.update(env_extra or {})
+        limits = RunLimits(
+            timeout_s=timeout_s or self.config.run_timeout_s,
+            memory_bytes=(4 * self.config.max_input_bytes + (2 << 30)) if memory else None,
+        )
+        return run_sandboxed(argv, cwd=cwd, env_extra=env, limits=limits, cancel=self.cancel)
+
+    def _check_run(self, exe: str, cases: list[str]) -> tuple[list[CaseOutput], RunOutcome, str]:
+        """Run ``exe check`` on ``cases``; return the parsed complete cases, the outcome, and the case
+        that was running when the process stopped (``""`` when all finished)."""
+        with tempfile.TemporaryDirectory(prefix="parevo-check-") as tmp:
+            out_path = os.path.join(tmp, "out.txt")
+            res = self._run([exe, "check", out_path, *cases], threads=self.config.check_threads, cwd=tmp)
+            text = Path(out_path).read_text(errors="replace") if os.path.exists(out_path) else ""
+        outs = [c for c in parse_dump(text) if c.complete]
+        done = {f"{c.n}:{c.seed}" for c in outs}
+        pending = next((c for c in cases if c not in done), "")
+        return outs, res, pending
+
+    def prepare(self) -> Baseline:
+        """Compile the driver and the original, record reference outputs, calibrate n.
+
+        Raises:
+            BaselineFailed: the original does not compile, or fails on every case.
+            Cancelled: ``cancel`` was set.
+        """
+        src = original_source(self.site, self.plan)
+        driver_out = None
+        # driver and original compile concurrently: two cores, two compiles
+        results: dict[str, object] = {}
+
+        def compile_driver():
+            try:
+                results["driver"] = self._driver(False)
+            except Exception as e:  # reported below
+                results["driver_error"] = e
+
+        t = threading.Thread(target=compile_driver)
+        t.start()
+        obj = self.compiler.compile_object(src, self.flags, label="original",
+                                           timeout_s=self.config.compile_timeout_s, cancel=self.cancel)
+        t.join()
+        if "driver_error" in results:
+            raise results["driver_error"]  # type: ignore[misc]
+        self._check_cancel()
+        if not obj.ok:
+            raise BaselineFailed(
+                "the original function does not compile inside the parevo harness: "
+                f"{obj.first_error or obj.stderr[-600:]}"
+            )
+        link = self.compiler.link([self._driver_obj, obj.output_path], self._link_flags(False))
+        if not link.ok:
+            raise BaselineFailed(f"the original does not link with the parevo driver: {link.stderr[-600:]}")
+        self._original_exe = link.output_path
+
+        # reference outputs; a case on which the original itself fails is excluded
+        remaining = self._cases()
+        excluded: list[str] = []
+        while remaining:
+            self._check_cancel()
+            outs, res, pending = self._check_run(self._original_exe, remaining)
+            for c in outs:
+                self._expected[f"{c.n}:{c.seed}"] = c
+            if not pending:
+                break
+            excluded.append(pending)
+            remaining = remaining[remaining.index(pending) + 1 :]
+        if not self._expected:
+            raise BaselineFailed(
+                "the original function failed on every generated input "
+                f"({res.describe()}); write an input spec (see INPUTS.md) so parevo can build valid inputs"
+            )
+
+        # calibrate the timing size on the original
+        self._check_cancel()
+        c = self.config
+        cal = self._run(
+            [self._original_exe, "calibrate", str(c.seed), repr(c.target_seconds), str(c.max_input_bytes),
+             str(max(c.n_start, getattr(self.plan, "min_n", 0) or 0, 1)), str(c.n_max)],
+            threads=1, timeout_s=max(c.run_timeout_s, 300),
+        )
+        rows = _json_lines(cal.stdout)
+        if not rows:
+            raise BaselineFailed(f"calibrating the input size failed: {cal.describe()}")
+        last = rows[-1]
+        self.baseline = Baseline(
+            cases=sorted(self._expected, key=lambda k: tuple(int(x) for x in k.split(":"))),
+            excluded_cases=excluded,
+            n=int(last["n"]),
+            input_bytes=int(last.get("bytes", 0)),
+            original_seconds=float(last.get("t", 0.0)),
+            calibration=rows,
+            driver_compile=driver_out,
+            original_compile=obj,
+        )
+        return self.baseline
+
+    # ---------------------------------------------------------------- stages
+    def compile_stage(self, source: str, label: str = "") -> tuple[StageVerdict, str | None]:
+        """Stage 1: build the optimized variant. Returns the verdict and the executable."""
+        t0 = time.monotonic()
+        out, exe = self.build(source, sanitize=False, label=label)
+        if exe is None:
+            where = f" (line {out.error_line1})" if out.error_line1 else ""
+            first = out.first_error or (out.stderr.strip().splitlines() or ["compiler failed"])[-1]
+            return StageVerdict(
+                stage="compile", passed=False, seconds=time.monotonic() - t0, compile=out,
+                summary=f"did not compile{where}: {first}",
+                feedback=f"compile error{where}: {first}",
+            ), None
+        return StageVerdict(stage="compile", passed=True, seconds=0.0 if out.cached else out.seconds,
+                            compile=out, summary="compiled" + (" (cached)" if out.cached else "")), exe
+
+    def test_stage(self, exe: str) -> StageVerdict:
+        """Stage 2: differential test against the original's recorded outputs."""
+        assert self.baseline is not None, "prepare() first"
+        t0 = time.monotonic()
+        cases = self.baseline.cases
+        outs, res, pending = self._check_run(exe, cases)
+        got = {f"{c.n}:{c.seed}": c for c in outs}
+        for key in cases:
+            if key not in got:
+                n, seed = key.split(":")
+                if res.timed_out:
+                    why = f"did not finish within {self.config.run_timeout_s:.0f} s (hang?) at n = {n} (seed {seed})"
+                elif res.signal:
+                    why = f"crashed with {_signal_name(res.signal)} at n = {n} (seed {seed})"
+                else:
+                    why = f"exited with code {res.returncode} at n = {n} (seed {seed})"
+                tail = res.stderr.strip().splitlines()[-3:]
+                return StageVerdict(stage="test", passed=False, seconds=time.monotonic() - t0, cases=len(got),
+                                    summary=why, feedback=why + ("\nstderr: " + " | ".join(tail) if tail else ""))
+            mm = compare(self._expected[key], got[key], self.config.tolerance)
+            if mm is not None:
+                text = mm.describe()
+                return StageVerdict(stage="test", passed=False, seconds=time.monotonic() - t0, mismatch=mm,
+                                    cases=len(got), summary=text, feedback=text)
+        sizes = sorted({int(k.split(":")[0]) for k in cases})
+        return StageVerdict(
+            stage="test", passed=True, seconds=time.monotonic() - t0, cases=len(cases),
+            summary=f"outputs equal on {len(cases)} inputs (n in {sizes[0]}..{sizes[-1]}, "
+                    f"{len(self.config.check_seeds)} seeds, {self.config.check_threads} threads)",
+        )
+
+    def race_stage(self, source: str, label: str = "") -> StageVerdict:
+        """Stage 3: ThreadSanitizer build and runs; fails on any race attributed to user code."""
+        t0 = time.monotonic()
+        out, exe = self.build(source, sanitize=True, label=label + " (tsan)")
+        if exe is None:
+            first = out.first_error or (out.stderr.strip().splitlines() or ["compiler failed"])[-1]
+            return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
+                                summary=f"ThreadSanitizer build failed: {first}",
+                                feedback=f"ThreadSanitizer build failed: {first}")
+        c = self.config
+        races, unattributed, runs = [], [], 0
+        for r in range(c.tsan_runs):
+            self._check_cancel()
+            with tempfile.TemporaryDirectory(prefix="parevo-tsan-") as tmp:
+                env = tsan_env(tmp, c.tsan_threads)
+                res = self._run([exe, "run", str(c.tsan_n), str(c.seed + r), "1"], threads=c.tsan_threads,
+                                env_extra=env, memory=False, cwd=tmp,
+                                timeout_s=max(c.run_timeout_s, 300))
+                runs += 1
+                logs = "".join(p.read_text(errors="replace") for p in sorted(Path(tmp).glob("tsan*")))
+            reports = parse_reports(res.stderr + "\n" + logs, self.user_files)
+            races += [rep for rep in reports if rep.attributable]
+            unattributed += [rep for rep in reports if not rep.attributable]
+            if res.timed_out or (res.signal and not reports):
+                why = ("timed out" if res.timed_out else f"crashed with {_signal_name(res.signal)}")
+                return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out, runs=runs,
+                                    summary=f"ThreadSanitizer run {why} (n = {c.tsan_n}, {c.tsan_threads} threads)",
+                                    feedback=f"ThreadSanitizer run {why}")
+            if races:
+                break
+        if races:
+            first = races[0]
+            text = race_sentence(first)
+            return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
+                                races=races, unattributed_races=unattributed, runs=runs,
+                                summary=f"data race: {text}", feedback=f"data race: {text}")
+        note = f"; {len(unattributed)} report(s) outside user code recorded" if unattributed else ""
+        return StageVerdict(stage="race", passed=True, seconds=time.monotonic() - t0, compile=out, runs=runs,
+                            unattributed_races=unattributed,
+                            summary=f"ThreadSanitizer clean: {runs} runs, {c.tsan_threads} threads, "
+                                    f"n = {c.tsan_n:,}{note}")
+
+    def time_stage(self, exe: str) -> StageVerdict:
+        """Stage 4: interleaved timing against the original at the calibrated size."""
+        assert self.baseline is not None and self._original_exe is not None, "prepare() first"
+        t0 = time.monotonic()
+        c, b = self.config, self.baseline
+        orig, cand = [], []
+        nbytes = b.input_bytes
+        for r in range(c.rounds):
+            order = [(self._original_exe, orig), (exe, cand)]
+            if r % 2:
+                order.reverse()  # ABBA: cancels drift in machine load
+            for path, sink in order:
+                self._check_cancel()
+                res = self._run([path, "time", str(b.n), str(c.seed), str(c.repeats)], threads=c.threads)
+                rows = _json_lines(res.stdout)
+                if not res.ok or not rows:
+                    who = "the original" if path == self._original_exe else "the rewrite"
+                    why = ("timed out" if res.timed_out else res.describe())
+                    return StageVerdict(stage="time", passed=False, seconds=time.monotonic() - t0,
+                                        summary=f"timing run of {who} failed at n = {b.n:,}: {why}",
+                                        feedback=f"timing run failed at n = {b.n}: {why}")
+                sink.extend(float(x) for x in rows[-1]["samples"])
+                nbytes = int(rows[-1].get("bytes", nbytes))
+        tr = TimingResult.from_samples(n=b.n, threads=c.threads, rounds=c.rounds, repeats=c.repeats,
+                                       input_bytes=nbytes, original=orig, candidate=cand)
+        # faster means: the median speedup reaches min_speedup AND the quartile range lies above 1
+        passed = tr.speedup >= c.min_speedup and tr.speedup_low > 1.0
+        summary = tr.describe() if passed else (
+            f"not faster than the original: {tr.speedup:.2f}x on {tr.threads} threads (n = {tr.n:,}, "
+            f"range {tr.speedup_low:.2f}x-{tr.speedup_high:.2f}x; needs a median of at least "
+            f"{c.min_speedup:.2f}x and a range above 1x)"
+        )
+        return StageVerdict(stage="time", passed=passed, seconds=time.monotonic() - t0, timing=tr,
+                            summary=summary, feedback=summary)
+
+    def profile_stage(self, exe: str) -> StageVerdict:
+        """Stage 5: profile a run at the calibrated size (informative; fails only if the run fails)."""
+        assert self.baseline is not None
+        t0 = time.monotonic()
+        c = self.config
+        prof = profile_run([exe, "run", str(self.baseline.n), str(c.seed), str(c.repeats)], threads=c.threads,
+                           toolchain=self.toolchain, env_extra={"PARLAY_NUM_THREADS": str(c.threads)},
+                           limits=RunLimits(timeout_s=c.run_timeout_s,
+                                            memory_bytes=4 * c.max_input_bytes + (2 << 30)))
+        rows = _json_lines(prof.outcome.stdout)
+        if rows and "call_cpu_s" in rows[-1]:
+            wall = sum(float(x) for x in rows[-1]["samples"])
+            cpu = float(rows[-1]["call_cpu_s"])
+            if wall > 0:
+                prof.call_seconds, prof.call_cpu_seconds = wall, cpu
+                prof.call_utilization = cpu / wall
+                prof.call_efficiency = cpu / wall / c.threads
+        if prof.call_utilization is not None:
+            summary = (f"{prof.profiler}: inside the calls {prof.call_utilization:.2f} CPUs busy of "
+                       f"{c.threads} threads (utilization {prof.call_efficiency:.0%})")
+        else:
+            summary = f"{prof.profiler}: whole run {prof.cpu_utilization:.2f} CPUs busy of {c.threads} threads"
+        if prof.task_clock_ms is not None:
+            summary += (f"; task-clock {prof.task_clock_ms:.0f} ms, {prof.context_switches} context switches, "
+                        f"{prof.page_faults} page faults (whole process)")
+        if not prof.outcome.ok:
+            why = "timed out" if prof.outcome.timed_out else prof.outcome.describe()
+            summary = f"the profiling run failed at n = {self.baseline.n:,}: {why}"
+        return StageVerdict(stage="profile", passed=prof.outcome.ok, seconds=time.monotonic() - t0, profile=prof,
+                            summary=summary, feedback=summary)
+
+
+class Cancelled(ParevoError):
+    """The evaluation was cancelled (by the user or a budget)."""
+
+
+def race_sentence(rep) -> str:
+    """A user-facing sentence for a race report: both accesses with their lines."""
+    parts = []
+    for acc, frame in zip(rep.accesses, rep.user_frames):
+        where = f"line {frame.line}" if frame is not None else "outside your code"
+        fn = f" in {frame.function}" if frame is not None and frame.function else ""
+        parts.append(f"{'atomic ' if acc.atomic else ''}{acc.op} at {where}{fn} ({acc.thread})")
+    loc = f"; {rep.location}" if rep.location else ""
+    return " conflicts with ".join(parts) + loc

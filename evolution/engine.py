@@ -167,6 +167,6 @@ def evolve(req: EvolveRequest, progress: ProgressFn | None = None,
         reasons = "; ".join(f"{r.candidate.origin}: {r.reason}" for r in runner.records[:3])
         result.message = ("no rewrite could be verified"
                           + (f" ({facts.reason})" if facts.reason else "") + (f": {reasons}" if reasons else ""))
-    emit(ProgressEvent(stage="done", message=result.message, tried=len(runner.records),
+    emit(ProgressEvent(stage="done", message=result.message, tried=len(runner.records), total=req.budget.evaluations,
                        best_speedup=best.speedup if best else None, elapsed=result.seconds_total))
     return result

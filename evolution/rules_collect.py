@@ -37,7 +37,7 @@ from parevo.evolution.rule_frame import (
     uses_any,
     wrap,
 )
-from parevo.evolution.rule_ops import combine, monoid
+from parevo.evolution.rule_ops import combine, identity, monoid
 from parevo.evolution.rules_reduce import DELAYED, PRIM, SEQ, top_statements
 from parevo.toolchain.models import LoopFacts, LoopSite, ReductionOp
 
@@ -215,6 +215,7 @@ def scan_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candida
         T = sc.acc_type or f"std::decay_t<decltype({sc.acc})>"
         acc0 = names.get(f"{sc.acc}0")
         init = [f"const {T} {acc0} = {sc.acc};"]
+        out.append(_scan_blocked(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.acc))
         out += _scan_shadow(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.acc, sc.kind)
         if (sc.output is not None and _only_scan_statements(site, facts) and sc.op == ReductionOp.ADD
                 and _contiguous(site, sc.output)):
@@ -235,6 +236,50 @@ def scan_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candida
     if sc.op == ReductionOp.ADD and _contiguous(site, sc.output):
         out.append(_scan_inplace(site, facts, fr, T, sc.expr, acc0, init, sc.output, None, "inclusive"))
     return out
+
+
+def _scan_blocked(site, facts, fr: Frame, op, T, expr, acc0, init, acc) -> Candidate:
+    """Cache-blocked two-pass scan (Blelloch's scan with serial leaves, in rounds).
+
+    The iterations are processed in rounds of ``4 * num_workers()`` blocks of
+    32,768 iterations. In a round, pass 1 reduces each block's operands with a
+    serial loop (in parallel over blocks), a short serial scan of the block
+    sums continues the running prefix, and pass 2 reruns the original body
+    over each block with the accumulator starting at its block's prefix. A
+    round's data stays in cache between the two passes, so memory traffic is
+    one read and one write, as in the serial loop: the form that can beat a
+    memory-bound serial scan (a whole-array two-pass scan reads the input
+    twice from memory).
+    """
+    names = fr.names.fork()
+    B, nbm, start, end, nb, sums, run, t, x = (names.get(v) for v in (
+        "block", "max_blocks", "start", "end", "nb", "block_sums", "running", "t", "x"))
+    b, lo, hi, s, k = names.get("b"), names.get("lo"), names.get("hi"), names.get("s"), fr.pos_param
+    bind = [fr.pos_bind] if fr.pos_bind else []
+    rng = [f"const size_t {lo} = {start} + {b} * {B}, {hi} = std::min<size_t>({end}, {lo} + {B});"]
+    pass1 = rng + [f"{T} {s} = {identity(op, T)};", f"for (size_t {k} = {lo}; {k} < {hi}; ++{k}) {{"]
+    pass1 += indent(bind + _decls_before_update(site, facts) + [f"{s} = {combine(op, s, f'({expr})')};"])
+    pass1 += ["}", f"return {s};"]
+    pass2 = rng + [f"{T} {acc} = {sums}[{b}];", f"for (size_t {k} = {lo}; {k} < {hi}; ++{k}) {{"]
+    pass2 += indent(bind + body_lines(site, facts)) + ["}"]
+    lines = list(fr.prologue) + init + [
+        f"const size_t {B} = 32768, {nbm} = 4 * parlay::num_workers();",
+        f"{T} {run} = {acc0};",
+        f"for (size_t {start} = 0; {start} < {fr.count}; {start} += {B} * {nbm}) {{",
+    ]
+    body = [f"const size_t {end} = std::min<size_t>({fr.count}, {start} + {B} * {nbm});",
+            f"const size_t {nb} = ({end} - {start} + {B} - 1) / {B};"]
+    body += call_with_lambda(f"auto {sums} = parlay::tabulate({nb}, ", lam(b, "", pass1, ret=T), ", 1);")
+    body += [f"for (auto& {x} : {sums}) {{  // exclusive prefix of the block sums, continuing the running one",
+             f"  const {T} {t} = {x};", f"  {x} = {run};", f"  {run} = {combine(op, run, t)};", "}"]
+    body += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", pass2), ", 1);")
+    lines += indent(body) + ["}", f"{acc} = {run};"] + fr.epilogue
+    return Candidate(
+        loop_text=wrap(lines), includes=[PRIM, PAR, "<algorithm>"], origin="rule:scan-blocked",
+        description=("cache-blocked scan: per round, parallel serial block sums, their running prefix, then "
+                     f"each block reruns the body with `{acc}` starting at its prefix"),
+        params={"form": "blocked", "block": 32768, "blocks_per_worker": 4},
+    )
 
 
 def _only_scan_statements(site: LoopSite, facts: LoopFacts) -> bool:
@@ -446,7 +491,45 @@ def search_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
     second = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:min-index",
                        description="reduce with parlay::minimum over matching positions (no early exit)",
                        params={"sequence": "delayed", "early_exit": False})
-    return [first, second]
+    return [_search_blocked(site, facts, fr, prefix, action), first, second]
+
+
+def _search_blocked(site: LoopSite, facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str]) -> Candidate:
+    """Rounds of geometrically growing size; each round is split into blocks that
+    scan serially (vectorizable, stopping at their first hit) in parallel; the
+    search ends after the first round with a hit and keeps the smallest hit.
+
+    Work is O(first hit + last round), like ParlayLib's ``find_if`` (doubling
+    rounds), but the leaves are plain loops the compiler can vectorize.
+    """
+    s = facts.search
+    names = fr.names.fork()
+    first_hit, start, rnd, end, nb, hits = (names.get(x) for x in ("first_hit", "start", "round", "end", "nb",
+                                                                  "hits"))
+    b, lo, hi, k = names.get("b"), names.get("lo"), names.get("hi"), fr.pos_param
+    bind = [fr.pos_bind] if fr.pos_bind else []
+    leaf = [f"const size_t {lo} = {start} + ({end} - {start}) * {b} / {nb}, "
+            f"{hi} = {start} + ({end} - {start}) * ({b} + 1) / {nb};",
+            f"for (size_t {k} = {lo}; {k} < {hi}; ++{k}) {{"]
+    leaf += indent(bind + prefix + [f"if ({s.condition}) return {k};"]) + ["}", f"return {fr.count};"]
+    lines = list(fr.prologue) + [
+        f"size_t {first_hit} = {fr.count};",
+        f"size_t {start} = 0, {rnd} = 4096;",
+        f"while ({start} < {fr.count} && {first_hit} == {fr.count}) {{",
+    ]
+    body = [f"const size_t {end} = std::min<size_t>({fr.count}, {start} + {rnd});",
+            f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>(({end} - {start}) / 2048, "
+            "4 * parlay::num_workers()));"]
+    body += call_with_lambda(f"auto {hits} = parlay::tabulate({nb}, ", lam(b, "", leaf, ret="size_t"), ", 1);")
+    body += [f"{first_hit} = parlay::reduce({hits}, parlay::minimum<size_t>());",
+             f"{start} = {end};", f"{rnd} *= 2;"]
+    lines += indent(body) + ["}"]
+    lines += [f"if ({first_hit} < {fr.count}) {{"] + indent(_search_hit(facts, fr, prefix, action, first_hit)) + ["}"]
+    lines += _search_miss(facts, fr, f"{first_hit} >= {fr.count}")
+    return Candidate(loop_text=wrap(lines), includes=[PRIM, "<algorithm>"], origin="rule:search-blocked",
+                     description=("doubling rounds of parallel blocks, each a serial early-exit scan; "
+                                  "the smallest hit wins"),
+                     params={"form": "blocked", "first_round": 4096})
 
 
 def _search_hit(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str], pos: str) -> list[str]:

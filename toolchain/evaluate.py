@@ -70,6 +70,7 @@ class EvalConfig(BaseModel):
     opt_flags: list[str] = Field(default_factory=lambda: list(OPT_FLAGS))
     check_sizes: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 5, 8, 17, 64, 257, 1000, 4099])
     check_seeds: list[int] = Field(default_factory=lambda: [1, 2, 3])
+    check_large_n: int = 1 << 19
     check_threads: int = 4
     tsan_threads: int = 4
     tsan_runs: int = 2
@@ -100,7 +101,6 @@ class Baseline(BaseModel):
     input_bytes: int = 0
     original_seconds: float = 0.0
     calibration: list[dict] = Field(default_factory=list)
-    driver_compile: CompileOutcome | None = None
     original_compile: CompileOutcome | None = None
 
 
@@ -184,8 +184,6 @@ class Evaluator:
                 raise BaselineFailed(f"the parevo driver does not compile with {self.toolchain.cxx}: "
                                      f"{out.first_error or out.stderr[-400:]}")
             setattr(self, attr, out.output_path)
-            if not sanitize and self.baseline is not None:
-                self.baseline.driver_compile = out
             return out.output_path
 
     def build(self, source: str, *, sanitize: bool = False, label: str = "") -> tuple[CompileOutcome, str | None]:
@@ -206,9 +204,19 @@ class Evaluator:
         return merged, exe.output_path
 
     # -------------------------------------------------------------- baseline
-    def _cases(self) -> list[str]:
+    def _cases(self, n_time: int) -> list[str]:
+        """Check cases ``"n:seed"``: every small size with every seed, plus one large case.
+
+        The large case (``check_large_n``, at most the timing size) exercises
+        what small sizes cannot: several blocks, rounds and workers in the
+        candidate's own blocking.
+        """
         min_n = getattr(self.plan, "min_n", 0) or 0
-        return [f"{n}:{s}" for n in self.config.check_sizes if n >= min_n for s in self.config.check_seeds]
+        cases = [f"{n}:{s}" for n in self.config.check_sizes if n >= min_n for s in self.config.check_seeds]
+        large = min(self.config.check_large_n, n_time)
+        if large > max(self.config.check_sizes, default=0) and large >= min_n:
+            cases.append(f"{large}:{self.config.check_seeds[0]}")
+        return cases
 
     def _run(self, argv: list[str], *, threads: int, env_extra: dict[str, str] | None = None,
              timeout_s: float | None = None, memory: bool = True, cwd: str | None = None) -> RunOutcome:
@@ -240,7 +248,6 @@ class Evaluator:
             Cancelled: ``cancel`` was set.
         """
         src = original_source(self.site, self.plan)
-        driver_out = None
         # driver and original compile concurrently: two cores, two compiles
         results: dict[str, object] = {}
 
@@ -268,24 +275,6 @@ class Evaluator:
             raise BaselineFailed(f"the original does not link with the parevo driver: {link.stderr[-600:]}")
         self._original_exe = link.output_path
 
-        # reference outputs; a case on which the original itself fails is excluded
-        remaining = self._cases()
-        excluded: list[str] = []
-        while remaining:
-            self._check_cancel()
-            outs, res, pending = self._check_run(self._original_exe, remaining)
-            for c in outs:
-                self._expected[f"{c.n}:{c.seed}"] = c
-            if not pending:
-                break
-            excluded.append(pending)
-            remaining = remaining[remaining.index(pending) + 1 :]
-        if not self._expected:
-            raise BaselineFailed(
-                "the original function failed on every generated input "
-                f"({res.describe()}); write an input spec (see INPUTS.md) so parevo can build valid inputs"
-            )
-
         # calibrate the timing size on the original
         self._check_cancel()
         c = self.config
@@ -298,14 +287,34 @@ class Evaluator:
         if not rows:
             raise BaselineFailed(f"calibrating the input size failed: {cal.describe()}")
         last = rows[-1]
+        n_time = int(last["n"])
+
+        # reference outputs; a case on which the original itself fails is excluded
+        remaining = self._cases(n_time)
+        excluded: list[str] = []
+        res = None
+        while remaining:
+            self._check_cancel()
+            outs, res, pending = self._check_run(self._original_exe, remaining)
+            for out in outs:
+                self._expected[f"{out.n}:{out.seed}"] = out
+            if not pending:
+                break
+            excluded.append(pending)
+            remaining = remaining[remaining.index(pending) + 1 :]
+        if not self._expected:
+            raise BaselineFailed(
+                "the original function failed on every generated input "
+                f"({res.describe() if res else 'no cases'}); write an input spec (see INPUTS.md) so parevo "
+                "can build valid inputs"
+            )
         self.baseline = Baseline(
             cases=sorted(self._expected, key=lambda k: tuple(int(x) for x in k.split(":"))),
             excluded_cases=excluded,
-            n=int(last["n"]),
+            n=n_time,
             input_bytes=int(last.get("bytes", 0)),
             original_seconds=float(last.get("t", 0.0)),
             calibration=rows,
-            driver_compile=driver_out,
             original_compile=obj,
         )
         return self.baseline

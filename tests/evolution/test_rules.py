@@ -37,9 +37,9 @@ FIRST_ORIGIN = {
     "count_if.cpp": "rule:reduce-delayed",
     "all_positive.cpp": "rule:reduce-delayed",
     "histogram.cpp": "rule:histogram-blocks",
-    "prefix_sum.cpp": "rule:scan-delayed",
+    "prefix_sum.cpp": "rule:scan-blocked",
     "filter_positive.cpp": "rule:filter-delayed",
-    "find_first.cpp": "rule:find-if",
+    "find_first.cpp": "rule:search-blocked",
     "argmin.cpp": "rule:min-element",
     "stencil.cpp": "rule:parallel-for",
     "spmv_csr.cpp": "rule:parallel-for",
@@ -161,10 +161,16 @@ def test_histogram_strategies():
 
 def test_scan_keeps_the_final_accumulator():
     _s, cands = candidates("prefix_sum.cpp")
-    t = cands[0].loop_text
+    assert [c.origin for c in cands] == ["rule:scan-blocked", "rule:scan-delayed", "rule:scan-inplace"]
+    blocked = cands[0].loop_text
+    assert "auto block_sums = parlay::tabulate(nb," in blocked and "running = running + t;" in blocked
+    assert "long acc = block_sums[b];" in blocked and "acc += a[i];\n        out[i] = acc;" in blocked
+    t = cands[1].loop_text
     assert "parlay::scan(parlay::delayed_tabulate(a.size()" in t
-    assert "long acc = acc0 + prefix[i];" in t and t.rstrip("}").rstrip().endswith("acc = acc0 + total;")
-    assert cands[1].origin == "rule:scan-inplace" and "parlay::scan_inclusive_inplace" in cands[1].loop_text
+    assert blocked.rstrip("}").rstrip().endswith("acc = running;")
+    assert t.rstrip("}").rstrip().endswith("acc = acc0 + total;")
+    assert "long acc = acc0 + prefix[i];" in t
+    assert "parlay::scan_inclusive_inplace" in cands[2].loop_text
 
 
 def test_filter_appends_after_existing_contents():
@@ -177,9 +183,12 @@ def test_filter_appends_after_existing_contents():
 
 def test_search_returns_first_index():
     _s, cands = candidates("find_first.cpp")
-    t = cands[0].loop_text
+    assert [c.origin for c in cands] == ["rule:search-blocked", "rule:find-if", "rule:min-index"]
+    blocked = cands[0].loop_text
+    assert "if (a[i] == target) return k;" in blocked and "round *= 2;" in blocked
+    assert "first_hit = parlay::reduce(hits, parlay::minimum<size_t>());" in blocked
+    t = cands[1].loop_text
     assert "parlay::find_if(positions" in t and "return i;" in t
-    assert cands[1].origin == "rule:min-index"
 
 
 def test_argmin_strict_and_non_strict_order():

@@ -1,0 +1,106 @@
+"""The ``parevo`` command: evolve, its report and options, doctor, clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parevo.server.cli import main, parse_location
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+def _parevo(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parevo.server.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=900)
+
+
+@pytest.mark.fast
+def test_parse_location():
+    assert parse_location("a/b.cpp:12") == ("a/b.cpp", 11, None)
+    assert parse_location("C:/x.cpp:3-9") == ("C:/x.cpp", 2, 8)
+    for bad in ("a.cpp", "a.cpp:0", "a.cpp:9-3", "a.cpp:x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_location(bad)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("name, why", [
+    ("recurrence.cpp", "loop-carried dependence: `x` at line 9 reads `x[i - 1]`"),
+    ("scatter_conflict.cpp", "write conflict: `out[idx[i]] = …` at line 9"),
+])
+def test_not_parallelizable_examples_explain_why_and_offer_nothing(name, why, capsys, tmp_path):
+    report = tmp_path / "r.json"
+    code = main(["evolve", f"{EXAMPLES / name}:8", "--json", str(report), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "not parallelizable as it stands" in out and why in out
+    data = json.loads(report.read_text())
+    assert data["status"] == "not-parallelizable" and data["best_id"] is None and data["candidates"] == []
+
+
+@pytest.mark.fast
+def test_bad_input_gets_a_clear_error_and_exit_2(capsys, tmp_path):
+    assert main(["evolve", f"{EXAMPLES / 'sum_squares.cpp'}:1", "--quiet"]) == 2
+    assert "no loop at" in capsys.readouterr().err
+    broken = tmp_path / "broken.cpp"
+    broken.write_text("double f(double* a, int n) {\n  double s = 0;\n  for (int i = 0; i < n; ++i) s += a[i] *;\n"
+                      "  return s;\n}\n")
+    assert main(["evolve", f"{broken}:3", "--quiet"]) == 2
+    assert "does not parse" in capsys.readouterr().err
+    assert main(["evolve", f"{tmp_path / 'missing.cpp'}:3", "--quiet"]) == 2
+    assert "No such file" in capsys.readouterr().err
+
+
+@pytest.mark.fast
+def test_doctor_fails_without_a_compiler_and_says_how_to_install(tmp_path):
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path), "PAREVO_CACHE_DIR": str(tmp_path / "cache")}
+    res = _parevo("doctor", env=env)
+    assert res.returncode == 1
+    assert "apt-get install g++" in res.stdout
+
+
+@pytest.mark.parlay
+def test_doctor_reports_the_toolchain_here():
+    res = _parevo("doctor")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "ThreadSanitizer" in res.stdout and "ParlayLib" in res.stdout and "parlay" in res.stdout
+
+
+@pytest.mark.parlay
+def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_dir):
+    work = tmp_path / "sum_squares.cpp"
+    shutil.copy(EXAMPLES / "sum_squares.cpp", work)
+    before = work.read_text()
+    env = dict(os.environ, PAREVO_CACHE_DIR=str(parevo_cache_dir))
+    res = _parevo("evolve", "sum_squares.cpp:8", "--max-candidates", "1", "--seed", "3", "--json", "r.json",
+                  "--apply", env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert "ParlayLib rewrite verified:" in out and "threads (n = " in out
+    assert "--- a/sum_squares.cpp" in out and "+#include <parlay/primitives.h>" in out
+    for fact in ("speedup:", "input size: n =", "runs:", "correctness:", "ThreadSanitizer clean", "compiler:",
+                 "ParlayLib:"):
+        assert fact in out
+    assert "compiling" in res.stderr  # the progress display
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["status"] == "verified" and data["seed"] == 3
+    (rec,) = data["candidates"]
+    assert [s["stage"] for s in rec["stages"]] == ["compile", "test", "race", "time", "profile"]
+    after = work.read_text()
+    assert after != before and "parlay::reduce" in after and "#include <parlay/primitives.h>" in after
+    # only the loop and the include changed
+    assert after.split("double sum_squares")[0].replace("#include <parlay/primitives.h>\n", "") \
+        .replace("#include <parlay/delayed.h>\n", "").replace("#include <algorithm>\n", "") \
+        .replace("#include <limits>\n", "") == before.split("double sum_squares")[0]
+    cxx = shutil.which("g++")
+    comp = subprocess.run([cxx, "-std=c++17", "-fsyntax-only", str(work)], capture_output=True, text=True)
+    assert comp.returncode == 0, comp.stderr

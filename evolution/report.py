@@ -89,7 +89,34 @@ def render_text(result: EvolutionResult, *, show_diff: bool = True) -> str:
             f"search: {len(result.candidates)} candidates in {result.seconds_total:.1f} s, first verified at {ttf}; "
             f"{result.compiles} compiles ({per:.1f} s each), {result.cache_hits} cache hits"
         )
+    out.extend(search_lines(result))
     return "\n".join(out)
+
+
+def search_lines(result: EvolutionResult) -> list[str]:
+    """The evolutionary search's figures: generations, stop reason, evaluation cache, LLM, run, notes."""
+    s = result.search
+    out: list[str] = []
+    if result.candidates or s.generations:
+        to_best = f", best after {s.evaluations_to_best} evaluations" if s.evaluations_to_best else ""
+        resumed = (f", resumed after generation {s.resumed_from_generation}"
+                   if s.resumed_from_generation is not None else "")
+        out.append(f"{s.strategy}: {s.generations} generation{'s' if s.generations != 1 else ''}, "
+                   f"{s.evaluations} evaluations{to_best}; stopped by {s.stopped_by or '?'}{resumed}")
+        out.append(f"evaluation cache: {s.eval_cache_hits} of {s.eval_cache_lookups} lookups hit "
+                   f"({s.eval_cache_hit_rate:.0%} hit rate)")
+    if result.llm is not None:
+        u = result.llm
+        failed = sum(1 for m in result.mutations if m.operator.startswith("llm:") and m.failure)
+        dup = sum(1 for m in result.mutations if m.operator.startswith("llm:") and m.duplicate)
+        out.append(f"LLM: {u.model} at {u.base_url or 'https://api.openai.com/v1'}: {u.calls} calls "
+                   f"({u.retries} retries, {u.failed_calls} failed), {u.tokens:,} of {u.token_budget:,} tokens; "
+                   f"{failed} unusable replies, {dup} duplicates" + (" (replayed)" if u.replayed else ""))
+    if result.run_id:
+        where = f" ({result.transcript_path})" if result.transcript_path else ""
+        out.append(f"run {result.run_id}{where}; replay with: parevo evolve --replay {result.run_id}")
+    out.extend(f"note: {n}" for n in result.notes)
+    return out
 
 
 def render_markdown(result: EvolutionResult) -> str:
@@ -105,5 +132,11 @@ def render_markdown(result: EvolutionResult) -> str:
         md.append("")
     best = result.best
     if best is not None:
-        md += ["```cpp", best.candidate.loop_text.strip("\n"), "```"]
+        md += ["```cpp", best.candidate.code.strip("\n"), "```"]
+    s = result.search
+    if result.candidates:
+        md.append(f"_search: {s.generations} generations, {s.evaluations} evaluations, evaluation cache hit rate "
+                  f"{s.eval_cache_hit_rate:.0%}" + (f"; LLM {result.llm.model}, {result.llm.tokens:,} tokens"
+                                                    if result.llm is not None else "; rules and parameter mutations")
+                  + "_")
     return "\n".join(md)

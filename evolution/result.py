@@ -34,10 +34,85 @@ class CandidateRecord(BaseModel):
     rejected_stage: str | None = None
     reason: str | None = None
     at_seconds: float = 0.0
+    generation: int = 0
+    cached: bool = False
+
+    @property
+    def fitness(self) -> float:
+        """Search fitness: the measured speedup of a verified candidate, 0 when not verified.
+
+        A verified candidate slower than the original keeps its (below 1)
+        speedup so the search can still improve on it; it never wins.
+        """
+        return float(self.speedup or 0.0) if self.verified else 0.0
 
     def stage(self, name: str) -> StageVerdict | None:
         """The verdict of stage ``name``, if the candidate reached it."""
         return next((s for s in self.stages if s.stage == name), None)
+
+
+class MutationRecord(BaseModel):
+    """One attempt of a mutation operator, successful or not.
+
+    ``operator``: ``rules`` (generation 0), ``param:<knob>``, ``llm:improve``,
+    ``llm:fix``, ``llm:combine``. ``candidate_id`` is set when it produced a
+    candidate (``duplicate`` when that candidate had been evaluated already);
+    otherwise ``failure`` says why (no code in the reply, an edit that does not
+    apply, an edit outside the function, the endpoint failed...), and that
+    reason was fed back to the next prompt.
+    """
+
+    generation: int
+    operator: str
+    parent_ids: list[str] = Field(default_factory=list)
+    candidate_id: str | None = None
+    duplicate: bool = False
+    failure: str | None = None
+    llm_call: int | None = None
+
+
+class LLMUsage(BaseModel):
+    """What the LLM proposer did: endpoint, calls, retries, tokens (prompt + completion)."""
+
+    base_url: str | None = None
+    model: str | None = None
+    calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    token_budget: int = 0
+    replayed: bool = False
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+class SearchInfo(BaseModel):
+    """How the search ran: strategy, generations, why it stopped, cache figures.
+
+    ``stopped_by``: ``generations``, ``plateau``, ``evaluations``, ``time``,
+    ``tokens``, ``cancelled``, ``exhausted`` (no new candidate could be
+    proposed), ``transcript`` (a replay reached the end of its transcript).
+    ``evaluations_to_best`` counts records up to and including the winner.
+    ``eval_cache_hit_rate`` = ``eval_cache_hits / eval_cache_lookups``: a hit
+    is a candidate whose verdicts came from the evaluation cache (an earlier
+    run, or a duplicate proposal within this one).
+    """
+
+    strategy: str = "evolve"
+    generations: int = 0
+    stopped_by: str | None = None
+    evaluations: int = 0
+    evaluations_to_best: int | None = None
+    eval_cache_lookups: int = 0
+    eval_cache_hits: int = 0
+    eval_cache_hit_rate: float = 0.0
+    resumed_from_generation: int | None = None
+    replay_of: str | None = None
+    replay_diverged: bool = False
 
 
 class ToolchainInfo(BaseModel):
@@ -86,6 +161,12 @@ class EvolutionResult(BaseModel):
     compiles: int = 0
     cache_hits: int = 0
     proposers: list[str] = Field(default_factory=list)
+    run_id: str | None = None
+    transcript_path: str | None = None
+    search: SearchInfo = Field(default_factory=SearchInfo)
+    llm: LLMUsage | None = None
+    mutations: list[MutationRecord] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def best(self) -> CandidateRecord | None:

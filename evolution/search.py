@@ -10,6 +10,12 @@ Fitness is the verified speedup: 0 unless the candidate compiled, matched the
 original on every check input and ran ThreadSanitizer-clean; a candidate that
 is not at least ``EvalConfig.min_speedup`` times faster is rejected at the
 timing stage and never wins.
+
+With an :class:`~parevo.evolution.evalcache.EvalCache`, a candidate evaluated
+in an earlier run (same loop context, same normalized text) is answered from
+the cache: no compile, no run, its recorded verdicts reused (``cached=True`` on
+the record). Cached and fresh records count alike against the evaluation
+budget, so a replay stops where the recorded run stopped.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class ProgressEvent(BaseModel):
     total: int = 0
     best_speedup: float | None = None
     elapsed: float = 0.0
+    generation: int | None = None
 
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -66,19 +73,30 @@ class CascadeRunner:
         cancel: when set, the running stage is killed and the search ends.
         start: ``time.monotonic()`` of the search start (for budgets and
             ``at_seconds``).
+        cache: the evaluation cache of this loop (None: evaluate everything).
+        before_evaluate: called once before the first candidate that is not
+            in the cache (a replay prepares the evaluator only when it must).
+
+    ``generation`` is stamped on the records :meth:`run` adds (the search
+    loop sets it).
     """
 
-    def __init__(self, evaluator: Evaluator, budget: Budget, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None, start: float | None = None):
+    def __init__(self, evaluator: Evaluator | None, budget: Budget, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None, start: float | None = None, cache=None,
+                 before_evaluate: Callable[[], None] | None = None):
         self.ev = evaluator
         self.budget = budget
         self.progress = progress or (lambda e: None)
-        self.cancel = cancel or evaluator.cancel
+        self.cancel = cancel or (evaluator.cancel if evaluator is not None else threading.Event())
         self.start = start if start is not None else time.monotonic()
+        self.cache = cache
+        self.before_evaluate = before_evaluate
         self.records: list[CandidateRecord] = []
         self.seen: set[str] = set()
         self.first_verified_at: float | None = None
         self.stopped_by: str | None = None
+        self.generation = 0
+        self.fresh = 0  # candidates evaluated for real (not from the cache)
 
     # ------------------------------------------------------------------ utils
     def elapsed(self) -> float:
@@ -95,7 +113,7 @@ class CascadeRunner:
         self.progress(ProgressEvent(
             stage=stage, message=message, candidate_id=cand.id if cand else None,
             origin=cand.origin if cand else None, tried=len(self.records), total=self.budget.evaluations,
-            best_speedup=b.speedup if b else None, elapsed=self.elapsed()))
+            best_speedup=b.speedup if b else None, elapsed=self.elapsed(), generation=self.generation))
 
     def out_of_budget(self) -> str | None:
         """Why the search must stop now (``cancelled``, ``time``, ``evaluations``), or None."""
@@ -123,24 +141,35 @@ class CascadeRunner:
                 self.stopped_by = why
                 break
             self.seen.add(cand.id)
-            try:
-                rec = self.evaluate(cand)
-            except Cancelled:
-                self.stopped_by = "cancelled"
-                break
+            rec = self.cache.get(cand) if self.cache is not None else None
+            if rec is None:
+                try:
+                    if self.before_evaluate is not None:
+                        hook, self.before_evaluate = self.before_evaluate, None
+                        hook()
+                    rec = self.evaluate(cand)
+                except Cancelled:
+                    self.seen.discard(cand.id)
+                    self.stopped_by = "cancelled"
+                    break
+                self.fresh += 1
+                if self.cache is not None:
+                    self.cache.put(rec)
+            rec.generation = self.generation
             rec.at_seconds = self.elapsed()
             self.records.append(rec)
             added.append(rec)
             if rec.faster and self.first_verified_at is None:
                 self.first_verified_at = rec.at_seconds
-            self._emit("candidate", f"{cand.origin}: {rec.reason or 'verified'}", cand)
+            self._emit("candidate", f"{cand.origin}: {rec.reason or 'verified'}"
+                       + (" (from the evaluation cache)" if rec.cached else ""), cand)
         return added
 
     def evaluate(self, cand: Candidate) -> CandidateRecord:
         """Run one candidate through compile → test → race → time → profile."""
         ev = self.ev
         rec = CandidateRecord(id=cand.id, candidate=cand)
-        source = variant_source(ev.site, cand.loop_text, cand.includes, ev.plan)
+        source = variant_source(ev.site, cand.loop_text, cand.includes, ev.plan, function_text=cand.function_text)
         label = f"{cand.origin} {cand.id}"
 
         # compile phase: optimized and TSan builds side by side (two cores)

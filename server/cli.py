@@ -11,11 +11,13 @@ import argparse
 import hashlib
 import json
 import re
+import shutil
 import sys
 import threading
 from pathlib import Path
 
-from parevo.evolution.engine import EvolveRequest, evolve
+from parevo.evolution.engine import EvolveRequest, evolve, replay
+from parevo.evolution.llm import LLMSettings
 from parevo.evolution.report import render_text
 from parevo.evolution.search import Budget, ProgressEvent
 from parevo.toolchain.discovery import DiscoverySettings, discover, doctor
@@ -67,16 +69,68 @@ def _discovery(args) -> DiscoverySettings:
     return DiscoverySettings(cxx=args.cxx, parlay_include=args.parlay, workspace=args.workspace)
 
 
+def _llm_settings(args) -> LLMSettings | None:
+    """LLM settings from the options, falling back to ``PAREVO_LLM_*`` environment variables."""
+    return LLMSettings.from_env(base_url=args.llm_base_url, model=args.llm_model, api_key_env=args.llm_key_env)
+
+
+def _write_reports(result, json_path: str | None) -> None:
+    if not json_path:
+        return
+    Path(json_path).write_text(result.model_dump_json(indent=2))
+    print(f"report written to {json_path}")
+    if result.transcript_path and Path(result.transcript_path).exists():
+        beside = Path(json_path).with_suffix(".transcript.jsonl")
+        shutil.copyfile(result.transcript_path, beside)
+        print(f"transcript copied to {beside}")
+
+
 def cmd_evolve(args) -> int:
+    if args.replay:
+        return _cmd_replay(args)
+    if args.location is None:
+        print("parevo: evolve needs FILE:LINE (or --replay RUN)", file=sys.stderr)
+        return 2
     path, line, end = args.location
+    llm = _llm_settings(args)
     req = EvolveRequest(
         path=path, line=line, end_line=end, seed=args.seed,
         budget=Budget(seconds=args.budget, evaluations=args.max_candidates),
         threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
+        llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
     )
+    if llm is None and not args.quiet:
+        print("parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only",
+              file=sys.stderr)
     cancel = threading.Event()
     try:
         result = evolve(req, ProgressPrinter(quiet=args.quiet), cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("\nparevo: interrupted (the search resumes from its last generation when run again)", file=sys.stderr)
+        return 130
+    except (ParevoError, OSError) as e:
+        print(f"parevo: {e}", file=sys.stderr)
+        return 2
+    print(render_text(result))
+    _write_reports(result, args.json)
+    if result.status != "verified":
+        return 1
+    if args.apply:
+        current = Path(path).read_text()
+        if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
+            print(f"parevo: {path} changed during the search; not applying", file=sys.stderr)
+            return 2
+        Path(path).write_text(apply_edits(current, result.edits))
+        print(f"applied the rewrite to {path}")
+    return 0
+
+
+def _cmd_replay(args) -> int:
+    cancel = threading.Event()
+    try:
+        result = replay(args.replay, cache_dir=args.cache_dir, progress=ProgressPrinter(quiet=args.quiet),
+                        cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         print("\nparevo: interrupted", file=sys.stderr)
@@ -88,16 +142,7 @@ def cmd_evolve(args) -> int:
     if args.json:
         Path(args.json).write_text(result.model_dump_json(indent=2))
         print(f"report written to {args.json}")
-    if result.status != "verified":
-        return 1
-    if args.apply:
-        current = Path(path).read_text()
-        if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
-            print(f"parevo: {path} changed during the search; not applying", file=sys.stderr)
-            return 2
-        Path(path).write_text(apply_edits(current, result.edits))
-        print(f"applied the rewrite to {path}")
-    return 0
+    return 0 if result.status == "verified" else 1
 
 
 def cmd_doctor(args) -> int:
@@ -124,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--workspace", help="folder with compile_commands.json (default: none)")
 
     e = sub.add_parser("evolve", help="find, verify and measure a ParlayLib rewrite of a loop")
-    e.add_argument("location", type=parse_location, help="FILE:LINE or FILE:START-END (1-based)")
+    e.add_argument("location", type=parse_location, nargs="?", help="FILE:LINE or FILE:START-END (1-based)")
     e.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
     e.add_argument("--apply", action="store_true", help="write the winning rewrite into the file")
     e.add_argument("--seed", type=int, default=1, help="seed of inputs and proposers (default 1)")
@@ -134,6 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--inputs", help="input spec (TOML); default: parevo.inputs.toml beside the file")
     e.add_argument("--cache-dir", help="compile cache (default: $PAREVO_CACHE_DIR or ~/.cache/parevo)")
     e.add_argument("--quiet", action="store_true", help="no progress display")
+    e.add_argument("--llm-base-url", metavar="URL",
+                   help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default: $PAREVO_LLM_BASE_URL, "
+                        "else OpenAI's)")
+    e.add_argument("--llm-model", metavar="NAME", help="model name; no model = no LLM (default: $PAREVO_LLM_MODEL)")
+    e.add_argument("--llm-key-env", metavar="VAR",
+                   help="NAME of the environment variable holding the API key (default: $PAREVO_LLM_KEY_ENV, "
+                        "else OPENAI_API_KEY)")
+    e.add_argument("--max-tokens-budget", type=int, default=200_000, metavar="N",
+                   help="LLM tokens (prompt + completion) for the whole search (default 200000)")
+    e.add_argument("--generations", type=int, default=8, help="generations after the rule-based one (default 8)")
+    e.add_argument("--replay", metavar="RUN",
+                   help="re-run a recorded search offline (a run id or a transcript .jsonl): LLM replies from the "
+                        "transcript, figures from the evaluation cache")
+    e.add_argument("--no-resume", action="store_true",
+                   help="start afresh instead of resuming an interrupted search of the same loop")
     toolchain_opts(e)
     e.set_defaults(func=cmd_evolve)
 
@@ -149,7 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``parevo`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command != "serve":
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.rest = list(args.rest) + extra  # `serve --stdio`: REMAINDER misses leading options
     return args.func(args)
 
 

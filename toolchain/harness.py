@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -408,7 +409,8 @@ def _include_key(inc: str) -> str:
     return _norm_include(inc)[1:-1].strip()
 
 
-def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: InputPlan) -> str:
+def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: InputPlan, *,
+                   function_text: str | None = None) -> str:
     """The whole translation unit for one variant: the user's file with the loop
     span replaced by ``loop_text``, missing ``includes`` added, ``main`` renamed,
     ``#line`` directives back to the user's file, and the harness section.
@@ -420,6 +422,12 @@ def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: In
             ``parlay/primitives.h`` or ``#include <...>``); those already in the
             file are skipped.
         plan: the input plan (the same for original and every candidate).
+        function_text: when given, a whole new definition of the loop's
+            enclosing function: it replaces the function's span (``site.function``)
+            and ``loop_text`` is ignored. Its first line gets the function's
+            original line number, so compiler and sanitizer locations inside it
+            count from there. The function must keep its name and signature (the
+            harness section calls it).
     """
     src = site.source.encode("utf-8")
     path = os.path.abspath(site.path)
@@ -439,9 +447,14 @@ def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: In
             nl = src.find(b"\n", at)
             at = len(src) if nl < 0 else nl + 1
         edits.append((at, at, "inc"))
-    if site.main_name is not None:
+    span = site.function if function_text is not None else site.loop
+    new_text = function_text if function_text is not None else loop_text
+    if function_text is not None and site.main_name is not None and (
+            span.start_byte <= site.main_name.start_byte < span.end_byte):
+        new_text = re.sub(r"\bmain(\s*\()", USER_MAIN + r"\1", new_text, count=1)
+    elif site.main_name is not None:
         edits.append((site.main_name.start_byte, site.main_name.end_byte, "main"))
-    edits.append((site.loop.start_byte, site.loop.end_byte, "loop"))
+    edits.append((span.start_byte, span.end_byte, "loop"))
     edits.sort(key=lambda e: (e[0], e[1]))
 
     def line1_at(offset: int) -> int:
@@ -460,11 +473,11 @@ def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: In
         elif kind == "main":
             out.append(USER_MAIN)
         else:
-            col = site.loop.start_col
-            out.append("\n" + _line_directive(site.loop.start_line + 1, path))
-            out.append(" " * col + loop_text.rstrip("\n"))
-            out.append("\n" + _line_directive(site.loop.end_line + 1, path))
-            out.append(" " * site.loop.end_col)
+            col = span.start_col
+            out.append("\n" + _line_directive(span.start_line + 1, path))
+            out.append(" " * col + new_text.rstrip("\n"))
+            out.append("\n" + _line_directive(span.end_line + 1, path))
+            out.append(" " * span.end_col)
         pos = end
     rest = src[pos:].decode("utf-8", errors="replace")
     out.append(rest)

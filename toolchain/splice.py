@@ -1,6 +1,7 @@
 """Turn a candidate loop text into the user's new file: minimal, exact text edits.
 
-Pure functions, no I/O. The edit replaces only the loop's span and inserts the
+Pure functions, no I/O. The edit replaces only the loop's span (or, for a
+function-level candidate, the enclosing function's span) and inserts the
 ``#include`` lines the rewrite needs (after the file's last top-level include),
 so an editor can apply it as one versioned ``WorkspaceEdit`` and the CLI can
 print it as a unified diff.
@@ -63,17 +64,28 @@ def reindent(loop_text: str, indent: str) -> str:
     return "\n".join(out)
 
 
-def rewrite_edits(site: LoopSite, loop_text: str, includes: list[str]) -> list[TextEdit]:
+def rewrite_edits(site: LoopSite, loop_text: str, includes: list[str], *,
+                  function_text: str | None = None) -> list[TextEdit]:
     """The edits (at most two, in file order) that put ``loop_text`` in place.
 
+    With ``function_text`` (a function-level candidate: the whole new
+    definition of the loop's enclosing function), the second edit replaces the
+    function's span instead of the loop's, and ``loop_text`` is ignored.
+    Continuation lines of either text are indented to the span's column.
+
     Raises:
-        ValueError: ``site.loop`` does not index ``site.source`` (stale site).
+        ValueError: ``site.loop`` (or ``site.function``) does not index
+            ``site.source`` (stale site).
     """
     src = site.source.encode("utf-8")
     if site.loop.end_byte > len(src) or src[site.loop.start_byte : site.loop.end_byte].decode(
         "utf-8", errors="replace"
     ) != site.loop_text:
         raise ValueError("the loop site is stale: the file changed since the loop was read")
+    if function_text is not None and src[site.function.start_byte : site.function.end_byte].decode(
+        "utf-8", errors="replace"
+    ) != site.function_text:
+        raise ValueError("the loop site is stale: the function changed since the loop was read")
     edits: list[TextEdit] = []
     new_incs = missing_includes(site, includes)
     if new_incs:
@@ -84,11 +96,21 @@ def rewrite_edits(site: LoopSite, loop_text: str, includes: list[str]) -> list[T
         line, col = _utf16_point(src, at)
         edits.append(TextEdit(start_byte=at, end_byte=at, start_line=line, start_col=col, end_line=line,
                               end_col=col, new_text=text))
-    sl, sc = _utf16_point(src, site.loop.start_byte)
-    el, ec = _utf16_point(src, site.loop.end_byte)
-    edits.append(TextEdit(start_byte=site.loop.start_byte, end_byte=site.loop.end_byte, start_line=sl,
-                          start_col=sc, end_line=el, end_col=ec, new_text=reindent(loop_text, site.indent)))
+    span = site.function if function_text is not None else site.loop
+    text = function_text if function_text is not None else loop_text
+    indent = site.indent if function_text is None else _line_indent(src, span.start_byte)
+    sl, sc = _utf16_point(src, span.start_byte)
+    el, ec = _utf16_point(src, span.end_byte)
+    edits.append(TextEdit(start_byte=span.start_byte, end_byte=span.end_byte, start_line=sl,
+                          start_col=sc, end_line=el, end_col=ec, new_text=reindent(text, indent)))
     return edits
+
+
+def _line_indent(src: bytes, offset: int) -> str:
+    """The whitespace before ``offset`` on its line (empty when code precedes it)."""
+    start = src.rfind(b"\n", 0, offset) + 1
+    prefix = src[start:offset].decode("utf-8", errors="replace")
+    return prefix if not prefix.strip() else ""
 
 
 def apply_edits(source: str, edits: list[TextEdit]) -> str:
@@ -99,9 +121,11 @@ def apply_edits(source: str, edits: list[TextEdit]) -> str:
     return data.decode("utf-8")
 
 
-def rewritten_source(site: LoopSite, loop_text: str, includes: list[str]) -> str:
-    """The whole new file text with the loop replaced and includes added."""
-    return apply_edits(site.source, rewrite_edits(site, loop_text, includes))
+def rewritten_source(site: LoopSite, loop_text: str, includes: list[str], *,
+                     function_text: str | None = None) -> str:
+    """The whole new file text with the loop (or, with ``function_text``, the function) replaced
+    and includes added."""
+    return apply_edits(site.source, rewrite_edits(site, loop_text, includes, function_text=function_text))
 
 
 def unified_diff(site: LoopSite, new_source: str, context: int = 3, display_path: str | None = None) -> str:

@@ -1,0 +1,444 @@
+"""The search loop of one loop: generations of proposals, evaluations and selection.
+
+Generation 0 evaluates the rule-based candidates (:mod:`parevo.evolution.rules`);
+when no rule applies and an LLM is configured, it asks the LLM for first
+rewrites instead. Each later generation proposes ``children`` candidates, one
+operator per slot, drawn with the search's own ``random.Random(seed)``:
+
+* with an LLM available: "fix this failure" (probability ``p_fix``, when a
+  compile/test/race failure may still be fixed), "combine these two"
+  (``p_combine``, two elites of different MAP-Elites cells), else a parent
+  chosen by :meth:`Population.select_parent` and, with probability ``p_llm``,
+  "improve this candidate" (or "fix" when the parent is not verified),
+  otherwise a rule-based parameter mutation;
+* without one: a parameter mutation (:mod:`parevo.evolution.mutations`) of a
+  selected parent, retried on other parents when every neighbour has been
+  evaluated already.
+
+The children are then evaluated by the :class:`CascadeRunner` (compile phase
+and measure phase kept apart; answers from the evaluation cache when the
+candidate was seen before), added to the population, and the generation is
+checkpointed. The search stops at ``generations``, on a plateau (the best
+fitness has not improved by ``min_improvement`` for ``patience``
+generations), when a budget runs out (wall seconds, evaluations, LLM
+tokens), when nothing new can be proposed (``exhausted``), on cancel, or, in
+a replay, when the transcript has no reply left.
+
+``strategy="best-of-n"`` is the baseline the search must beat: the same
+proposers sampled independently, without selection or feedback: N draws from
+the rule candidates and their one-step parameter mutations (no LLM), or the
+rule candidates plus independent first-rewrite LLM samples.
+
+Every LLM reply that yields no new candidate is recorded as a
+:class:`MutationRecord` with its reason and, when the model can act on it, put
+in the next prompt (``notes``): nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from parevo.toolchain.models import LoopFacts, LoopSite
+
+from . import checkpoint as ckpt
+from .candidates import Candidate
+from .llm import LLMCancelled, LLMError, LLMUnavailable
+from .mutations import param_mutations
+from .population import Population
+from .prompts import PromptBuilder
+from .responses import parse_reply
+from .result import CandidateRecord, LLMUsage, MutationRecord
+from .search import CascadeRunner, ProgressEvent
+from .transcript import Transcript, TranscriptExhausted, TranscriptLLM
+
+
+class SearchSettings(BaseModel):
+    """Knobs of the search loop (probabilities in [0, 1]; see the module docstring).
+
+    ``generations`` after generation 0; ``children`` proposals per
+    generation; ``patience`` generations without a relative improvement of
+    ``min_improvement`` end the search; ``token_budget`` bounds prompt plus
+    completion tokens over the run; ``top_k`` best candidates shown in
+    prompts; ``max_notes`` feedback items carried to the next prompt.
+    """
+
+    strategy: Literal["evolve", "best-of-n"] = "evolve"
+    generations: int = 8
+    children: int = 4
+    patience: int = 3
+    min_improvement: float = 0.02
+    token_budget: int = 200_000
+    p_fix: float = 0.3
+    p_combine: float = 0.2
+    p_llm: float = 0.7
+    exploit: float = 0.7
+    explore: float = 0.2
+    tournament: int = 3
+    max_fix_attempts: int = 2
+    top_k: int = 3
+    max_notes: int = 3
+    parent_tries: int = 6
+
+    def steering(self) -> dict:
+        """The settings that steer choices (part of the checkpoint key; budgets are not)."""
+        return self.model_dump(exclude={"generations", "token_budget"})
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SearchController:
+    """Runs the generations of one loop's search.
+
+    Args:
+        site, facts: the loop and its analysis.
+        runner: evaluates candidates (shared budget, cache, records).
+        settings: the search knobs; ``seed`` seeds every random choice.
+        seeds: generation-0 candidates (the rule-based ones; may be empty).
+        llm: the LLM behind a transcript (None: no LLM configured).
+        prompts: builds the LLM messages (required with ``llm``).
+        usage: the LLM counters (shared with the result).
+        transcript: where generation, mutation and end records go (None: nowhere).
+        checkpoint: where to checkpoint after each generation (None: never), with
+            ``key`` and ``run_id`` recorded in it.
+        cancel: stops the search at the next check.
+        model: the LLM's name, for candidate descriptions and messages.
+    """
+
+    def __init__(self, site: LoopSite, facts: LoopFacts, runner: CascadeRunner, *, settings: SearchSettings,
+                 seed: int, seeds: list[Candidate], llm: TranscriptLLM | None = None,
+                 prompts: PromptBuilder | None = None, usage: LLMUsage | None = None,
+                 transcript: Transcript | None = None, checkpoint: Path | None = None, key: str = "",
+                 run_id: str = "", cancel: threading.Event | None = None, model: str = "",
+                 on_event: Callable[[ProgressEvent], None] | None = None):
+        self.site = site
+        self.facts = facts
+        self.runner = runner
+        self.settings = settings
+        self.seed = seed
+        self.seeds = list(seeds)
+        self.llm = llm
+        self.prompts = prompts
+        self.usage = usage or LLMUsage()
+        self.transcript = transcript
+        self.checkpoint = checkpoint
+        self.key = key
+        self.run_id = run_id
+        self.cancel = cancel or runner.cancel
+        self.model = model
+        self.rng = random.Random(seed)
+        self.population = Population(exploit=settings.exploit, explore=settings.explore,
+                                     tournament=settings.tournament, max_fix_attempts=settings.max_fix_attempts)
+        self.llm_active = llm is not None
+        self.notes: list[str] = []
+        self.mutations: list[MutationRecord] = []
+        self.result_notes: list[str] = []
+        self.generation = 0
+        self.stall = 0
+        self.best_fitness = 0.0
+        self.stopped_by: str | None = None
+        self.resumed_from: int | None = None
+        self.taken: set[str] = set()
+
+    # ------------------------------------------------------------ bookkeeping
+    def _emit(self, stage: str, message: str) -> None:
+        self.runner._emit(stage, message)
+
+    def _log(self, m: MutationRecord) -> None:
+        self.mutations.append(m)
+        if self.transcript is not None:
+            self.transcript.write({"type": "mutation", **m.model_dump()})
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        del self.notes[: -self.settings.max_notes]
+
+    def _take_notes(self) -> list[str]:
+        notes, self.notes = self.notes, []
+        return notes
+
+    def restore(self, cp: ckpt.Checkpoint) -> None:
+        """Continue from checkpoint ``cp`` (the LLM's exchanges are positioned by the caller)."""
+        self.rng.setstate(ckpt.rng_state_from_json(cp.rng_state))
+        self.runner.records = list(cp.records)
+        self.runner.seen = {r.id for r in cp.records}
+        self.runner.first_verified_at = next((r.at_seconds for r in cp.records if r.faster), None)
+        self.population = Population.restore(cp.records, cp.population, exploit=self.settings.exploit,
+                                              explore=self.settings.explore, tournament=self.settings.tournament,
+                                              max_fix_attempts=self.settings.max_fix_attempts)
+        self.notes = list(cp.notes)
+        self.mutations = list(cp.mutations)
+        for field in LLMUsage.model_fields:
+            setattr(self.usage, field, getattr(cp.llm_usage, field))
+        self.llm_active = self.llm is not None and cp.llm_active
+        self.result_notes = list(cp.result_notes)
+        self.generation = cp.generation
+        self.stall = cp.stall
+        self.best_fitness = cp.best_fitness
+        self.resumed_from = cp.generation
+        if self.transcript is not None:
+            self.transcript.write({"type": "resume", "generation": cp.generation, "evaluations": len(cp.records)})
+
+    def _save(self, finished: bool) -> None:
+        if self.checkpoint is None:
+            return
+        cp = ckpt.Checkpoint(
+            key=self.key, run_id=self.run_id, generation=self.generation, finished=finished,
+            stopped_by=self.stopped_by, rng_state=ckpt.rng_state_to_json(self.rng.getstate()),
+            records=self.runner.records, population=self.population.state(), notes=self.notes,
+            mutations=self.mutations, llm_usage=self.usage, llm_seq=self.llm.seq if self.llm is not None else 0,
+            llm_active=self.llm_active, result_notes=self.result_notes, stall=self.stall,
+            best_fitness=self.best_fitness)
+        ckpt.save(self.checkpoint, cp)
+
+    # ---------------------------------------------------------------- the LLM
+    def _tokens_left(self) -> int:
+        return self.settings.token_budget - self.usage.tokens
+
+    def _ask(self, kind: str, parent_ids: list[str], messages: list[dict]) -> tuple[int | None, str | None]:
+        """One completion for operator ``llm:<kind>``: ``(call number, reply)``, or ``(n, None)`` when
+        the call failed (recorded). Raises _Stop when the search must end."""
+        if self._tokens_left() <= 0:
+            raise _Stop("tokens")
+        why = self.runner.out_of_budget()
+        if why:
+            raise _Stop(why)
+        op = f"llm:{kind}"
+        self._emit("llm", f"asking {self.model or 'the LLM'} to {kind} "
+                          + (", ".join(parent_ids) if parent_ids else "the loop"))
+        seq = self.llm.seq
+        try:
+            _, reply = self.llm.complete(messages, generation=self.generation, operator=op, parent_ids=parent_ids,
+                                         max_tokens=self._tokens_left(), seed=self.seed * 1000 + seq)
+        except LLMCancelled:
+            raise _Stop("cancelled") from None
+        except TranscriptExhausted:
+            raise _Stop("transcript") from None
+        except LLMUnavailable as e:
+            self.llm_active = False
+            self.result_notes.append(f"the LLM endpoint is unavailable ({e}); continuing with rule-based "
+                                     "candidates and parameter mutations only")
+            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+                                     failure=f"LLM unavailable: {e}", llm_call=seq))
+            return seq, None
+        except LLMError as e:
+            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+                                     failure=f"LLM call failed: {e}", llm_call=seq))
+            return seq, None
+        return seq, reply.text
+
+    def _llm_child(self, kind: str, parent: Candidate | None, parent_ids: list[str],
+                   messages: list[dict]) -> Candidate | None:
+        seq, text = self._ask(kind, parent_ids, messages)
+        if text is None:
+            return None
+        op = f"llm:{kind}"
+        what = f"the {kind} task" + (f" for `{parent_ids[0]}`" if parent_ids else "")
+        prop = parse_reply(text, self.site, parent, origin=op, parent_ids=parent_ids,
+                           description=f"{kind} by {self.model or 'LLM'}"
+                           + (f" of {' and '.join(parent_ids)}" if parent_ids else ""))
+        if not prop.ok:
+            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+                                     failure=prop.failure + (f" ({prop.hint})" if prop.hint else ""), llm_call=seq))
+            self._note(f"your reply to {what} could not be used: {prop.failure}"
+                       + (f"\n  {prop.hint.replace(chr(10), chr(10) + '  ')}" if prop.hint else ""))
+            return None
+        cand = prop.candidate
+        if cand.id in self.runner.seen or cand.id in self.taken:
+            prior = next((r for r in self.runner.records if r.id == cand.id), None)
+            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+                                     candidate_id=cand.id, duplicate=True, llm_call=seq))
+            if self.runner.cache is not None:
+                self.runner.cache.count_hit()
+            outcome = (f" ({prior.reason or 'verified'})" if prior is not None else "")
+            self._note(f"your reply to {what} is the same program as candidate `{cand.id}`, evaluated "
+                       f"already{outcome}: propose something different")
+            return None
+        self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+                                 candidate_id=cand.id, llm_call=seq))
+        return cand
+
+    def _best(self) -> list[CandidateRecord]:
+        return self.population.top(self.settings.top_k)
+
+    def _llm_first(self, notes: bool = True) -> Candidate | None:
+        why = self.facts.reason or ("no rewrite rule applies to this loop" if not self.seeds else "")
+        msgs = self.prompts.first(self._best(), self._take_notes() if notes else [], why=why)
+        return self._llm_child("rewrite", None, [], msgs)
+
+    def _llm_improve(self, parent: CandidateRecord) -> Candidate | None:
+        msgs = self.prompts.improve(parent, self._best(), self._take_notes())
+        return self._llm_child("improve", parent.candidate, [parent.id], msgs)
+
+    def _llm_fix(self, failed: CandidateRecord) -> Candidate | None:
+        msgs = self.prompts.fix(failed, self._best(), self._take_notes())
+        return self._llm_child("fix", failed.candidate, [failed.id], msgs)
+
+    def _llm_combine(self, a: CandidateRecord, b: CandidateRecord) -> Candidate | None:
+        msgs = self.prompts.combine(a, b, self._best(), self._take_notes())
+        return self._llm_child("combine", a.candidate, [a.id, b.id], msgs)
+
+    # ------------------------------------------------------------- operators
+    def _param(self, parent: CandidateRecord | None) -> Candidate | None:
+        for _ in range(self.settings.parent_tries):
+            if parent is None:
+                return None
+            options = [(op, c) for op, c in param_mutations(parent.candidate)
+                       if c.id not in self.runner.seen and c.id not in self.taken]
+            if options:
+                op, child = options[self.rng.randrange(len(options))]
+                self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=[parent.id],
+                                         candidate_id=child.id))
+                return child
+            parent = self.population.select_parent(self.rng)
+        return None
+
+    def _one(self) -> Candidate | None:
+        """One child (or None) for the current generation."""
+        pop = self.population
+        if not pop.order:
+            return self._llm_first() if self.llm_active else None
+        s = self.settings
+        r = self.rng.random()
+        if self.llm_active:
+            if r < s.p_fix and pop.has_failures():
+                failed = pop.next_failure()
+                if failed is not None:
+                    return self._llm_fix(failed)
+            if s.p_fix <= r < s.p_fix + s.p_combine:
+                pair = pop.select_pair(self.rng)
+                if pair is not None:
+                    return self._llm_combine(*pair)
+        parent = pop.select_parent(self.rng)
+        if self.llm_active and self.rng.random() < s.p_llm and parent is not None:
+            return self._llm_improve(parent) if parent.fitness > 0 else self._llm_fix(parent)
+        return self._param(parent)
+
+    def _propose(self) -> list[Candidate]:
+        children: list[Candidate] = []
+        for _ in range(self.settings.children):
+            if self.cancel.is_set():
+                raise _Stop("cancelled")
+            child = self._one()
+            if child is not None:
+                children.append(child)
+                self.taken.add(child.id)
+        return children
+
+    # ------------------------------------------------------------------ loop
+    def _evaluate(self, cands: list[Candidate]) -> None:
+        self.runner.generation = self.generation
+        for rec in self.runner.run(cands):
+            self.population.add(rec)
+        self.taken.clear()
+
+    def _end_generation(self) -> None:
+        best = self.population.best_fitness()
+        if best > 0 and best > self.best_fitness * (1 + self.settings.min_improvement):
+            self.best_fitness, self.stall = best, 0
+        elif self.generation > 0:
+            self.stall += 1
+        b = self.population.best()
+        if self.transcript is not None:
+            self.transcript.write({"type": "generation", "generation": self.generation,
+                                   "evaluations": len(self.runner.records), "best_id": b.id if b else None,
+                                   "best_fitness": best, "tokens": self.usage.tokens, "stall": self.stall})
+        self._save(finished=False)
+
+    def run(self) -> str:
+        """Run (or continue) the search; returns why it stopped (also in ``stopped_by``)."""
+        s = self.settings
+        try:
+            if self.resumed_from is None:
+                self.generation = 0
+                for c in self.seeds:
+                    self._log(MutationRecord(generation=0, operator="rules", candidate_id=c.id))
+                if s.strategy == "best-of-n":
+                    self.stopped_by = self._best_of_n()
+                    return self._finish()
+                seeds = list(self.seeds)
+                if not seeds and self.llm_active:
+                    self._emit("generation", "generation 0: no rule applies; asking the LLM for first rewrites")
+                    seeds = self._propose()
+                self._evaluate(seeds)
+                if self.runner.stopped_by:
+                    self.stopped_by = self.runner.stopped_by
+                    return self._finish()
+                self._end_generation()
+            while True:
+                if self.generation >= s.generations:
+                    self.stopped_by = "generations"
+                    break
+                why = self.runner.out_of_budget()
+                if why:
+                    self.stopped_by = why
+                    break
+                if self.llm_active and self._tokens_left() <= 0:
+                    self.stopped_by = "tokens"
+                    break
+                self.generation += 1
+                b = self.population.best()
+                self._emit("generation", f"generation {self.generation}/{s.generations}: proposing {s.children} "
+                                         f"candidates" + (f" (best {b.fitness:.2f}x)" if b else ""))
+                children = self._propose()
+                if not children and not self.llm_active:
+                    self.stopped_by = "exhausted"
+                    break
+                self._evaluate(children)
+                if self.runner.stopped_by:
+                    self.stopped_by = self.runner.stopped_by
+                    break
+                self._end_generation()
+                if self.stall >= s.patience:
+                    self.stopped_by = "plateau"
+                    break
+        except _Stop as stop:
+            self.stopped_by = stop.reason
+        return self._finish()
+
+    def _finish(self) -> str:
+        finished = self.stopped_by not in ("cancelled", "transcript")
+        if self.stopped_by != "cancelled":
+            self._save(finished=finished)
+        return self.stopped_by or "generations"
+
+    # ------------------------------------------------------------ best-of-N
+    def _best_of_n(self) -> str:
+        """Baseline: N independent draws from the same proposers, no selection (see the module docstring)."""
+        n = self.runner.budget.evaluations
+        self.generation = 1
+        if self.llm_active:
+            draws = list(self.seeds)
+            while len(draws) < n:
+                try:
+                    child = self._llm_first(notes=False)
+                except _Stop as stop:
+                    self._evaluate(draws)
+                    return stop.reason
+                if child is not None and child.id not in {c.id for c in draws}:
+                    draws.append(child)
+                elif not self.llm_active:
+                    break
+        else:
+            pool: list[Candidate] = []
+            ids: set[str] = set()
+            for c in self.seeds + [m for s in self.seeds for _, m in param_mutations(s)]:
+                if c.id not in ids:
+                    ids.add(c.id)
+                    pool.append(c)
+            draws = self.rng.sample(pool, min(n, len(pool)))
+            for c in draws:
+                if c not in self.seeds:
+                    self._log(MutationRecord(generation=1, operator=c.origin.replace("mut:", "param:"),
+                                             parent_ids=[c.parent_id] if c.parent_id else [], candidate_id=c.id))
+        self._evaluate(draws)
+        return self.runner.stopped_by or ("evaluations" if len(self.runner.records) >= n else "exhausted")

@@ -1,0 +1,217 @@
+"""Race check of a loop that is already parallel (ParlayLib, OpenMP, std::execution::par).
+
+``check_races(request)`` builds the harness around the user's own function,
+compiles it with ThreadSanitizer and runs it with more workers than cores
+(the race stage of the cascade), and returns every race attributed to the
+user's lines. Like :func:`~parevo.evolution.engine.evolve` it is synchronous
+and blocking; front doors run it on a worker thread and stop it with ``cancel``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from parevo.toolchain.compiler import Compiler
+from parevo.toolchain.discovery import Toolchain, default_cache_dir, default_include_paths, discover, require
+from parevo.toolchain.evaluate import Cancelled, Evaluator, race_sentence
+from parevo.toolchain.harness import original_source
+from parevo.toolchain.inputs import load_spec, plan_inputs
+from parevo.toolchain.tsan import RaceReport
+
+from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
+from .result import ToolchainInfo
+from .search import ProgressEvent, ProgressFn
+
+RaceStatus = Literal["races", "clean", "cancelled", "error"]
+
+#: ThreadSanitizer runs of a race check unless ``eval.tsan_runs`` says otherwise.
+RACE_CHECK_RUNS = 4
+
+
+class RaceCheckResult(BaseModel):
+    """What ThreadSanitizer found in the user's own parallel loop.
+
+    ``status``: ``races`` (``races`` holds every report attributed to the
+    user's file, both accesses with their frames), ``clean`` (``runs`` runs
+    at ``threads`` workers on ``n`` elements reported nothing in user code),
+    ``cancelled``, or ``error`` (the TSan build or run failed; ``message`` says
+    how). Lines are 0-based like everywhere else; frame lines inside
+    ``races`` are 1-based as TSan prints them.
+    """
+
+    status: RaceStatus
+    message: str = ""
+    path: str
+    function: str
+    loop_start_line: int
+    loop_end_line: int
+    content_hash: str
+    source_sha256: str = ""
+    races: list[RaceReport] = Field(default_factory=list)
+    unattributed: int = 0
+    runs: int = 0
+    threads: int = 0
+    n: int = 0
+    toolchain: ToolchainInfo | None = None
+    seconds_total: float = 0.0
+
+
+_OPENMP = re.compile(r"^\s*#\s*pragma\s+omp\b", re.M)
+
+
+class FlaggedEvaluator(Evaluator):
+    """An :class:`Evaluator` with extra compile flags, link flags and run environment
+    (``-fopenmp`` and ``OMP_NUM_THREADS`` for OpenMP, ``-ltbb`` for parallel STL)."""
+
+    def __init__(self, *args, compile_flags: list[str] | None = None, link_flags: list[str] | None = None,
+                 openmp: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self.extra_compile = list(compile_flags or [])
+        self.extra_link = list(link_flags or [])
+        self.openmp = openmp
+
+    @property
+    def flags(self) -> list[str]:
+        """Optimized-build flags plus the extra ones (before the trailing ``-I`` pair)."""
+        f = super().flags
+        return f[:-2] + self.extra_compile + f[-2:]
+
+    @property
+    def race_flags(self) -> list[str]:
+        """ThreadSanitizer-build flags plus the extra ones."""
+        f = super().race_flags
+        return f[:-2] + self.extra_compile + f[-2:]
+
+    def _link_flags(self, sanitize: bool) -> list[str]:
+        return super()._link_flags(sanitize) + self.extra_link
+
+    def _run(self, argv, *, threads, env_extra=None, **kw):
+        if self.openmp:
+            env_extra = {"OMP_NUM_THREADS": str(threads), **(env_extra or {})}
+        return super()._run(argv, threads=threads, env_extra=env_extra, **kw)
+
+
+def has_tbb(cxx: str | None) -> bool:
+    """True when the compiler finds oneTBB's headers (libstdc++'s parallel STL backend)."""
+    if not cxx:
+        return False
+    return any(os.path.exists(os.path.join(d, "tbb", "tbb.h")) or os.path.exists(os.path.join(d, "oneapi", "tbb.h"))
+               for d in default_include_paths(cxx))
+
+
+def uses_openmp(function_text: str) -> bool:
+    """True when the function holds an OpenMP ``#pragma omp`` line."""
+    return bool(_OPENMP.search(function_text))
+
+
+def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                toolchain: Toolchain | None = None) -> RaceCheckResult:
+    """Run the selected (already parallel) loop's function under ThreadSanitizer.
+
+    Functions with OpenMP pragmas build with ``-fopenmp``; with ``std::execution::par``
+    they link oneTBB when the compiler finds it (else the result says the loop ran serially).
+    The original is prepared as for a search (so inputs the function cannot
+    handle fail early with :class:`BaselineFailed`) while its TSan build
+    compiles alongside; then the race stage runs it ``tsan_runs`` times (at least
+    :data:`RACE_CHECK_RUNS` unless the request sets it; the first racy run ends
+    the check) with ``tsan_threads`` workers.
+
+    Raises:
+        ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
+        HarnessError: a parameter cannot be generated.
+        ToolchainMissing: no compiler, ParlayLib or ThreadSanitizer.
+        BaselineFailed: the function does not compile or run in the harness.
+    """
+    start = time.monotonic()
+    cancel = cancel or threading.Event()
+    emit = progress or (lambda e: None)
+    site = read_site(req)
+    cfg = make_config(req)
+    if "tsan_runs" not in req.eval:
+        # the race check is all the user asked for: more runs catch more races (a racy
+        # run ends the check early, so only a clean loop pays for all of them)
+        cfg.tsan_runs = max(cfg.tsan_runs, RACE_CHECK_RUNS)
+    base = dict(path=site.path, function=site.qualified_name, loop_start_line=site.loop.start_line,
+                loop_end_line=site.loop.end_line, content_hash=site.content_hash,
+                source_sha256=hashlib.sha256(site.source.encode()).hexdigest(),
+                threads=cfg.tsan_threads, n=cfg.tsan_n)
+
+    def elapsed() -> float:
+        return time.monotonic() - start
+
+    tc = toolchain or discover(req.discovery)
+    require(tc, parlay=True, tsan=True)
+    compiler = Compiler(tc, req.cache_dir or default_cache_dir())
+    spec_file = _spec_path(req)
+    plan = plan_inputs(site, load_spec(spec_file) if spec_file else None)
+    openmp = uses_openmp(site.function_text)
+    pstl = "execution::par" in site.function_text
+    tbb = pstl and has_tbb(tc.cxx)
+    ev = FlaggedEvaluator(site, tc, compiler, plan, cfg, cancel, openmp=openmp,
+                          compile_flags=["-fopenmp"] if openmp else [],
+                          link_flags=(["-fopenmp"] if openmp else []) + (["-ltbb"] if tbb else []))
+    caveat = ("; note: without oneTBB this toolchain runs std::execution::par serially, so its races cannot "
+              "show (install libtbb-dev)") if pstl and not tbb else ""
+    source = original_source(site, plan)
+    info = toolchain_info(tc, ev)
+
+    emit(ProgressEvent(stage="prepare", message="compiling the harness and your loop (optimized and TSan builds)",
+                       total=1, elapsed=elapsed()))
+    warm_error: list[BaseException] = []
+
+    def warm_tsan() -> None:
+        try:
+            ev.build(source, sanitize=True, label="original (tsan)")
+        except BaseException as e:  # noqa: BLE001 - reported by race_stage below
+            warm_error.append(e)
+
+    t = threading.Thread(target=warm_tsan, name="parevo-tsan-build", daemon=True)
+    t.start()
+    try:
+        ev.prepare()
+    except Cancelled:
+        t.join()
+        return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
+                               seconds_total=elapsed(), **base)
+    finally:
+        t.join()
+    if cancel.is_set():
+        return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
+                               seconds_total=elapsed(), **base)
+
+    emit(ProgressEvent(stage="race", message=f"ThreadSanitizer: {cfg.tsan_runs} runs at {cfg.tsan_threads} threads",
+                       total=1, elapsed=elapsed()))
+    try:
+        verdict = ev.race_stage(source, "original")
+    except Cancelled:
+        return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
+                               seconds_total=elapsed(), **base)
+    if cancel.is_set():
+        return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
+                               seconds_total=elapsed(), **base)
+    runs = verdict.runs
+    if verdict.races:
+        n = len(verdict.races)
+        status: RaceStatus = "races"
+        message = (f"ThreadSanitizer found {n} data race{'s' if n != 1 else ''} in {site.qualified_name} "
+                   f"({runs} run{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {cfg.tsan_n:,}): "
+                   + race_sentence(verdict.races[0]))
+    elif verdict.passed:
+        status = "clean"
+        message = (f"ThreadSanitizer found no data race in {site.qualified_name} ({runs} run"
+                   f"{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {cfg.tsan_n:,})" + caveat)
+    else:
+        status = "error"
+        message = verdict.summary
+    result = RaceCheckResult(status=status, message=message, races=verdict.races,
+                             unattributed=len(verdict.unattributed_races), runs=runs, toolchain=info,
+                             seconds_total=elapsed(), **base)
+    emit(ProgressEvent(stage="done", message=message, tried=1, total=1, elapsed=result.seconds_total))
+    return result

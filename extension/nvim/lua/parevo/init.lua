@@ -1,0 +1,127 @@
+-- parevo for Neovim 0.7+: starts `parevo serve` for C and C++ buffers and adds
+-- :ParevoParallelize, :ParevoCancel, :ParevoReport, :ParevoDiff, :ParevoApply
+-- and :ParevoStatus. Code actions, diagnostics and progress use Neovim's
+-- standard LSP handlers. See :help parevo.
+local compat = require("parevo.compat")
+local actions = require("parevo.actions")
+local progress = require("parevo.progress")
+
+local M = {}
+
+local defaults = {
+  -- the server command; `python` (when set) wins: { python, "-m", "parevo.server.lsp" }
+  cmd = { "parevo", "serve" },
+  python = nil,
+  -- extra environment of the server process, e.g. { PAREVO_CACHE_DIR = "/tmp/cache" }
+  cmd_env = nil,
+  filetypes = { "c", "cpp", "cuda" },
+  root_markers = { ".git", "compile_commands.json", ".parevo" },
+  -- the server's settings (section `parevo`): compiler, parlayInclude, threads,
+  -- budget = { seconds, candidates }, llm = { baseUrl, model, apiKeyEnv }, eval = {...}, ...
+  settings = {},
+  -- echo search progress in the command line
+  progress = true,
+  on_attach = nil,
+  capabilities = nil,
+  handlers = nil,
+}
+
+M.config = vim.deepcopy(defaults)
+
+local warned = false
+
+local function server_cmd(cfg)
+  if cfg.python and cfg.python ~= "" then
+    return { cfg.python, "-m", "parevo.server.lsp" }
+  end
+  return cfg.cmd
+end
+
+--- Start (or reuse) the server for buffer `bufnr` and attach it; returns the client id or nil.
+function M.attach(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local path = vim.api.nvim_buf_get_name(bufnr)
+  if path == "" or vim.bo[bufnr].buftype ~= "" then
+    return nil
+  end
+  local cfg = M.config
+  local cmd = server_cmd(cfg)
+  if vim.fn.executable(cmd[1]) ~= 1 then
+    if not warned then
+      warned = true
+      vim.notify(string.format("parevo: cannot start the language server: %q is not executable. "
+        .. "Install it (pip install parevo) or call require('parevo').setup({ cmd = {...} }) "
+        .. "or setup({ python = '/path/to/python' }) with a Python that has parevo.", cmd[1]), vim.log.levels.ERROR)
+    end
+    return nil
+  end
+  local settings = cfg.settings or {}
+  local config = {
+    name = "parevo",
+    cmd = cmd,
+    cmd_env = cfg.cmd_env,
+    root_dir = compat.find_root(path, cfg.root_markers),
+    -- 0.7 does not answer workspace/configuration: the server reads initializationOptions too
+    init_options = settings,
+    settings = { parevo = settings },
+    capabilities = cfg.capabilities,
+    handlers = cfg.handlers,
+    on_attach = cfg.on_attach,
+  }
+  return compat.start(config, bufnr)
+end
+
+--- Change the server's settings while it runs (workspace/didChangeConfiguration).
+function M.update_settings(settings)
+  M.config.settings = vim.tbl_deep_extend("force", M.config.settings or {}, settings or {})
+  for _, c in ipairs(compat.clients()) do
+    c.config.settings = { parevo = M.config.settings }
+    compat.notify(c, "workspace/didChangeConfiguration", { settings = { parevo = M.config.settings } })
+  end
+end
+
+--- The latest search progress, for a statusline.
+function M.status()
+  return progress.status()
+end
+
+local commands = {
+  { "ParevoParallelize", actions.parallelize, { range = true, desc = "parevo: parallelize the loop at the cursor" } },
+  { "ParevoCancel", actions.cancel, { range = true, bang = true, desc = "parevo: cancel the search (! all)" } },
+  { "ParevoReport", actions.report, { desc = "parevo: show the report of the loop at the cursor" } },
+  { "ParevoDiff", actions.diff, { range = true, desc = "parevo: show the verified rewrite as a diff" } },
+  { "ParevoApply", actions.apply, { range = true, desc = "parevo: apply the verified rewrite" } },
+  { "ParevoStatus", actions.status, { desc = "parevo: toolchain and searches" } },
+}
+
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend("force", vim.deepcopy(defaults), opts or {})
+  -- lists replace, not merge
+  for _, k in ipairs({ "cmd", "filetypes", "root_markers" }) do
+    if opts and opts[k] then
+      M.config[k] = opts[k]
+    end
+  end
+  for _, c in ipairs(commands) do
+    vim.api.nvim_create_user_command(c[1], c[2], c[3])
+  end
+  local group = vim.api.nvim_create_augroup("parevo", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = M.config.filetypes,
+    callback = function(ev)
+      M.attach(ev.buf)
+    end,
+  })
+  if M.config.progress then
+    progress.attach()
+  end
+  -- buffers opened before setup() (e.g. lazy-loading on filetype)
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) and vim.tbl_contains(M.config.filetypes, vim.bo[b].filetype) then
+      M.attach(b)
+    end
+  end
+end
+
+return M

@@ -1,0 +1,146 @@
+"""Code actions: the fast list (``textDocument/codeAction``) and the expensive edit (resolve).
+
+Like clangd's tweaks: listing only reads the loop (tree-sitter, no compile);
+the rewrite's ``WorkspaceEdit`` is computed in ``codeAction/resolve`` when the
+client can resolve ``edit``, else eagerly. The edit is always recomputed
+against the document's current text, after checking that the loop's function
+still has the content hash the result was verified for, and is versioned
+with the document's current version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lsprotocol import types
+
+from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.toolchain.parsing import find_loop
+from parevo.toolchain.splice import rewrite_edits
+
+from .convert import to_lsp_edits, workspace_edit
+from .store import LoopRecord, locate
+
+TITLE_PARALLELIZE = "Parallelize with ParlayLib"
+TITLE_CHECK_RACES = "Check for data races"
+TITLE_CANCEL = "Cancel parevo search"
+
+CMD_PARALLELIZE = "parevo.parallelize"
+CMD_CHECK_RACES = "parevo.checkRaces"
+CMD_CANCEL = "parevo.cancel"
+
+KIND_REWRITE = types.CodeActionKind.RefactorRewrite
+KIND_RACES = types.CodeActionKind.Refactor
+KINDS = [KIND_REWRITE, KIND_RACES]
+
+
+class StaleResult(Exception):
+    """The result no longer matches the document: it must not be applied."""
+
+
+def apply_title(record: LoopRecord) -> str:
+    """``Apply ParlayLib rewrite (1.84x faster)``."""
+    best = record.evolution.best if record.evolution else None
+    speed = f" ({best.speedup:.2f}x faster)" if best is not None and best.speedup else ""
+    return f"Apply ParlayLib rewrite{speed}"
+
+
+def wanted(kind: str, only: list[str] | None) -> bool:
+    """True when ``kind`` passes the client's ``only`` filter (prefix match, as LSP says)."""
+    if not only:
+        return True
+    return any(kind == o or kind.startswith(o + ".") for o in only)
+
+
+@dataclass
+class Offer:
+    """What the code-action handler knows about the loop under the selection."""
+
+    uri: str
+    version: int | None
+    line: int
+    end_line: int | None
+    site: LoopSite
+    facts: LoopFacts
+    record: LoopRecord | None = None
+    job_running: str | None = None  # "queued" / "running" when a job exists for this loop
+    disabled_reason: str | None = None
+
+
+def rewrite_edit(record: LoopRecord, uri: str, path: str, source: str, version: int | None,
+                 encoding: str) -> types.WorkspaceEdit:
+    """The versioned, minimal edit applying ``record``'s verified rewrite to ``source``.
+
+    Raises:
+        StaleResult: the record is stale, not verified, or its loop's function
+            changed (content hash) in ``source``.
+    """
+    if not record.applicable:
+        raise StaleResult("this parevo result is stale or holds no verified rewrite; run the search again")
+    loc = locate(record.anchor, source)
+    if loc is None:
+        raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
+    try:
+        site = find_loop(source, path, loc.start_line)
+    except Exception as e:  # noqa: BLE001 - any failure to re-read the loop means: do not apply
+        raise StaleResult(f"cannot read the loop again: {e}") from None
+    if site.content_hash != record.anchor.content_hash or site.loop_text != source[loc.start:loc.end]:
+        raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
+    best = record.evolution.best  # type: ignore[union-attr]
+    edits = rewrite_edits(site, best.candidate.loop_text, best.candidate.includes)
+    return workspace_edit(uri, version, to_lsp_edits(source, edits, encoding))
+
+
+def build_actions(offer: Offer, *, only: list[str] | None, resolve_edit: bool, disabled_support: bool,
+                  path: str, source: str, encoding: str) -> list[types.CodeAction]:
+    """The code actions for the loop in ``offer`` (in display order)."""
+    actions: list[types.CodeAction] = []
+    rec = offer.record
+    if rec is not None and rec.applicable and wanted(KIND_REWRITE, only):
+        action = types.CodeAction(title=apply_title(rec), kind=KIND_REWRITE, is_preferred=True,
+                                  data={"kind": "apply", "uri": offer.uri, "version": offer.version,
+                                        "key": rec.key})
+        if not resolve_edit:
+            try:
+                action.edit = rewrite_edit(rec, offer.uri, path, source, offer.version, encoding)
+                action.data = None
+            except StaleResult:
+                action = None  # type: ignore[assignment]
+        if action is not None:
+            actions.append(action)
+    args = [offer.uri, offer.line, offer.end_line, offer.version]
+    if offer.job_running:
+        kind = KIND_RACES if offer.facts.already_parallel else KIND_REWRITE
+        if wanted(kind, only):
+            actions.append(types.CodeAction(
+                title=f"{TITLE_CANCEL} ({offer.job_running})", kind=kind,
+                command=types.Command(title=TITLE_CANCEL, command=CMD_CANCEL, arguments=[offer.uri, offer.line,
+                                                                                        offer.end_line])))
+        return actions
+    if offer.facts.already_parallel:
+        if wanted(KIND_RACES, only):
+            actions.append(_with_disabled(types.CodeAction(
+                title=TITLE_CHECK_RACES, kind=KIND_RACES,
+                command=types.Command(title=TITLE_CHECK_RACES, command=CMD_CHECK_RACES, arguments=args)),
+                offer.disabled_reason, disabled_support))
+    elif wanted(KIND_REWRITE, only):
+        actions.append(_with_disabled(types.CodeAction(
+            title=TITLE_PARALLELIZE, kind=KIND_REWRITE,
+            command=types.Command(title=TITLE_PARALLELIZE, command=CMD_PARALLELIZE, arguments=args)),
+            offer.disabled_reason, disabled_support))
+    return actions
+
+
+def _with_disabled(action: types.CodeAction, reason: str | None, supported: bool) -> types.CodeAction:
+    if reason and supported:
+        action.disabled = types.CodeActionDisabled(reason=reason)
+        action.command = None
+    return action
+
+
+def parse_failure_action(message: str, disabled_support: bool) -> list[types.CodeAction]:
+    """When the file does not parse at the selection: a disabled action saying so (if supported)."""
+    if not disabled_support:
+        return []
+    return [types.CodeAction(title=TITLE_PARALLELIZE, kind=KIND_REWRITE,
+                             disabled=types.CodeActionDisabled(reason=message))]

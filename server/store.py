@@ -1,0 +1,255 @@
+"""Results on disk, one JSON file per loop, keyed by the loop's content hash.
+
+Pure (no LSP): a :class:`LoopRecord` holds what a search (or race check)
+found for one loop together with the text it was computed on, the function's
+text and the loop's place in it. :func:`locate` finds that loop again in a
+document whose text has since changed: the record applies while the
+function's text is still present verbatim (so the content hash still holds);
+edit the loop or its function and the record no longer locates.
+
+A :class:`ResultStore` is a directory of records (``<key>.json``), written
+atomically, loaded once and kept in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from parevo.evolution.racecheck import RaceCheckResult
+from parevo.evolution.result import EvolutionResult
+from parevo.toolchain.models import LoopSite
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+
+RecordKind = Literal["evolve", "races", "error"]
+
+
+def loop_key(content_hash: str, loop_offset: int) -> str:
+    """The store key of a loop: its function's content hash and its offset in the function."""
+    return f"{content_hash[:40]}-{loop_offset}"
+
+
+class Anchor(BaseModel):
+    """Where a loop sits: its function's text, and character offsets.
+
+    ``function_offset`` is the function's start in the file text it was read
+    from (a hint when the same text occurs twice); ``loop_offset`` and
+    ``loop_length`` count characters from the function's start.
+    """
+
+    path: str
+    content_hash: str
+    function_text: str
+    function_offset: int
+    loop_offset: int
+    loop_length: int
+    loop_start_line: int
+
+    @property
+    def key(self) -> str:
+        """The store key of this loop."""
+        return loop_key(self.content_hash, self.loop_offset)
+
+
+def anchor_of(site: LoopSite) -> Anchor:
+    """The :class:`Anchor` of a loop site (byte spans turned into character offsets)."""
+    src = site.source.encode("utf-8")
+
+    def chars(b: int) -> int:
+        return len(src[:b].decode("utf-8", errors="ignore"))
+
+    fstart = chars(site.function.start_byte)
+    lstart = chars(site.loop.start_byte)
+    lend = chars(site.loop.end_byte)
+    return Anchor(path=site.path, content_hash=site.content_hash, function_text=site.function_text,
+                  function_offset=fstart, loop_offset=lstart - fstart, loop_length=lend - lstart,
+                  loop_start_line=site.loop.start_line)
+
+
+class LoopRecord(BaseModel):
+    """What parevo found for one loop.
+
+    ``kind``: ``evolve`` (``evolution`` set), ``races`` (``race_check`` set) or
+    ``error`` (``error`` holds the user-facing message; never persisted).
+    ``deps`` maps each file the result depends on (headers, compile
+    database, input spec) to its SHA-256 when the result was made (``None``:
+    it did not exist). ``stale`` says why the result no longer holds.
+    """
+
+    format: int = FORMAT
+    kind: RecordKind
+    anchor: Anchor
+    evolution: EvolutionResult | None = None
+    race_check: RaceCheckResult | None = None
+    error: str | None = None
+    deps: dict[str, str | None] = Field(default_factory=dict)
+    stale: str | None = None
+    saved_at: float = Field(default_factory=time.time)
+
+    @property
+    def key(self) -> str:
+        """The store key (see :func:`loop_key`)."""
+        return self.anchor.key
+
+    @property
+    def path(self) -> str:
+        """The file the loop is in."""
+        return self.anchor.path
+
+    @property
+    def applicable(self) -> bool:
+        """True when this record holds a verified rewrite that is not stale."""
+        return (self.kind == "evolve" and self.stale is None and self.evolution is not None
+                and self.evolution.status == "verified" and self.evolution.best is not None)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A record's loop found in the current text: character offsets and 0-based lines.
+
+    ``line_delta`` is how far the loop moved since the record was made (add it
+    to a line of the old text inside the function).
+    """
+
+    start: int
+    end: int
+    function_start: int
+    function_end: int
+    start_line: int
+    end_line: int
+    line_delta: int
+
+    def contains_line(self, line: int) -> bool:
+        """True when 0-based ``line`` is one of the loop's lines."""
+        return self.start_line <= line <= self.end_line
+
+
+def locate(anchor: Anchor, source: str) -> Located | None:
+    """Find the anchored loop in ``source``; ``None`` when its function's text is gone."""
+    text = anchor.function_text
+    hits = []
+    at = source.find(text)
+    while at != -1 and len(hits) < 16:
+        hits.append(at)
+        at = source.find(text, at + 1)
+    if not hits:
+        return None
+    fstart = min(hits, key=lambda h: abs(h - anchor.function_offset))
+    start = fstart + anchor.loop_offset
+    end = start + anchor.loop_length
+    start_line = source.count("\n", 0, start)
+    end_line = start_line + source.count("\n", start, end)
+    return Located(start=start, end=end, function_start=fstart, function_end=fstart + len(text),
+                   start_line=start_line, end_line=end_line, line_delta=start_line - anchor.loop_start_line)
+
+
+def file_digest(path: str) -> str | None:
+    """SHA-256 of a file's bytes, ``None`` when it cannot be read."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def changed_deps(record: LoopRecord) -> list[str]:
+    """The dependency files whose content differs from when ``record`` was made."""
+    return [p for p, digest in record.deps.items() if file_digest(p) != digest]
+
+
+class ResultStore:
+    """A directory of :class:`LoopRecord` files, loaded once, kept in memory.
+
+    Writes are atomic (temporary file then rename); a corrupt or foreign file
+    is skipped with a log line, never raised.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self._records: dict[str, LoopRecord] | None = None
+        self._lock = threading.RLock()  # loaded from a worker thread and from the event loop
+
+    def _file(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def load(self) -> dict[str, LoopRecord]:
+        """All records, read from disk on the first call."""
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> dict[str, LoopRecord]:
+        if self._records is None:
+            records: dict[str, LoopRecord] = {}
+            if self.directory.is_dir():
+                for f in sorted(self.directory.glob("*.json")):
+                    try:
+                        rec = LoopRecord.model_validate_json(f.read_text())
+                    except (OSError, ValueError, ValidationError) as e:
+                        log.warning("skipping unreadable result %s: %s", f, str(e)[:200])
+                        continue
+                    if rec.format == FORMAT and rec.kind != "error":
+                        records[rec.key] = rec
+            self._records = records
+        return self._records
+
+    def for_path(self, path: str) -> list[LoopRecord]:
+        """Records of loops in file ``path`` (compared after normalization)."""
+        norm = os.path.normpath(path)
+        return [r for r in self.load().values() if os.path.normpath(r.path) == norm]
+
+    def get(self, key: str) -> LoopRecord | None:
+        """The record stored under ``key``."""
+        return self.load().get(key)
+
+    def put(self, record: LoopRecord) -> None:
+        """Store ``record`` (replacing the loop's previous one) in memory and on disk."""
+        self.load()[record.key] = record
+        if record.kind == "error":
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = record.model_dump_json()
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(data)
+            os.replace(tmp, self._file(record.key))
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def mark_stale(self, key: str, why: str) -> LoopRecord | None:
+        """Mark the record ``key`` stale (persisted); returns it, or ``None`` if absent or already stale."""
+        rec = self.load().get(key)
+        if rec is None or rec.stale is not None:
+            return None
+        rec.stale = why
+        self.put(rec)
+        return rec
+
+    def remove(self, key: str) -> None:
+        """Forget the record ``key``."""
+        self.load().pop(key, None)
+        try:
+            self._file(key).unlink()
+        except OSError:
+            pass
+
+
+def dump_summary(records: list[LoopRecord]) -> str:
+    """A short JSON summary of records (for logs)."""
+    return json.dumps([{"key": r.key, "kind": r.kind, "path": r.path, "stale": r.stale} for r in records])

@@ -1,0 +1,255 @@
+"""Unit tests of the server's pure adapters: settings, store, convert, diagnostics, jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from lsprotocol import types
+
+from parevo.server.convert import char_to_position, line_range, to_lsp_edits, workspace_edit
+from parevo.server.diagnostics import CODE_RACE, diagnostics_for, race_message
+from parevo.server.jobs import AlreadyRunning, Job, JobQueue, QueueFull
+from parevo.server.settings import TESTING_ENV, parse_settings
+from parevo.server.store import LoopRecord, ResultStore, anchor_of, locate
+from parevo.toolchain.parsing import find_loop
+from parevo.toolchain.splice import TextEdit
+from parevo.toolchain.tsan import Frame, RaceAccess, RaceReport
+
+from lsp_session import DATA, EXAMPLES
+
+pytestmark = pytest.mark.fast
+
+
+# ---------------------------------------------------------------- settings
+def test_settings_camel_and_snake_case_and_nesting():
+    s, problems = parse_settings(
+        {"parevo": {"compiler": "clang++", "parlayInclude": "/opt/parlay/include", "threads": 2,
+                    "budget": {"seconds": 30, "candidates": 3}, "llm": {"baseUrl": "http://h", "model": "m",
+                                                                         "apiKeyEnv": "MY_KEY"},
+                    "resultStore": "user", "eval": {"rounds": 2}}},
+        {"budget": {"seconds": 40}})
+    assert problems == []
+    assert (s.compiler, s.parlay_include, s.threads) == ("clang++", "/opt/parlay/include", 2)
+    assert (s.budget.seconds, s.budget.candidates) == (40, 3)  # later layer wins, per key
+    assert (s.llm.base_url, s.llm.model, s.llm.api_key_env) == ("http://h", "m", "MY_KEY")
+    assert s.result_store == "user" and s.eval == {"rounds": 2}
+
+
+def test_invalid_settings_fall_back_per_field_with_messages():
+    s, problems = parse_settings({"threads": "many", "budget": {"seconds": -1, "candidates": 5}, "seed": 7,
+                                  "eval": {"noSuchKnob": 1}})
+    assert s.threads is None and s.budget.seconds == 600 and s.budget.candidates == 5 and s.seed == 7
+    assert s.eval == {}
+    text = " | ".join(problems)
+    assert "threads" in text and "budget.seconds" in text and "eval" in text
+    s, problems = parse_settings("nonsense")
+    assert problems and s.budget.candidates == 64
+
+
+def test_min_speedup_below_one_needs_test_mode(monkeypatch):
+    monkeypatch.delenv(TESTING_ENV, raising=False)
+    s, problems = parse_settings({"eval": {"minSpeedup": 0.5}})
+    assert s.eval == {} and "slower" in problems[0]
+    s, problems = parse_settings({"eval": {"minSpeedup": 1.2}})
+    assert s.eval == {"min_speedup": 1.2} and not problems
+    monkeypatch.setenv(TESTING_ENV, "1")
+    s, problems = parse_settings({"eval": {"minSpeedup": 0.5}})
+    assert s.eval == {"min_speedup": 0.5} and not problems
+
+
+# ---------------------------------------------------------------- store and locate
+def _site(text: str, line: int = 7):
+    return find_loop(text, "/w/sum_squares.cpp", line)
+
+
+def test_locate_follows_moves_and_drops_edits_of_the_function():
+    text = (EXAMPLES / "sum_squares.cpp").read_text()
+    anchor = anchor_of(_site(text))
+    loc = locate(anchor, text)
+    assert loc is not None and loc.start_line == 7 and loc.line_delta == 0
+    moved = "// a new comment\n// and another\n" + text
+    loc = locate(anchor, moved)
+    assert loc is not None and loc.start_line == 9 and loc.line_delta == 2
+    assert moved[loc.start:loc.end].startswith("for (size_t i = 0;")
+    edited_elsewhere = text.replace('std::printf("%.6f\\n"', 'std::printf("%.3f\\n"')
+    assert locate(anchor, edited_elsewhere) is not None  # main() changed, not the loop's function
+    edited = text.replace("s += a[i] * a[i];", "s += a[i];")
+    assert locate(anchor, edited) is None
+    edited_fn = text.replace("double s = 0.0;", "double s = 1.0;")
+    assert locate(anchor, edited_fn) is None
+
+
+def test_store_roundtrip_and_stale(tmp_path):
+    text = (EXAMPLES / "sum_squares.cpp").read_text()
+    anchor = anchor_of(_site(text))
+    store = ResultStore(tmp_path / "results")
+    rec = LoopRecord(kind="error", anchor=anchor, error="boom")
+    store.put(rec)  # errors stay in memory only
+    assert not list((tmp_path / "results").glob("*.json")) if (tmp_path / "results").exists() else True
+    from parevo.evolution.racecheck import RaceCheckResult
+
+    rc = RaceCheckResult(status="clean", message="no race", path=anchor.path, function="sum_squares",
+                         loop_start_line=7, loop_end_line=9, content_hash=anchor.content_hash)
+    store.put(LoopRecord(kind="races", anchor=anchor, race_check=rc, deps={"/nonexistent/x.h": None}))
+    again = ResultStore(tmp_path / "results")
+    got = again.get(anchor.key)
+    assert got is not None and got.race_check.message == "no race" and got.deps == {"/nonexistent/x.h": None}
+    assert again.for_path("/w/./sum_squares.cpp")[0].key == anchor.key
+    assert again.mark_stale(anchor.key, "x.h changed") is not None
+    assert ResultStore(tmp_path / "results").get(anchor.key).stale == "x.h changed"
+    (tmp_path / "results" / "junk.json").write_text("{not json")
+    assert len(ResultStore(tmp_path / "results").load()) == 1  # corrupt files are skipped
+
+
+# ---------------------------------------------------------------- convert
+def test_positions_count_utf16_units():
+    src = "ab\n😀x = 1;\n"
+    idx = src.index("x")
+    assert char_to_position(src, idx) == types.Position(line=1, character=2)
+    assert char_to_position(src, idx, types.PositionEncodingKind.Utf8) == types.Position(line=1, character=4)
+    assert char_to_position(src, idx, types.PositionEncodingKind.Utf32) == types.Position(line=1, character=1)
+    rng = line_range("  int x;\n", 0)
+    assert (rng.start.character, rng.end.character) == (2, 8)
+
+
+def test_edits_from_byte_offsets():
+    src = "é = 1;\nfor (;;) {}\n"
+    b = src.encode()
+    start = b.index(b"for")
+    edits = [TextEdit(start_byte=start, end_byte=len(b) - 1, start_line=1, start_col=0, end_line=1,
+                      end_col=11, new_text="X"),
+             TextEdit(start_byte=0, end_byte=0, start_line=0, start_col=0, end_line=0, end_col=0,
+                      new_text="#include <a>\n")]
+    out = to_lsp_edits(src, edits)
+    assert [e.new_text for e in out] == ["#include <a>\n", "X"]
+    assert out[1].range == types.Range(start=types.Position(line=1, character=0),
+                                       end=types.Position(line=1, character=11))
+    we = workspace_edit("file:///x.cpp", 3, out)
+    assert we.document_changes[0].text_document.version == 3
+
+
+# ---------------------------------------------------------------- diagnostics
+def _race_report(path: str) -> RaceReport:
+    return RaceReport(
+        kind="data race",
+        location="Location is global 'total' of size 8",
+        accesses=[RaceAccess(op="write", thread="T2", frames=[Frame(function="operator()", file=path, line=10)]),
+                  RaceAccess(op="read", thread="T1", previous=True,
+                             frames=[Frame(function="operator()", file=path, line=10)])],
+        user_frames=[Frame(function="operator()", file=path, line=10), Frame(function="racy", file=path, line=12)],
+        attributable=True)
+
+
+def test_race_diagnostics_at_both_sites_with_related_information():
+    path = str(DATA / "racy_sum.cpp")
+    text = (DATA / "racy_sum.cpp").read_text()
+    line = next(i for i, ln in enumerate(text.splitlines()) if "parallel_for" in ln)
+    site = find_loop(text, path, line)
+    from parevo.evolution.racecheck import RaceCheckResult
+
+    rc = RaceCheckResult(status="races", message="1 race", path=path, function="f", loop_start_line=line,
+                         loop_end_line=line + 2, content_hash=site.content_hash, races=[_race_report(path)])
+    rec = LoopRecord(kind="races", anchor=anchor_of(site), race_check=rc)
+    loc = locate(rec.anchor, text)
+    diags = diagnostics_for(rec, loc, "file:///r.cpp", path, text)
+    assert len(diags) == 2
+    assert {d.range.start.line for d in diags} == {9, 11}
+    for d in diags:
+        assert d.code == CODE_RACE and d.severity == types.DiagnosticSeverity.Warning and d.source == "parevo"
+        assert "`total`" in d.message and "thread T2" in d.message and "thread T1" in d.message
+        assert len(d.related_information) == 1
+        assert d.related_information[0].location.range.start.line != d.range.start.line
+    # moved down two lines: both sites move along
+    diags = diagnostics_for(rec, locate(rec.anchor, "\n\n" + text), "file:///r.cpp", path, "\n\n" + text)
+    assert {d.range.start.line for d in diags} == {11, 13}
+    assert "line 12" in race_message(_race_report(path), 1)
+
+
+# ---------------------------------------------------------------- jobs
+def _job(key: str, work: float = 0.2, fail: bool = False) -> Job:
+    def run(progress, cancel):
+        progress({"thread": threading.current_thread().name})
+        end = time.monotonic() + work
+        while time.monotonic() < end:
+            if cancel.is_set():
+                return "cancelled"
+            time.sleep(0.01)
+        if fail:
+            raise RuntimeError("candidate crashed")
+        return f"done {key}"
+
+    return Job(key=key, kind="evolve", title=key, run=run)
+
+
+async def test_queue_one_per_loop_bounded_and_cancellable():
+    loop_thread = threading.current_thread()
+    events, done = [], []
+    q = JobQueue(max_running=1, max_queued=1,
+                 on_progress=lambda job, ev: events.append((job.key, ev, threading.current_thread() is loop_thread)),
+                 on_done=lambda job: done.append((job.key, job.result, job.error, job.cancelled)))
+    a = q.submit(_job("a", 0.5))
+    with pytest.raises(AlreadyRunning):
+        q.submit(_job("a"))
+    b = q.submit(_job("b", 0.1, fail=True))
+    with pytest.raises(QueueFull):
+        q.submit(_job("c"))
+    assert a.state == "running" and b.state == "queued" and q.position(b) == 1
+    await asyncio.wait_for(asyncio.gather(a.done, b.done), 10)
+    assert done[0][:2] == ("a", "done a")
+    assert done[1][0] == "b" and isinstance(done[1][2], RuntimeError)  # a crash is captured, not raised
+    assert all(on_loop for _, _, on_loop in events)  # progress marshalled to the event loop
+    c = q.submit(_job("c", 30))
+    d = q.submit(_job("d", 30))
+    q.cancel(d)  # queued: ends at once
+    assert d.state == "done" and d.cancelled
+    t0 = time.monotonic()
+    q.cancel(c)
+    await asyncio.wait_for(c.done, 5)
+    assert c.result == "cancelled" and time.monotonic() - t0 < 2
+    q.close()
+
+
+# ---------------------------------------------------------------- watch
+def test_dependencies_follow_quoted_includes_and_project_files(tmp_path):
+    from parevo.server.watch import dependencies
+
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "util.h").write_text("")
+    (tmp_path / "inc" / "deep.h").write_text("")
+    (tmp_path / "compile_commands.json").write_text(
+        '[{"directory": "%s", "file": "a.cpp", "command": "g++ -Iinc -c a.cpp"}]' % tmp_path)
+    deps = dependencies(str(tmp_path / "a.cpp"), ['"util.h"', '"deep.h"', "<vector>", '"missing.h"'],
+                        str(tmp_path))
+    assert str(tmp_path / "util.h") in deps and str(tmp_path / "inc" / "deep.h") in deps
+    assert str(tmp_path / "missing.h") in deps  # created later: that changes the result too
+    assert str(tmp_path / "compile_commands.json") in deps
+    assert str(tmp_path / "build" / "compile_commands.json") in deps
+    assert str(tmp_path / "parevo.inputs.toml") in deps
+    assert not any(d.endswith("vector") for d in deps)
+    custom = dependencies(str(tmp_path / "a.cpp"), [], None, input_spec=str(tmp_path / "spec.toml"))
+    assert custom == [str(tmp_path / "spec.toml")]
+
+
+async def test_watcher_reports_changes_of_watched_files_only(tmp_path):
+    from parevo.server.watch import Watcher
+
+    got: list[set[str]] = []
+    w = Watcher(got.append, debounce_ms=50, step_ms=20)
+    watched, other = tmp_path / "util.h", tmp_path / "other.h"
+    watched.write_text("1")
+    other.write_text("1")
+    w.set_paths([str(watched), str(tmp_path / "parevo.inputs.toml")])
+    await asyncio.sleep(0.5)
+    other.write_text("2")
+    watched.write_text("2")
+    (tmp_path / "parevo.inputs.toml").write_text("[x]\n")
+    for _ in range(100):
+        if {str(watched), str(tmp_path / "parevo.inputs.toml")} <= set().union(*got) if got else False:
+            break
+        await asyncio.sleep(0.05)
+    seen = set().union(*got)
+    assert seen == {str(watched), str(tmp_path / "parevo.inputs.toml")}
+    w.stop()

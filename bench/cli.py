@@ -1,6 +1,6 @@
 """``python -m bench``: the whole suite, every method, one run; a Markdown table, JSON and a plot.
 
-    python -m bench                      # full suite (about 20-30 min on 2 cores)
+    python -m bench                      # full suite (about 25 min on 2 busy cores)
     python -m bench --reduced            # the CI subset at small sizes (pipeline check, timings meaningless)
     python -m bench --only bfs matmul    # some kernels
     python -m bench --no-parevo          # only the baselines
@@ -9,14 +9,20 @@ Writes ``bench.md``, ``bench.json`` and ``bench.png`` to ``--out`` (default
 ``bench/out/``; the report is rewritten after each kernel, so an interrupted run
 keeps what it measured). An LLM endpoint for parevo's search is taken from
 ``--llm-base-url``/``--llm-model``/``--llm-api-key-env`` or the environment
-variables ``PAREVO_LLM_BASE_URL``/``PAREVO_LLM_MODEL``/``PAREVO_LLM_API_KEY_ENV``
+variables ``PAREVO_LLM_BASE_URL``/``PAREVO_LLM_MODEL``/``PAREVO_LLM_KEY_ENV``
 and passed to the search when the engine takes LLM settings.
+
+By default the run compiles into a fresh, empty cache (removed at the end), so
+parevo's search cost (compile seconds, cache hit rate, time to the first
+verified rewrite) is what a first search costs; ``--cache-dir`` reuses a cache
+(faster, but parevo's evaluation cache then replays earlier searches).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import tempfile
 import time
@@ -24,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from parevo.toolchain.compiler import Compiler
-from parevo.toolchain.discovery import DiscoverySettings, default_cache_dir, discover, require
+from parevo.toolchain.discovery import DiscoverySettings, discover, require
 from parevo.toolchain.models import ParevoError
 
 from .measure import load_average
@@ -45,8 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reduced", action="store_true", help="the CI subset at small sizes, few runs")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: bench/out)")
     p.add_argument("--kernels", type=Path, default=KERNEL_DIR, help="kernel directory (default: bench/kernels)")
-    p.add_argument("--cache-dir", help="compile cache (default: parevo's, $PAREVO_CACHE_DIR or ~/.cache/parevo)")
-    p.add_argument("--cold-cache", action="store_true", help="use a fresh empty compile cache (real compile costs)")
+    p.add_argument("--cache-dir", help="reuse this compile cache (default: a fresh empty one, removed at the end)")
+    p.add_argument("--keep-cache", action="store_true", help="keep the fresh cache and print where it is")
     p.add_argument("--threads", type=int, help="threads of the parallel runs (default: the available cores)")
     p.add_argument("--target-ms", type=float, help="serial call time that sets each kernel's n, in ms")
     p.add_argument("--rounds", type=int, help="timing processes per method")
@@ -102,8 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {e}", file=sys.stderr)
         return 2
     cfg = make_config(args)
-    cache_dir = tempfile.mkdtemp(prefix="parevo-bench-cache-") if args.cold_cache else (
-        args.cache_dir or str(default_cache_dir()))
+    fresh = not args.cache_dir
+    cache_dir = tempfile.mkdtemp(prefix="parevo-bench-cache-") if fresh else args.cache_dir
+    try:
+        return _run(args, kernels, cfg, cache_dir, fresh)
+    finally:
+        if fresh and not args.keep_cache:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+        elif fresh:
+            print(f"bench: compile cache kept in {cache_dir}")
+
+
+def _run(args: argparse.Namespace, kernels, cfg: BenchConfig, cache_dir: str, fresh: bool) -> int:
     try:
         tc = discover(DiscoverySettings(cache_dir=cache_dir))
         require(tc, parlay=True, tsan=cfg.parevo)
@@ -116,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "threads": cfg.threads, "cores": available_cores(), "compiler": tc.cxx, "compiler_version": tc.cxx_version,
-        "parlay_version": tc.parlay_version, "parlay_include": tc.parlay_include, "cache_dir": cache_dir,
+        "parlay_version": tc.parlay_version, "parlay_include": tc.parlay_include,
+        "cache": "fresh (cold: real compile costs)" if fresh else f"reused ({cache_dir})",
         "reduced": args.reduced, "load_before": load_average(), "parevo_mode": llm_note if cfg.parevo else "not run",
         "base_flags": [],
     }
@@ -130,8 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         if rec.get("base_flags"):
             meta["base_flags"] = rec["base_flags"]
         meta["load_after"] = load_average()
+        seen = [meta["load_before"], meta["load_after"]] + [v for r in report["kernels"]
+                                                            for v in r.get("load_average", {}).values()]
+        meta["load_max"] = max((x for x in seen if x is not None), default=None)
         meta["wall_s"] = time.monotonic() - t0
-        meta["noise_note"] = noise_note(meta["load_before"], meta["load_after"], meta["cores"])
+        meta["noise_note"] = noise_note(meta["load_before"], meta["load_max"], meta["cores"])
         report["summary"] = summarize(report["kernels"])
         paths = write_report(report, args.out)
     if not args.no_plot and report["kernels"]:

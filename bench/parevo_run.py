@@ -18,8 +18,8 @@ from parevo.evolution.search import Budget
 
 from .suite import Kernel
 
-#: Environment variables that configure an LLM endpoint for the search (all optional).
-LLM_ENV = {"base_url": "PAREVO_LLM_BASE_URL", "model": "PAREVO_LLM_MODEL", "api_key_env": "PAREVO_LLM_API_KEY_ENV"}
+#: Environment variables that configure an LLM endpoint for the search (all optional; the engine's names).
+LLM_ENV = {"base_url": "PAREVO_LLM_BASE_URL", "model": "PAREVO_LLM_MODEL", "api_key_env": "PAREVO_LLM_KEY_ENV"}
 
 
 @dataclass
@@ -32,8 +32,8 @@ class LlmChoice:
 
     @property
     def configured(self) -> bool:
-        """True when an endpoint was named (a base URL or a model)."""
-        return bool(self.base_url or self.model)
+        """True when a model is named (without one the engine uses no LLM; the base URL has a default)."""
+        return bool(self.model)
 
     @classmethod
     def from_env(cls) -> "LlmChoice":
@@ -45,16 +45,21 @@ def llm_request_fields(llm: LlmChoice) -> tuple[dict, str]:
     """Keyword arguments for :class:`EvolveRequest` that select the LLM, and a note for the report.
 
     Passes ``llm`` through only when the engine's request model has such a
-    field (the LLM settings are added by another part of parevo); otherwise the
-    search is rule-based and the note says why.
+    field; otherwise the search is rule-based and the note says why. The API
+    key never passes through here: only the name of the variable holding it.
     """
     if not llm.configured:
-        return {}, "rules only (no LLM endpoint configured)"
+        return {}, "rules only (no LLM model configured: --llm-model or PAREVO_LLM_MODEL)"
     if "llm" not in EvolveRequest.model_fields:
-        return {}, "rules only: an LLM endpoint was configured but this parevo engine takes no LLM settings"
+        return {}, "rules only: an LLM was configured but this parevo engine takes no LLM settings"
     value = {k: v for k, v in (("base_url", llm.base_url), ("model", llm.model), ("api_key_env", llm.api_key_env))
              if v}
-    return {"llm": value}, f"rules + LLM ({llm.model or 'default model'} at {llm.base_url or 'default endpoint'})"
+    return {"llm": value}, f"rules + LLM ({llm.model} at {llm.base_url or 'the default endpoint'})"
+
+
+def _fresh_search_fields() -> dict:
+    """Ask the engine for a fresh search (no resume from a checkpoint), when it has that knob."""
+    return {"resume": False} if "resume" in EvolveRequest.model_fields else {}
 
 
 @dataclass
@@ -84,6 +89,9 @@ class ParevoOutcome:
     proposers: list[str] = field(default_factory=list)
     search_n: int | None = None
     llm_note: str = ""
+    eval_cache_hits: int | None = None
+    eval_cache_lookups: int | None = None
+    llm_usage: dict | None = None
 
     @property
     def compile_seconds_per_compile(self) -> float | None:
@@ -91,8 +99,14 @@ class ParevoOutcome:
         return self.compile_seconds / self.compiles if self.compiles else None
 
     @property
+    def compile_seconds_per_candidate(self) -> float | None:
+        """Compile seconds (optimized and ThreadSanitizer builds) per candidate evaluated."""
+        return self.compile_seconds / self.candidates if self.candidates else None
+
+    @property
     def cache_hit_rate(self) -> float | None:
-        """Cache hits / (hits + compiles run), over objects and links the search asked for."""
+        """Cache hits / (hits + compiles run); parevo's compiler counts object and link hits but only object
+        compiles, so this slightly overstates the object hit rate."""
         total = self.cache_hits + self.compiles
         return self.cache_hits / total if total else None
 
@@ -112,7 +126,7 @@ def run_parevo(kernel: Kernel, *, seed: int, threads: int, budget_s: float, eval
     try:
         req = EvolveRequest(path=str(kernel.path), line=kernel.line, seed=seed, threads=threads,
                             budget=Budget(seconds=budget_s, evaluations=evaluations), cache_dir=cache_dir,
-                            eval=dict(eval_overrides), **extra)
+                            eval=dict(eval_overrides), **extra, **_fresh_search_fields())
         res = evolve(req)
     except Exception as e:  # a kernel parevo cannot handle is a result, not a crash of the suite
         return ParevoOutcome(status="error", message=f"{type(e).__name__}: {e}", seconds_total=time.monotonic() - t0,
@@ -131,4 +145,7 @@ def run_parevo(kernel: Kernel, *, seed: int, threads: int, budget_s: float, eval
         candidates=len(res.candidates), candidates_by_stage=stages, compiles=res.compiles,
         compile_seconds=res.compile_seconds, cache_hits=res.cache_hits, proposers=list(res.proposers),
         search_n=res.baseline.n if res.baseline else None, llm_note=note,
+        eval_cache_hits=getattr(getattr(res, "search", None), "eval_cache_hits", None),
+        eval_cache_lookups=getattr(getattr(res, "search", None), "eval_cache_lookups", None),
+        llm_usage=res.llm.model_dump() if getattr(res, "llm", None) is not None else None,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .report import method_speedup, parevo_effective, parevo_offered
+from .report import method_speedup, parevo_effective, parevo_offered, speedup_range
 
 PLOT_METHODS = (("gcc-autopar", "GCC autopar"), ("omp", "OpenMP"), ("parlay", "expert ParlayLib"),
                 ("parevo", "parevo"))
@@ -12,11 +12,6 @@ PLOT_METHODS = (("gcc-autopar", "GCC autopar"), ("omp", "OpenMP"), ("parlay", "e
 
 class PlotUnavailable(RuntimeError):
     """matplotlib is not installed."""
-
-
-def _range(k: dict, method: str) -> tuple[float, float] | None:
-    t = k.get("timing", {}).get(method, {})
-    return (t["low"], t["high"]) if "low" in t and not t.get("error") else None
 
 
 def plot_speedups(report: dict, path: Path) -> Path:
@@ -43,7 +38,7 @@ def plot_speedups(report: dict, path: Path) -> Path:
             v = parevo_effective(k) if m == "parevo" else method_speedup(k, m)
             if v is None:
                 continue
-            r = _range(k, m) if (m != "parevo" or parevo_offered(k)) else None
+            r = speedup_range(k, m) if (m != "parevo" or parevo_offered(k)) else None
             xs.append(i - 0.4 + (j + 0.5) * width)
             ys.append(v)
             lo.append(v - r[0] if r else 0.0)

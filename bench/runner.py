@@ -27,7 +27,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from parevo.toolchain.compiler import Compiler
@@ -195,6 +194,7 @@ def _bench(kernel: Kernel, tc: Toolchain, compiler: Compiler, cfg: BenchConfig, 
                         llm=cfg.llm)
         rec["parevo"] = dataclasses.asdict(po)
         rec["parevo"]["compile_s_per_compile"] = po.compile_seconds_per_compile
+        rec["parevo"]["compile_s_per_candidate"] = po.compile_seconds_per_candidate
         rec["parevo"]["cache_hit_rate"] = po.cache_hit_rate
         progress(f"  {kernel.name}: parevo {po.status} in {po.seconds_total:.0f} s: {po.message[:140]}")
         rw = po.winner or po.runner_up

@@ -87,7 +87,8 @@ def rewrite_edit(record: LoopRecord, uri: str, path: str, source: str, version: 
     if site.content_hash != record.anchor.content_hash or site.loop_text != source[loc.start:loc.end]:
         raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
     best = record.evolution.best  # type: ignore[union-attr]
-    edits = rewrite_edits(site, best.candidate.loop_text, best.candidate.includes)
+    edits = rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
+                          function_text=best.candidate.function_text)
     return workspace_edit(uri, version, to_lsp_edits(source, edits, encoding))
 
 

@@ -50,7 +50,7 @@ vim.api.nvim_create_autocmd("DiagnosticChanged", { callback = function()
 end })
 EOF
 
-tmux -L "$SOCK" -f /dev/null new-session -d -x 118 -y 32 -c "$WORK/ws" \
+tmux -L "$SOCK" -f /dev/null new-session -d -x 124 -y 42 -c "$WORK/ws" \
   "env TERM=tmux-256color COLORTERM=truecolor '$NVIM' -u '$WORK/init.lua' heavy_sum.cpp"
 sleep 3
 tmux -L "$SOCK" send-keys ":9" Enter
@@ -68,5 +68,7 @@ tmux -L "$SOCK" capture-pane -e -p > "$WORK/pane.txt"
 "$PY" "$ROOT/extension/scripts/ansi2html.py" "$WORK/pane.txt" "$WORK/pane.html"
 mkdir -p "$(dirname "$OUT")"
 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --disable-background-networking \
-  --disable-component-update --disable-sync --window-size=1100,655 --screenshot="$OUT" "file://$WORK/pane.html" 2>/dev/null
+  --disable-component-update --disable-sync --window-size=1140,840 --screenshot="$OUT" "file://$WORK/pane.html" 2>/dev/null
+# small for the README: 64-colour PNG (ImageMagick, when installed)
+if [ -x /usr/bin/convert ]; then /usr/bin/convert "$OUT" +dither -colors 64 "PNG8:$OUT"; fi
 echo "wrote $OUT"

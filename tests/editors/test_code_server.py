@@ -83,77 +83,100 @@ def code_server_env():
     return env
 
 
-def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolchain):
-    started = time.time()
+#: Editor settings that keep the screenshots plain (no welcome page, chat, minimap...).
+UI_SETTINGS = {
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "workbench.secondarySideBar.defaultVisibility": "hidden",
+    "workbench.colorTheme": "Default Light Modern",
+    "security.workspace.trust.enabled": False,
+    "extensions.autoCheckUpdates": False,
+    "extensions.ignoreRecommendations": True,
+    "editor.minimap.enabled": False,
+    "editor.stickyScroll.enabled": False,
+    "editor.fontSize": 15,
+    "window.commandCenter": False,
+    "workbench.layoutControl.enabled": False,
+    "chat.disableAIFeatures": True,
+}
+
+
+def run_in_code_server(tmp_path: Path, env: dict, settings: dict, scenario: str) -> tuple[dict, Path]:
+    """Install the .vsix into a fresh code-server, open a copy of the example, run drive.mjs's ``scenario``.
+
+    Returns the driver's JSON and the workspace. Screenshots go to ``$PAREVO_SCREENSHOTS`` (else tmp).
+    """
     vsix = _build_vsix()
     ws, data, exts = tmp_path / "ws", tmp_path / "user-data", tmp_path / "extensions"
     ws.mkdir()
     shutil.copy(EXAMPLE, ws / EXAMPLE.name)
     settings_file = data / "User" / "settings.json"
     settings_file.parent.mkdir(parents=True)
-    search = search_settings(parevo_cache_dir)
-    settings = {
-        "parevo.server.pythonPath": sys.executable,
-        "parevo.server.env": {"PAREVO_CACHE_DIR": str(parevo_cache_dir), "PAREVO_TESTING": "1"},
-        "parevo.budget.candidates": search["budget"]["candidates"],
-        "parevo.eval": search["eval"],
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "workbench.secondarySideBar.defaultVisibility": "hidden",
-        "workbench.colorTheme": "Default Light Modern",
-        "security.workspace.trust.enabled": False,
-        "extensions.autoCheckUpdates": False,
-        "extensions.ignoreRecommendations": True,
-        "editor.minimap.enabled": False,
-        "editor.fontSize": 15,
-        "window.commandCenter": False,
-        "workbench.layoutControl.enabled": False,
-        "chat.disableAIFeatures": True,
-    }
-    settings_file.write_text(json.dumps(settings, indent=2))
+    settings_file.write_text(json.dumps({**settings, **UI_SETTINGS}, indent=2))
     cs = [str(CODE_SERVER), "--user-data-dir", str(data), "--extensions-dir", str(exts)]
-    inst = subprocess.run(cs + ["--install-extension", str(vsix)], env=code_server_env, capture_output=True,
-                          text=True, timeout=300)
+    inst = subprocess.run(cs + ["--install-extension", str(vsix)], env=env, capture_output=True, text=True, timeout=300)
     assert inst.returncode == 0 and "parevo" in (inst.stdout + inst.stderr), inst.stdout + inst.stderr
 
     port = _free_port()
-    log = (tmp_path / "code-server.log").open("w")
-    proc = subprocess.Popen(cs + ["--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
-                                  "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
-                                  str(ws)],
-                            env=code_server_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     shots = Path(os.environ.get("PAREVO_SCREENSHOTS", tmp_path / "shots"))
     shots.mkdir(parents=True, exist_ok=True)
     result = tmp_path / "result.json"
-    try:
-        _wait_http(port)
-        drive_env = dict(code_server_env)
-        drive_env.update({
-            "PLAYWRIGHT": str(PLAYWRIGHT), "URL": f"http://127.0.0.1:{port}/?folder={ws}", "FILE": EXAMPLE.name,
-            "LINE": str(EXAMPLE_LOOP), "SETTINGS": str(settings_file), "NUDGE": f"{(os.getpid() % 997) * 1e-6:.6f}",
-            "SHOTS": str(shots), "RESULT": str(result),
-        })
-        drive = subprocess.run(["node", str(DRIVER)], env=drive_env, capture_output=True, text=True, timeout=3600)
-        print(drive.stdout[-4000:], drive.stderr[-4000:])
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
-        log.close()
+    with (tmp_path / "code-server.log").open("w") as log:
+        proc = subprocess.Popen(cs + ["--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
+                                      "--disable-update-check", "--disable-workspace-trust",
+                                      "--disable-getting-started-override", str(ws)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_http(port)
+            drive_env = dict(env)
+            drive_env.update({
+                "PLAYWRIGHT": str(PLAYWRIGHT), "URL": f"http://127.0.0.1:{port}/?folder={ws}", "FILE": EXAMPLE.name,
+                "LINE": str(EXAMPLE_LOOP), "SETTINGS": str(settings_file), "SCENARIO": scenario,
+                "NUDGE": f"{(os.getpid() % 997) * 1e-6:.6f}", "SHOTS": str(shots), "RESULT": str(result),
+            })
+            drive = subprocess.run(["node", str(DRIVER)], env=drive_env, capture_output=True, text=True, timeout=3600)
+            print(drive.stdout[-4000:], drive.stderr[-4000:])
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
+    if os.environ.get("PAREVO_SCREENSHOTS") and os.path.exists("/usr/bin/convert"):
+        for png in shots.glob("vscode-*.png"):  # small for the README: 64-colour PNGs (ImageMagick)
+            subprocess.run(["/usr/bin/convert", str(png), "+dither", "-colors", "64", f"PNG8:{png}"], check=False)
     res = json.loads(result.read_text())
+    res["codeServerLog"] = (tmp_path / "code-server.log").read_text()[-3000:]
+    return res, ws
+
+
+def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolchain):
+    started = time.time()
+    search = search_settings(parevo_cache_dir)
+    settings = {
+        "parevo.server.pythonPath": sys.executable,
+        "parevo.server.env": {"PAREVO_CACHE_DIR": str(parevo_cache_dir), "PAREVO_TESTING": "1",
+                              "PAREVO_LOG_FILE": str(tmp_path / "server.log"), "PAREVO_LOG_LEVEL": "DEBUG"},
+        "parevo.budget.candidates": search["budget"]["candidates"],
+        "parevo.eval": search["eval"],
+    }
+    res, ws = run_in_code_server(tmp_path, code_server_env, settings, "parallelize")
     print(f"code-server test: {time.time() - started:.0f} s in all, {res.get('seconds')} s in the browser")
     if res.get("verified"):
         remember_verified(parevo_cache_dir, res.get("targetSeconds"))
     if res.get("busy"):
         pytest.skip(f"!!! MACHINE TOO BUSY TO MEASURE A SPEEDUP: {res.get('error')} !!!")
-    assert res.get("error") is None, (res, (tmp_path / "code-server.log").read_text()[-3000:])
+    assert res.get("error") is None, res
 
+    # a settings change in the editor reached the running server (one notification at start, one per change)
+    changes = (tmp_path / "server.log").read_text().count("Notification 'workspace/didChangeConfiguration' received")
+    assert changes >= 1 + res.get("settingsChanged", 0), (changes, res.get("settingsChanged"))
     # the lightbulb offered the search; progress showed as a notification and in the status bar
     assert res["offered"][0] == ["Parallelize with ParlayLib"]
-    assert any("Parallelize with ParlayLib" in n for n in res["notifications"]), res["notifications"]
-    assert any(re.search(r"parevo( \d+%)?:", t) for t in res["statusTexts"]), res["statusTexts"]
+    assert any(n.startswith("parevo: Parallelize with ParlayLib") for n in res["toastsSeen"]), res["toastsSeen"]
+    assert any(re.match(r"parevo( \d+%)?: .* \[spinning\]$", t) for t in res["statusSeen"]), res["statusSeen"]
     # then the verified rewrite, with its evidence in the hover
     assert re.fullmatch(r"Apply ParlayLib rewrite \(\d+\.\d\dx faster\)", res["picked"][-1])
     assert "faster" in res["hover"]
+    # "Show the Rewrite as a Diff" and "Show the Report" (palette commands) opened their views
+    assert res["diffShown"] is True and "parevo report" in res["reportTab"]
     # applied and saved: the file is the rewrite, and it compiles
     text = (ws / EXAMPLE.name).read_text()
     assert "parlay::" in text and re.search(r"#include <parlay/\w+\.h>", text)
@@ -161,3 +184,14 @@ def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolch
     comp = subprocess.run([toolchain.cxx, "-std=c++17", "-fsyntax-only", "-I", toolchain.parlay_include,
                            str(ws / EXAMPLE.name)], capture_output=True, text=True)
     assert comp.returncode == 0, comp.stderr
+
+
+def test_missing_server_is_explained(tmp_path, code_server_env):
+    """A server that cannot start: an error naming the command and what to do, with buttons; a red status item."""
+    res, _ = run_in_code_server(tmp_path, code_server_env, {"parevo.server.path": "/nonexistent/parevo"},
+                                "server-missing")
+    assert res.get("error") is None, res
+    ours = [m for m in res["notifications"] if m.startswith("parevo: the language server")]
+    assert ours and "/nonexistent/parevo" in ours[0] and "pip install parevo" in ours[0], res["notifications"]
+    assert {"Open Settings", "Show Output", "Restart"} <= set(res["buttons"]), res["buttons"]
+    assert res["statusError"] is True

@@ -134,7 +134,7 @@ def test_plugin_parallelizes_reports_diffs_and_applies(nvim, tmp_path, parevo_ca
     # progress came through the standard $/progress handler, and the plugin echoed it
     kinds = [p["kind"] for p in res["progress"]]
     assert kinds[0] == "begin" and "end" in kinds, kinds
-    assert res["status_line"].startswith("parevo: Parallelize with ParlayLib")
+    assert res["status_line"].startswith("parevo: ParlayLib rewrite verified"), res["status_line"]
 
     assert re.search(r"ParlayLib rewrite verified: \d+\.\d\dx faster on \d+ threads", res["diagnostic"]["message"])
     assert res["diagnostic"]["lnum"] == EXAMPLE_LOOP - 1

@@ -81,8 +81,14 @@ def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_
     shutil.copy(EXAMPLES / "sum_squares.cpp", work)
     before = work.read_text()
     env = dict(os.environ, PAREVO_CACHE_DIR=str(parevo_cache_dir))
-    res = _parevo("evolve", "sum_squares.cpp:8", "--max-candidates", "1", "--seed", "3", "--json", "r.json",
-                  "--apply", env=env, cwd=tmp_path)
+    # the speedup is measured: on a machine busy with other work a run can come out "not faster"
+    # (and is then correctly not applied); up to three attempts with fresh seeds
+    for seed in (3, 4, 5):
+        res = _parevo("evolve", "sum_squares.cpp:8", "--max-candidates", "1", "--seed", str(seed), "--json",
+                      "r.json", "--apply", env=env, cwd=tmp_path)
+        if res.returncode != 1 or "not faster than the original" not in res.stdout:
+            break
+        assert work.read_text() == before  # nothing applied when nothing was verified faster
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert "ParlayLib rewrite verified:" in out and "threads (n = " in out
@@ -92,7 +98,7 @@ def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_
         assert fact in out
     assert "compiling" in res.stderr  # the progress display
     data = json.loads((tmp_path / "r.json").read_text())
-    assert data["status"] == "verified" and data["seed"] == 3
+    assert data["status"] == "verified" and data["seed"] == seed
     (rec,) = data["candidates"]
     assert [s["stage"] for s in rec["stages"]] == ["compile", "test", "race", "time", "profile"]
     after = work.read_text()

@@ -61,10 +61,13 @@ export async function fetchRewrite(client: LanguageClient, editor: vscode.TextEd
     context: { diagnostics: [], only: [proto.CodeActionKind.RefactorRewrite] },
   };
   const actions = (await client.sendRequest(proto.CodeActionRequest.type, params)) ?? [];
-  for (const a of actions) {
-    if (!proto.CodeAction.is(a) || !a.title.startsWith(APPLY_PREFIX)) {
+  for (const item of actions) {
+    // a bare Command has a string `command`; not CodeAction.is(): it wants an edit or a
+    // command, and the server leaves the edit to codeAction/resolve
+    if (typeof item.command === "string" || !item.title.startsWith(APPLY_PREFIX)) {
       continue;
     }
+    const a = item as proto.CodeAction;
     const resolved = a.edit ? a : await client.sendRequest(proto.CodeActionResolveRequest.type, a);
     if (resolved.edit) {
       return { title: resolved.title, edit: resolved.edit };

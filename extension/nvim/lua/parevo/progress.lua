@@ -2,20 +2,29 @@
 -- `$/progress` handler records it (client.messages on 0.7-0.9, client.progress
 -- on 0.10+) and fires `User LspProgressUpdate` / `LspProgress`; this only
 -- listens to those events, so statusline plugins keep working as usual.
-local M = { last = nil } -- last: the latest progress text (for statuslines)
+local M = { last = nil, short = nil } -- the latest progress text, and its short form (statuslines)
 
-local function show(text)
+local function show(text, short)
+  M.short = short or M.short
   if text == nil or text == M.last then
     return
   end
   M.last = text
-  vim.api.nvim_echo({ { text, "ModeMsg" } }, false, {})
+  -- one line that fits: a longer message would stop the editor at a hit-enter prompt
+  local width = (vim.v.echospace and vim.v.echospace > 0) and vim.v.echospace or (vim.o.columns - 12)
+  local line = text:gsub("\n", " ")
+  if vim.fn.strdisplaywidth(line) > width then
+    line = vim.fn.strcharpart(line, 0, math.max(width - 1, 1)) .. "…"
+  end
+  vim.api.nvim_echo({ { line, "ModeMsg" } }, false, {})
 end
 
+--- The echoed text ("<title> 40%: <message>") and the statusline's ("parevo 40%: <message>").
 local function format(title, message, percentage, done)
   local pct = percentage and string.format(" %d%%", percentage) or ""
   local state = done and " (done)" or pct
-  return string.format("%s%s: %s", title or "parevo", state, message or "")
+  return string.format("%s%s: %s", title or "parevo", state, message or ""),
+    string.format("parevo%s: %s", done and "" or pct, message or "")
 end
 
 local function is_parevo(client_id)
@@ -69,9 +78,9 @@ function M.attach()
   end
 end
 
---- The latest parevo progress text, for a statusline (`%{v:lua.require'parevo'.status()}`).
+--- The latest parevo progress, short, for a statusline (`%{v:lua.require'parevo'.status()}`).
 function M.status()
-  return M.last or ""
+  return M.short or ""
 end
 
 return M

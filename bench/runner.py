@@ -11,8 +11,8 @@ Per kernel, in this order (compiles never overlap a timing run):
    auto-parallelization); the OpenMP version (``-fopenmp``); the expert
    ParlayLib version, natively and with ``-DPARLAY_SEQUENTIAL``.
 3. **check** each against the serial outputs (the evaluator's test stage).
-4. **search** with parevo (:mod:`bench.parevo_run`), then build and check its
-   winner (natively and sequentially).
+4. **search** with parevo (:mod:`bench.parevo_run`) at the same ``n``, then
+   build and check its winner (natively and sequentially).
 5. **time** (a) the methods at ``P`` threads, interleaved; (b) separately, the
    ParlayLib rewrites at 1 thread and in their sequential build against the
    serial loop: the sequential build's speedup is the *algorithmic* gain, the
@@ -189,8 +189,10 @@ def _bench(kernel: Kernel, tc: Toolchain, compiler: Compiler, cfg: BenchConfig, 
     if cfg.parevo:
         progress(f"  {kernel.name}: parevo search (budget {cfg.parevo_budget_s:.0f} s, "
                  f"{cfg.parevo_evaluations} candidates)")
+        # the search times its candidates at the benchmark's n (its calibration starts and stops there)
+        search_eval = {**cfg.eval_config(kernel), "n_start": base.n, "n_max": base.n}
         po = run_parevo(kernel, seed=cfg.seed, threads=P, budget_s=cfg.parevo_budget_s,
-                        evaluations=cfg.parevo_evaluations, cache_dir=cache_dir, eval_overrides=cfg.eval_config(kernel),
+                        evaluations=cfg.parevo_evaluations, cache_dir=cache_dir, eval_overrides=search_eval,
                         llm=cfg.llm)
         rec["parevo"] = dataclasses.asdict(po)
         rec["parevo"]["compile_s_per_compile"] = po.compile_seconds_per_compile

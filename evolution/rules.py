@@ -169,7 +169,7 @@ def propose(site: LoopSite, facts: LoopFacts) -> list[Candidate]:
     fr = build_frame(site, facts, Names(site))
     if fr is None:
         return []
-    cands = make(site, facts, fr)
+    cands = [_needed_includes_only(c) for c in make(site, facts, fr)]
     seen: set[str] = set()
     out = []
     for c in cands:
@@ -177,6 +177,23 @@ def propose(site: LoopSite, facts: LoopFacts) -> list[Candidate]:
             seen.add(c.id)
             out.append(c)
     return out
+
+
+# standard headers a template may list, and the names that show the rewrite needs them
+_STD_USES = {
+    "<algorithm>": re.compile(r"std::(min|max|sort|fill|copy|swap|min_element|max_element)\b"),
+    "<limits>": re.compile(r"std::numeric_limits\b"),
+    "<tuple>": re.compile(r"std::(tuple|get|make_tuple|tie)\b"),
+    "<utility>": re.compile(r"std::(pair|make_pair|move)\b"),
+    "<atomic>": re.compile(r"std::atomic"),
+}
+
+
+def _needed_includes_only(c: Candidate) -> Candidate:
+    """Drop standard headers the rewrite's text does not use, so the user's file gains
+    only the ``#include`` lines the rewrite needs (ParlayLib headers are kept)."""
+    keep = [inc for inc in c.includes if inc not in _STD_USES or _STD_USES[inc].search(c.loop_text)]
+    return c if keep == c.includes else c.model_copy(update={"includes": keep})
 
 
 __all__ = ["propose", "map_candidates", "PRIM"]

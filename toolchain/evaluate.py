@@ -363,7 +363,8 @@ class Evaluator:
         return StageVerdict(
             stage="test", passed=True, seconds=time.monotonic() - t0, cases=len(cases),
             summary=f"outputs equal on {len(cases)} inputs (n in {sizes[0]}..{sizes[-1]}, "
-                    f"{len(self.config.check_seeds)} seeds, {self.config.check_threads} threads)",
+                    f"{len(self.config.check_seeds)} seed{'s' if len(self.config.check_seeds) != 1 else ''}, "
+                    f"{self.config.check_threads} threads)",
         )
 
     def race_stage(self, source: str, label: str = "") -> StageVerdict:

@@ -65,6 +65,8 @@ def test_reduced_bench_checks_and_times_every_method_on_identical_inputs(reduced
         assert "speedup" in k["timing"]["parlay"] and "low" in k["timing"]["parlay"]
         p = k["parevo"]
         assert p["seconds_total"] > 0 and p["candidates"] >= 0
+        if p["search_n"] is not None:
+            assert p["search_n"] == k["n"]  # the search timed its candidates on the benchmark's inputs
         if k["parallelizable"]:
             assert "-fopenmp" in b["omp"]["flags"]
             # the sequential build separates algorithmic from parallel gain

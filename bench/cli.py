@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 import sys
 import tempfile
@@ -64,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--llm-model")
     p.add_argument("--llm-api-key-env", help="name of the environment variable holding the API key")
     p.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="only re-render bench.md and bench.png from an existing bench.json (into --out)")
     return p.parse_args(argv)
 
 
@@ -100,8 +103,25 @@ def noise_note(load_before: float | None, load_after: float | None, cores: int) 
     return ""
 
 
+def render(json_path: Path, out: Path, plot: bool = True) -> dict[str, Path]:
+    """Rewrite the Markdown table (and the plot) of an existing JSON report into ``out``."""
+    report = json.loads(json_path.read_text())
+    report["summary"] = summarize(report["kernels"])
+    paths = write_report(report, out)
+    if plot:
+        try:
+            paths["plot"] = plot_speedups(report, out / "bench.png")
+        except PlotUnavailable as e:
+            print(f"bench: plot skipped: {e}", file=sys.stderr)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        paths = render(args.render, args.out, plot=not args.no_plot)
+        print("bench: rendered " + ", ".join(str(p) for p in paths.values()))
+        return 0
     try:
         kernels = load_suite(args.kernels, only=args.only, reduced=args.reduced)
     except SuiteError as e:

@@ -17,6 +17,9 @@ from .runner import METHOD_LABELS
 
 #: parevo "matches" the expert when its median speedup reaches this share of the expert's.
 MATCH_SHARE = 0.9
+#: CPUs busy inside the calls below which GCC's parallelized loop is taken to have run serially
+#: (GCC guards its parallel version with run-time checks).
+AUTOPAR_RAN_SERIAL_BELOW = 1.2
 #: parevo "beats" GCC auto-parallelization when its speedup exceeds autopar's by this factor.
 BEAT_FACTOR = 1.05
 
@@ -183,8 +186,12 @@ def markdown(report: dict) -> str:
             continue
         ser = k.get("timing", {}).get("serial", {})
         ap = _cell(k, "gcc-autopar")
-        if k.get("autopar") and not k["autopar"]["marked_loop_parallelized"] and ap not in ("—", "build failed"):
-            ap += " (loop not parallelized)"
+        if k.get("autopar") and ap not in ("—", "build failed"):
+            busy = k.get("timing", {}).get("gcc-autopar", {}).get("cpus_busy")
+            if not k["autopar"]["marked_loop_parallelized"]:
+                ap += " (loop not parallelized)"
+            elif busy is not None and busy < AUTOPAR_RAN_SERIAL_BELOW:
+                ap += f" (parallelized at compile time, ran on {busy:.2f} CPUs)"
         v = verdicts(k)
         L.append(f"| {k['kernel']} | {k['category']} | {k.get('n', 0):,} | {_ms(ser.get('median_s'))} | {ap} | "
                  f"{_cell(k, 'omp')} | {_cell(k, 'parlay')} | {_parevo_cell(k)} | {v['beats_autopar'] or 'n/a'} | "

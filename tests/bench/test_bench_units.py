@@ -136,3 +136,22 @@ def test_verdicts_and_summary_count_parevo_against_autopar_and_expert():
 def test_noise_note_only_when_loaded():
     assert noise_note(0.1, 0.2, 2) == ""
     assert "noisy" in noise_note(1.7, 0.3, 2)
+
+
+def test_render_rewrites_the_table_from_json(tmp_path: Path):
+    import json
+
+    from bench.cli import render
+
+    k = _kernel("stencil", True, autopar=1.02, parevo=1.5, autopar_took_loop=True)
+    k["timing"]["gcc-autopar"]["cpus_busy"] = 1.0
+    report = {"meta": {"threads": 2, "cores": 2, "load_before": 0.1, "load_after": 0.2, "wall_s": 5.0,
+                       "compiler": "g++", "compiler_version": "12", "parlay_version": "2.3", "base_flags": ["-O3"],
+                       "parevo_mode": "rules only", "noise_note": ""},
+              "config": {"rounds": 3, "repeats": 2, "target_seconds": 0.02, "seed": 1}, "kernels": [k]}
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(report))
+    paths = render(src, tmp_path / "out", plot=False)
+    md = paths["markdown"].read_text()
+    assert "(parallelized at compile time, ran on 1.00 CPUs)" in md
+    assert json.loads(paths["json"].read_text())["summary"]["parevo_offered"] == 1

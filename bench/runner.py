@@ -158,7 +158,7 @@ def _bench(kernel: Kernel, tc: Toolchain, compiler: Compiler, cfg: BenchConfig, 
     progress(f"  {kernel.name}: compiling the harness and the serial loop, calibrating n")
     base = ev.prepare()
     rec.update(n=base.n, input_bytes=base.input_bytes, serial_call_s_1thread=base.original_seconds,
-               base_flags=ev.flags[:-2], sizes=plan.size_at(base.n))
+               base_flags=ev.compile_flags, sizes=plan.size_at(base.n))
 
     # ---- the methods' builds
     omp, parlay = kernel.alternatives["omp"], kernel.alternatives["parlay"]

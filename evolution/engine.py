@@ -135,8 +135,8 @@ def search_settings(req: EvolveRequest) -> SearchSettings:
 
 def toolchain_info(tc: Toolchain, ev: Evaluator) -> ToolchainInfo:
     """Provenance of every figure: compiler, flags, ParlayLib, profiler."""
-    return ToolchainInfo(compiler=tc.cxx, compiler_version=tc.cxx_version, flags=ev.flags[:-2],
-                         tsan_flags=ev.race_flags[:-2], parlay_include=tc.parlay_include,
+    return ToolchainInfo(compiler=tc.cxx, compiler_version=tc.cxx_version, flags=ev.compile_flags,
+                         tsan_flags=ev.tsan_compile_flags, parlay_include=tc.parlay_include,
                          parlay_version=tc.parlay_version, profiler=tc.perf or "rusage")
 
 
@@ -151,7 +151,7 @@ def loop_context(site: LoopSite, plan, tc: Toolchain, ev: Evaluator, cfg: EvalCo
     """The evaluation-cache context of this loop (see :func:`context_key`)."""
     return context_key(source=site.source, loop_span=(site.loop.start_byte, site.loop.end_byte),
                        plan_json=plan.describe_json(), toolchain_identity=tc.identity + ":" + _harness_identity(),
-                       flags=ev.flags[:-2], race_flags=ev.race_flags[:-2], config_json=cfg.model_dump_json())
+                       flags=ev.compile_flags, race_flags=ev.tsan_compile_flags, config_json=cfg.model_dump_json())
 
 
 class _Replay(BaseModel):

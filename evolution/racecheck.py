@@ -20,13 +20,13 @@ from pydantic import BaseModel, Field
 
 from parevo.toolchain.compiler import Compiler
 from parevo.toolchain.discovery import Toolchain, default_cache_dir, default_include_paths, discover, require
-from parevo.toolchain.evaluate import Cancelled, Evaluator, race_sentence
+from parevo.toolchain.evaluate import Cancelled, Evaluator
 from parevo.toolchain.harness import original_source
 from parevo.toolchain.inputs import load_spec, plan_inputs
 from parevo.toolchain.tsan import RaceReport
 
 from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
-from .result import ToolchainInfo
+from .result import LoopResult, ToolchainInfo
 from .search import ProgressEvent, ProgressFn
 
 RaceStatus = Literal["races", "clean", "cancelled", "error"]
@@ -35,7 +35,7 @@ RaceStatus = Literal["races", "clean", "cancelled", "error"]
 RACE_CHECK_RUNS = 4
 
 
-class RaceCheckResult(BaseModel):
+class RaceCheckResult(LoopResult):
     """What ThreadSanitizer found in the user's own parallel loop.
 
     ``status``: ``races`` (``races`` holds every report attributed to the
@@ -47,13 +47,6 @@ class RaceCheckResult(BaseModel):
     """
 
     status: RaceStatus
-    message: str = ""
-    path: str
-    function: str
-    loop_start_line: int
-    loop_end_line: int
-    content_hash: str
-    source_sha256: str = ""
     races: list[RaceReport] = Field(default_factory=list)
     unattributed: int = 0
     runs: int = 0
@@ -78,16 +71,14 @@ class FlaggedEvaluator(Evaluator):
         self.openmp = openmp
 
     @property
-    def flags(self) -> list[str]:
-        """Optimized-build flags plus the extra ones (before the trailing ``-I`` pair)."""
-        f = super().flags
-        return f[:-2] + self.extra_compile + f[-2:]
+    def compile_flags(self) -> list[str]:
+        """Optimized-build flags plus the extra ones."""
+        return super().compile_flags + self.extra_compile
 
     @property
-    def race_flags(self) -> list[str]:
+    def tsan_compile_flags(self) -> list[str]:
         """ThreadSanitizer-build flags plus the extra ones."""
-        f = super().race_flags
-        return f[:-2] + self.extra_compile + f[-2:]
+        return super().tsan_compile_flags + self.extra_compile
 
     def _link_flags(self, sanitize: bool) -> list[str]:
         return super()._link_flags(sanitize) + self.extra_link
@@ -201,15 +192,16 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         n = len(verdict.races)
         status: RaceStatus = "races"
         message = (f"ThreadSanitizer found {n} data race{'s' if n != 1 else ''} in {site.qualified_name} "
-                   f"({runs} run{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {cfg.tsan_n:,}): "
-                   + race_sentence(verdict.races[0]))
+                   f"({runs} run{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {verdict.n:,}): "
+                   + verdict.races[0].describe())
     elif verdict.passed:
         status = "clean"
         message = (f"ThreadSanitizer found no data race in {site.qualified_name} ({runs} run"
-                   f"{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {cfg.tsan_n:,})" + caveat)
+                   f"{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {verdict.n:,})" + caveat)
     else:
         status = "error"
         message = verdict.summary
+    base["n"] = verdict.n or base["n"]  # the size TSan actually ran at (at most the timing size)
     result = RaceCheckResult(status=status, message=message, races=verdict.races,
                              unattributed=len(verdict.unattributed_races), runs=runs, toolchain=info,
                              seconds_total=elapsed(), **base)

@@ -127,7 +127,22 @@ class ToolchainInfo(BaseModel):
     profiler: str | None
 
 
-class EvolutionResult(BaseModel):
+class LoopResult(BaseModel):
+    """What every result about one loop carries: where the loop is and which text it was
+    computed for. ``loop_start_line``/``loop_end_line`` are 0-based; ``content_hash``
+    is the SHA-256 of the enclosing function (results go stale when it changes),
+    ``source_sha256`` that of the whole file the result's edits apply to."""
+
+    message: str = ""
+    path: str
+    function: str
+    loop_start_line: int
+    loop_end_line: int
+    content_hash: str
+    source_sha256: str = ""
+
+
+class EvolutionResult(LoopResult):
     """Everything a search found for one loop; serialized as the ``--json`` report.
 
     ``best_id`` names the winning record (verified and faster, highest median
@@ -138,13 +153,6 @@ class EvolutionResult(BaseModel):
     """
 
     status: Status
-    message: str = ""
-    path: str
-    function: str
-    loop_start_line: int
-    loop_end_line: int
-    content_hash: str
-    source_sha256: str = ""
     seed: int
     threads: int
     pattern: str

@@ -75,12 +75,14 @@ def _llm_settings(args) -> LLMSettings | None:
 
 
 def _write_reports(result, json_path: str | None) -> None:
+    """Write ``--json`` and copy the run's transcript beside it (``NAME.transcript.jsonl``)."""
     if not json_path:
         return
     Path(json_path).write_text(result.model_dump_json(indent=2))
     print(f"report written to {json_path}")
-    if result.transcript_path and Path(result.transcript_path).exists():
-        beside = Path(json_path).with_suffix(".transcript.jsonl")
+    beside = Path(json_path).with_suffix(".transcript.jsonl")
+    if result.transcript_path and Path(result.transcript_path).exists() and not (
+            beside.exists() and beside.samefile(result.transcript_path)):
         shutil.copyfile(result.transcript_path, beside)
         print(f"transcript copied to {beside}")
 
@@ -102,18 +104,10 @@ def cmd_evolve(args) -> int:
     if llm is None and not args.quiet:
         print("parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only",
               file=sys.stderr)
-    cancel = threading.Event()
-    try:
-        result = evolve(req, ProgressPrinter(quiet=args.quiet), cancel)
-    except KeyboardInterrupt:
-        cancel.set()
-        print("\nparevo: interrupted (the search resumes from its last generation when run again)", file=sys.stderr)
-        return 130
-    except (ParevoError, OSError) as e:
-        print(f"parevo: {e}", file=sys.stderr)
-        return 2
-    print(render_text(result))
-    _write_reports(result, args.json)
+    result = _run_search(lambda progress, cancel: evolve(req, progress, cancel), args,
+                         interrupted="the search resumes from its last generation when run again")
+    if isinstance(result, int):
+        return result
     if result.status != "verified":
         return 1
     if args.apply:
@@ -126,22 +120,31 @@ def cmd_evolve(args) -> int:
     return 0
 
 
-def _cmd_replay(args) -> int:
+def _run_search(run, args, *, interrupted: str = ""):
+    """Run ``run(progress, cancel)`` with the progress display; print the report and write ``--json``.
+
+    Returns the result, or the exit code (130 interrupted, 2 bad input) when there is none.
+    """
     cancel = threading.Event()
     try:
-        result = replay(args.replay, cache_dir=args.cache_dir, progress=ProgressPrinter(quiet=args.quiet),
-                        cancel=cancel)
+        result = run(ProgressPrinter(quiet=args.quiet), cancel)
     except KeyboardInterrupt:
         cancel.set()
-        print("\nparevo: interrupted", file=sys.stderr)
+        print(f"\nparevo: interrupted{f' ({interrupted})' if interrupted else ''}", file=sys.stderr)
         return 130
     except (ParevoError, OSError) as e:
         print(f"parevo: {e}", file=sys.stderr)
         return 2
     print(render_text(result))
-    if args.json:
-        Path(args.json).write_text(result.model_dump_json(indent=2))
-        print(f"report written to {args.json}")
+    _write_reports(result, args.json)
+    return result
+
+
+def _cmd_replay(args) -> int:
+    result = _run_search(lambda progress, cancel: replay(args.replay, cache_dir=args.cache_dir, progress=progress,
+                                                         cancel=cancel), args)
+    if isinstance(result, int):
+        return result
     return 0 if result.status == "verified" else 1
 
 

@@ -841,28 +841,27 @@ def _args(args: tuple) -> tuple[str, int, int | None]:
     return uri, line, end
 
 
+async def _start_command(ls: ParevoServer, kind: str, name: str, args: tuple) -> dict:
+    """Start a ``kind`` job (``evolve`` or ``races``) from command ``args``; errors become a message."""
+    try:
+        uri, line, end = _args(args)
+        return await ls.start_job(kind, uri, line, end)
+    except Exception as e:  # noqa: BLE001 - a bad command must not take the server down
+        log.exception("%s failed", name)
+        ls.message(f"parevo: {e}", types.MessageType.Error)
+        return {"started": False, "reason": str(e)}
+
+
 @server.command(actions.CMD_PARALLELIZE)
 async def cmd_parallelize(ls: ParevoServer, *args) -> dict:
     """``parevo.parallelize(uri, line, end_line?, version?)``: start a search of the loop; returns at once."""
-    try:
-        uri, line, end = _args(args)
-        return await ls.start_job("evolve", uri, line, end)
-    except Exception as e:  # noqa: BLE001
-        log.exception("parevo.parallelize failed")
-        ls.message(f"parevo: {e}", types.MessageType.Error)
-        return {"started": False, "reason": str(e)}
+    return await _start_command(ls, "evolve", actions.CMD_PARALLELIZE, args)
 
 
 @server.command(actions.CMD_CHECK_RACES)
 async def cmd_check_races(ls: ParevoServer, *args) -> dict:
     """``parevo.checkRaces(uri, line, end_line?, version?)``: run the loop's function under ThreadSanitizer."""
-    try:
-        uri, line, end = _args(args)
-        return await ls.start_job("races", uri, line, end)
-    except Exception as e:  # noqa: BLE001
-        log.exception("parevo.checkRaces failed")
-        ls.message(f"parevo: {e}", types.MessageType.Error)
-        return {"started": False, "reason": str(e)}
+    return await _start_command(ls, "races", actions.CMD_CHECK_RACES, args)
 
 
 @server.command(actions.CMD_CANCEL)

@@ -154,14 +154,24 @@ class Evaluator:
 
     # ----------------------------------------------------------------- flags
     @property
+    def compile_flags(self) -> list[str]:
+        """The optimized build's flags as a report shows them (without the harness's own ``-I``)."""
+        return list(self.config.opt_flags)
+
+    @property
+    def tsan_compile_flags(self) -> list[str]:
+        """The ThreadSanitizer build's flags as a report shows them."""
+        return tsan_flags(self.toolchain)
+
+    @property
     def flags(self) -> list[str]:
         """Flags of every optimized build (original and candidates alike)."""
-        return list(self.config.opt_flags) + ["-I", str(harness_header_dir())]
+        return self.compile_flags + ["-I", str(harness_header_dir())]
 
     @property
     def race_flags(self) -> list[str]:
         """Flags of every ThreadSanitizer build."""
-        return tsan_flags(self.toolchain) + ["-I", str(harness_header_dir())]
+        return self.tsan_compile_flags + ["-I", str(harness_header_dir())]
 
     def _link_flags(self, sanitize: bool) -> list[str]:
         return (["-fsanitize=thread"] if sanitize else []) + ["-pthread"]
@@ -394,20 +404,20 @@ class Evaluator:
             unattributed += [rep for rep in reports if not rep.attributable]
             if res.timed_out or (res.signal and not reports):
                 why = ("timed out" if res.timed_out else f"crashed with {_signal_name(res.signal)}")
-                return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out, runs=runs,
+                return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
+                                    runs=runs, n=n_race,
                                     summary=f"ThreadSanitizer run {why} (n = {n_race:,}, {c.tsan_threads} threads)",
                                     feedback=f"ThreadSanitizer run {why}")
             if races:
                 break
         if races:
-            first = races[0]
-            text = race_sentence(first)
+            text = races[0].describe()
             return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
-                                races=races, unattributed_races=unattributed, runs=runs,
-                                summary=f"data race: {text}", feedback=f"data race: {text}")
+                                races=races, unattributed_races=unattributed, runs=runs, n=n_race,
+                                summary=text, feedback=text)
         note = f"; {len(unattributed)} report(s) outside user code recorded" if unattributed else ""
-        return StageVerdict(stage="race", passed=True, seconds=time.monotonic() - t0, compile=out, runs=runs,
-                            unattributed_races=unattributed,
+        return StageVerdict(stage="race", passed=True, seconds=time.monotonic() - t0, compile=out,
+                            runs=runs, n=n_race, unattributed_races=unattributed,
                             summary=f"ThreadSanitizer clean: {runs} runs, {c.tsan_threads} threads, "
                                     f"n = {n_race:,}{note}")
 
@@ -480,14 +490,3 @@ class Evaluator:
 
 class Cancelled(ParevoError):
     """The evaluation was cancelled (by the user or a budget)."""
-
-
-def race_sentence(rep) -> str:
-    """A user-facing sentence for a race report: both accesses with their lines."""
-    parts = []
-    for acc, frame in zip(rep.accesses, rep.user_frames):
-        where = f"line {frame.line}" if frame is not None else "outside your code"
-        fn = f" in {frame.function}" if frame is not None and frame.function else ""
-        parts.append(f"{'atomic ' if acc.atomic else ''}{acc.op} at {where}{fn} ({acc.thread})")
-    loc = f"; {rep.location}" if rep.location else ""
-    return " conflicts with ".join(parts) + loc

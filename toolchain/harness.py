@@ -50,7 +50,7 @@ from importlib import resources
 from pathlib import Path
 
 from .ctypes import CType
-from .inputs import FLOAT_RANGE, SIGNED_RANGE, UNSIGNED_RANGE, InputPlan, ParamPlan, ValuePlan
+from .inputs import FLOAT_RANGE, SIGNED_RANGE, UNSIGNED_RANGE, InputPlan, ParamPlan, ValuePlan, storage_type
 from .models import LoopSite
 from .sizes import parse_expr
 
@@ -140,18 +140,7 @@ class _Emitter:
 
     # -------------------------------------------------------------- values
     def spell(self, t: CType) -> str:
-        if t.kind == "struct":
-            sp = self.plan.structs.get((t.name or "").split("::")[-1])
-            return sp.cxx_name if sp else (t.name or t.text)
-        if t.kind == "vector":
-            return f"{t.container or 'std::vector'}<{self.spell(t.elem)}>"  # type: ignore[arg-type]
-        if t.kind == "array":
-            return f"std::array<{self.spell(t.elem)}, {t.length}>"  # type: ignore[arg-type]
-        if t.kind == "pair":
-            return f"std::pair<{self.spell(t.elem)}, {self.spell(t.second)}>"  # type: ignore[arg-type]
-        if t.kind == "pointer":
-            return f"parevo::buffer<{self.spell(t.elem)}>"  # type: ignore[arg-type]
-        return t.render()
+        return storage_type(t, self.plan.structs)
 
     def draw(self, leaf: CType, vp: ValuePlan) -> str:
         """A C++ expression drawing one leaf value per ``vp``."""

@@ -712,7 +712,7 @@ def _resolve(site: LoopSite, an: UsageAnalysis, types: dict[str, Decl], structs:
         if leaf.kind in ("struct", "pair", "complex"):
             fields = _field_plans(an, prm.name, leaf, structs, types, uf, cname, fixed_levels, ps)
         plans.append(ParamPlan(
-            name=prm.name, index=i, type_text=prm.type_text, decl=d, storage=_storage(t, structs),
+            name=prm.name, index=i, type_text=prm.type_text, decl=d, storage=storage_type(t, structs),
             role=role, lengths=lengths, values=values, fields=fields, output=bool(output), built=built, why=why,
         ))
 
@@ -817,8 +817,9 @@ def _field_plans(an, pname, leaf: CType, structs, types, uf, cname, fixed_levels
     return out
 
 
-def _storage(t: CType, structs: dict[str, StructPlan]) -> str:
-    """C++ type of the harness member holding a parameter's data."""
+def storage_type(t: CType, structs: dict[str, StructPlan]) -> str:
+    """C++ type of the harness member holding a value of type ``t`` (pointers become
+    ``parevo::buffer``; structs are spelled by their plan's name)."""
     def spell(x: CType) -> str:
         if x.kind == "struct":
             sp = structs.get((x.name or "").split("::")[-1])

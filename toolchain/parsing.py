@@ -373,8 +373,8 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
     if rdecl is not None and rdecl.type in ("pointer_declarator", "reference_declarator"):
         ret += "*" if rdecl.type == "pointer_declarator" else "&"
     includes, insert = _includes(root, src)
-    line_start = source.rfind("\n", 0, len(src[: loop.start_byte].decode("utf-8", errors="replace"))) + 1
-    prefix = source[line_start:len(src[: loop.start_byte].decode("utf-8", errors="replace"))]
+    line_start = src.rfind(b"\n", 0, loop.start_byte) + 1
+    prefix = src[line_start : loop.start_byte].decode("utf-8", errors="replace")
     indent = prefix if prefix.strip() == "" else ""
     ftext = node_text(fn, src)
     return LoopSite(

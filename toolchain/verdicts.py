@@ -28,7 +28,8 @@ class StageVerdict(BaseModel):
     ``seconds`` is the wall time the stage took (0 for a cache hit).
     Evidence fields are filled by the stage that owns them: ``compile``
     (compile and race stages), ``mismatch`` and ``cases`` (test), ``races`` and
-    ``unattributed_races`` (race), ``timing`` (time), ``profile`` (profile).
+    ``unattributed_races``, ``runs`` and ``n``, the input size it ran at (race),
+    ``timing`` (time), ``profile`` (profile).
     """
 
     stage: Stage
@@ -42,5 +43,6 @@ class StageVerdict(BaseModel):
     races: list[RaceReport] = Field(default_factory=list)
     unattributed_races: list[RaceReport] = Field(default_factory=list)
     runs: int = 0
+    n: int = 0
     timing: TimingResult | None = None
     profile: ProfileResult | None = None

@@ -22,9 +22,7 @@ from parevo.evolution.search import Budget
 
 pytestmark = pytest.mark.parlay
 
-# no large check case: the racy reply must reach the race stage (at a large size its lost updates
-# would already show as a wrong sum, and this test is about race evidence in the next prompt)
-EVAL = dict(check_sizes=[0, 1, 2, 3, 17, 100, 1000], check_seeds=[1, 2], check_large_n=0, target_seconds=0.002,
+EVAL = dict(check_sizes=[0, 1, 2, 3, 17, 100, 1000], check_seeds=[1, 2], target_seconds=0.002,
             n_max=1 << 20, rounds=3, repeats=2, tsan_runs=2, tsan_n=1 << 16)
 
 SRC = """#include <cmath>
@@ -39,11 +37,15 @@ double wave_energy(const std::vector<double>& a) {
 }
 """
 
+# every iteration stores the same value into `s`: the output is always right, so the verdict
+# cannot depend on whether lost updates happen to show at the check sizes; the stores still race
 RACY = """```cpp
 #include <parlay/parallel.h>
-parlay::parallel_for(0, a.size(), [&](size_t i) {
-  s += std::sqrt(std::fabs(a[i])) * std::sin(a[i]) * std::cos(0.5 * a[i]);
-});
+#include <parlay/primitives.h>
+#include <parlay/delayed.h>
+{ const double total = s + parlay::reduce(parlay::delayed_tabulate(a.size(), [&](size_t i) -> double { return std::sqrt(std::fabs(a[i])) * std::sin(a[i]) * std::cos(0.5 * a[i]); }), parlay::plus<double>()); parlay::parallel_for(0, a.size(), [&](size_t i) {
+  s = total;
+}); }
 ```"""
 NOCOMPILE = """```cpp
 {
@@ -81,7 +83,8 @@ def test_llm_search_rejects_race_and_compile_error_with_evidence_then_replays(pa
     assert len(res.candidates) == 3 and len(prompts) == 6  # 3 first rewrites, 3 fixes
     racy = next(r for r in res.candidates if "parallel_for" in r.candidate.loop_text)
     broken = next(r for r in res.candidates if "parlay_reduce_everything" in r.candidate.loop_text)
-    good = next(r for r in res.candidates if "delayed_tabulate" in r.candidate.loop_text)
+    good = next(r for r in res.candidates if "parallel_for" not in r.candidate.loop_text
+                and "delayed_tabulate" in r.candidate.loop_text)
     assert racy.rejected_stage == "race" and racy.stage("race").races
     assert broken.rejected_stage == "compile"
     assert good.verified and good.speedup is not None

@@ -1,6 +1,8 @@
 """Run ``parevo evolve`` on every example and print what it found and what it cost.
 
-Per kernel: pattern, verified yes/no, speedup at the available threads (with n),
+Per kernel: pattern, verified yes/no, speedup at the available threads (with n;
+``*`` marks an n from ``examples/parevo.inputs.toml``, the size the example's
+``main()`` uses, instead of a calibrated one),
 time to the first verified candidate, candidates evaluated, compile seconds per
 candidate compile. Figures are printed, not asserted: the machine is noisy.
 
@@ -47,6 +49,7 @@ def run_one(path: Path, cache_dir: str, budget: float, threads: int | None) -> d
         "speedup": round(best.speedup, 2) if best else None,
         "threads": res.threads,
         "n": t.n if t else None,
+        "n_source": t.n_source if t else None,
         "winner": best.candidate.origin if best else None,
         "first_verified_s": round(res.time_to_first_verified, 1) if res.time_to_first_verified else None,
         "candidates": len(res.candidates),
@@ -55,6 +58,13 @@ def run_one(path: Path, cache_dir: str, budget: float, threads: int | None) -> d
         "seconds": round(res.seconds_total, 1),
         "message": "" if best else res.message[:160],
     }
+
+
+def _n(row: dict) -> str:
+    """The timing size, ``*`` when the user gave it (input spec or setting) rather than calibrated."""
+    if not row.get("n"):
+        return "-"
+    return f"{row['n']}{'*' if row.get('n_source') not in (None, 'calibrated') else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
             print(f"{r['kernel']:<18} {r['pattern']:<11} {'yes' if r['verified'] else 'no':<3} {sp:>8} "
-                  f"{r['threads']:>3} {r['n'] or '-':>10} {r['first_verified_s'] or '-':>7} {r['candidates']:>5} "
+                  f"{r['threads']:>3} {_n(r):>10} {r['first_verified_s'] or '-':>7} {r['candidates']:>5} "
                   f"{r['compile_s_per'] or '-':>5} {r['seconds']:>6}  {r['winner'] or r['message']}")
         sys.stdout.flush()
     if args.json:

@@ -323,7 +323,9 @@ def _search(req: EvolveRequest, progress: ProgressFn | None, cancel: threading.E
         except Cancelled:
             return EvolutionResult(status="cancelled", message="cancelled while preparing", run_id=run_id,
                                    seconds_total=time.monotonic() - start, toolchain=tinfo, **base)
-        emit(ProgressEvent(stage="prepare", message=f"timing size n = {baseline.n:,}", total=req.budget.evaluations,
+        how = "calibrated" if baseline.n_source == "calibrated" else f"from the {baseline.n_source}"
+        emit(ProgressEvent(stage="prepare", message=f"timing size n = {baseline.n:,} ({how}, {baseline.repeats} calls "
+                                                    f"per round)", total=req.budget.evaluations,
                            elapsed=time.monotonic() - start))
         if transcript is not None and cp is None:
             transcript.write({"type": "prepared", "baseline": baseline.model_dump(mode="json")})

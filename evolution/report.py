@@ -20,7 +20,7 @@ def evidence_lines(result: EvolutionResult) -> list[str]:
     lines = [
         f"speedup: {t.speedup:.2f}x on {t.threads} threads (range {t.speedup_low:.2f}x-{t.speedup_high:.2f}x "
         f"from quartiles); parallel efficiency {t.speedup / t.threads:.0%}",
-        f"input size: n = {t.n:,} ({t.input_bytes / 2**20:.1f} MiB of inputs)",
+        f"input size: n = {t.n:,} ({t.input_bytes / 2**20:.1f} MiB of inputs; {size_origin(t)})",
         f"runs: {len(t.candidate_samples)} per variant ({t.rounds} interleaved rounds x {t.repeats}); "
         f"median original {fmt_seconds(t.original_median)}, rewrite {fmt_seconds(t.candidate_median)}, "
         f"spread ±{t.spread * 50:.0f}%",
@@ -40,6 +40,15 @@ def evidence_lines(result: EvolutionResult) -> list[str]:
         lines.append(f"ParlayLib: {tc.parlay_version or 'unknown version'} at {tc.parlay_include}")
     lines.append(f"rewrite: {best.candidate.origin} — {best.candidate.description}")
     return lines
+
+
+def size_origin(t) -> str:
+    """How the timing size was chosen, for people: calibrated or given by the user."""
+    if t.n_source == "input spec":
+        return "timing_n from the input spec"
+    if t.n_source == "setting":
+        return "timing size from the settings"
+    return "calibrated: doubled until one call of the original took the target time"
 
 
 def rejected_line(rec: CandidateRecord) -> str:

@@ -65,6 +65,17 @@ class ProgressPrinter:
         self.stream.flush()
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1, in digits (``1048576``)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
 def _discovery(args) -> DiscoverySettings:
     return DiscoverySettings(cxx=args.cxx, parlay_include=args.parlay, workspace=args.workspace)
 
@@ -99,6 +110,7 @@ def cmd_evolve(args) -> int:
         path=path, line=line, end_line=end, seed=args.seed,
         budget=Budget(seconds=args.budget, evaluations=args.max_candidates),
         threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
+        eval={"timing_n": args.timing_n} if args.timing_n else {},
         llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
     )
     if llm is None and not args.quiet:
@@ -179,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--budget", type=float, default=600.0, metavar="SECONDS", help="wall-clock budget")
     e.add_argument("--max-candidates", type=int, default=64, help="evaluation budget")
     e.add_argument("--threads", type=int, help="ParlayLib worker threads for timing (default: all cores)")
+    e.add_argument("--timing-n", type=_positive_int, metavar="N",
+                   help="time at input size N (your program's size) instead of calibrating; "
+                        "default: timing_n of the input spec, else calibrated")
     e.add_argument("--inputs", help="input spec (TOML); default: parevo.inputs.toml beside the file")
     e.add_argument("--cache-dir", help="compile cache (default: $PAREVO_CACHE_DIR or ~/.cache/parevo)")
     e.add_argument("--quiet", action="store_true", help="no progress display")

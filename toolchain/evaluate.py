@@ -32,6 +32,7 @@ search runs compiles and timing in separate phases.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import tempfile
@@ -63,7 +64,10 @@ class EvalConfig(BaseModel):
 
     Defaults follow toolchain.md: TSan at 4 threads, 2 runs; timing medians
     over 5 interleaved rounds of 3 calls; calibrate until the original takes
-    ``target_seconds`` per call.
+    ``target_seconds`` per call. ``timing_n`` (elements) fixes the timing size
+    instead (it wins over the input spec's ``timing_n``); a call shorter than
+    ``target_seconds`` is then timed ``repeats x target_seconds / t`` times per
+    round (at most ``max_repeats``), so a round still covers the target.
     """
 
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1)
@@ -79,8 +83,10 @@ class EvalConfig(BaseModel):
     max_input_bytes: int = 1 << 30
     n_start: int = 1 << 10
     n_max: int = 1 << 25
+    timing_n: int | None = Field(default=None, ge=1)
     rounds: int = 5
     repeats: int = 3
+    max_repeats: int = 200
     min_speedup: float = 1.05
     seed: int = 1
     run_timeout_s: float = 120.0
@@ -92,12 +98,16 @@ class Baseline(BaseModel):
     """What the original loop did: outputs per check case, the timing size.
 
     ``excluded_cases`` lists ``"n:seed"`` cases on which the original itself
-    failed (they are not held against a candidate).
+    failed (they are not held against a candidate). ``n`` is the timing size
+    and ``n_source`` how it was chosen (``"calibrated"``, ``"input spec"`` or
+    ``"setting"``); ``repeats`` the timed calls per round at that size.
     """
 
     cases: list[str]
     excluded_cases: list[str] = Field(default_factory=list)
     n: int
+    n_source: str = "calibrated"
+    repeats: int = 3
     input_bytes: int = 0
     original_seconds: float = 0.0
     calibration: list[dict] = Field(default_factory=list)
@@ -285,19 +295,27 @@ class Evaluator:
             raise BaselineFailed(f"the original does not link with the parevo driver: {link.stderr[-600:]}")
         self._original_exe = link.output_path
 
-        # calibrate the timing size on the original
+        # calibrate the timing size on the original (or time the size the user gave)
         self._check_cancel()
         c = self.config
+        min_n = max(getattr(self.plan, "min_n", 0) or 0, 1)
+        fixed, n_source = timing_size(c, self.plan)
+        if fixed is not None and fixed < min_n:
+            raise BaselineFailed(f"the timing size n = {fixed:,} ({n_source}) is below the smallest size the "
+                                 f"function accepts (min_n = {min_n})")
+        start, stop = (fixed, fixed) if fixed is not None else (max(c.n_start, min_n), c.n_max)
         cal = self._run(
             [self._original_exe, "calibrate", str(c.seed), repr(c.target_seconds), str(c.max_input_bytes),
-             str(max(c.n_start, getattr(self.plan, "min_n", 0) or 0, 1)), str(c.n_max)],
+             str(start), str(stop)],
             threads=1, timeout_s=max(c.run_timeout_s, 300),
         )
         rows = _json_lines(cal.stdout)
         if not rows:
-            raise BaselineFailed(f"calibrating the input size failed: {cal.describe()}")
+            where = f" at n = {fixed:,} ({n_source})" if fixed is not None else ""
+            raise BaselineFailed(f"calibrating the input size failed{where}: {cal.describe()}")
         last = rows[-1]
         n_time = int(last["n"])
+        repeats = timing_repeats(c, float(last.get("t", 0.0)))
 
         # reference outputs; a case on which the original itself fails is excluded
         remaining = self._cases(n_time)
@@ -322,6 +340,8 @@ class Evaluator:
             cases=sorted(self._expected, key=lambda k: tuple(int(x) for x in k.split(":"))),
             excluded_cases=excluded,
             n=n_time,
+            n_source=n_source,
+            repeats=repeats,
             input_bytes=int(last.get("bytes", 0)),
             original_seconds=float(last.get("t", 0.0)),
             calibration=rows,
@@ -434,7 +454,7 @@ class Evaluator:
                 order.reverse()  # ABBA: cancels drift in machine load
             for path, sink in order:
                 self._check_cancel()
-                res = self._run([path, "time", str(b.n), str(c.seed), str(c.repeats)], threads=c.threads)
+                res = self._run([path, "time", str(b.n), str(c.seed), str(b.repeats)], threads=c.threads)
                 rows = _json_lines(res.stdout)
                 if not res.ok or not rows:
                     who = "the original" if path == self._original_exe else "the rewrite"
@@ -444,12 +464,12 @@ class Evaluator:
                                         feedback=f"timing run failed at n = {b.n}: {why}")
                 sink.extend(float(x) for x in rows[-1]["samples"])
                 nbytes = int(rows[-1].get("bytes", nbytes))
-        tr = TimingResult.from_samples(n=b.n, threads=c.threads, rounds=c.rounds, repeats=c.repeats,
-                                       input_bytes=nbytes, original=orig, candidate=cand)
+        tr = TimingResult.from_samples(n=b.n, threads=c.threads, rounds=c.rounds, repeats=b.repeats,
+                                       input_bytes=nbytes, original=orig, candidate=cand, n_source=b.n_source)
         # faster means: the median speedup reaches min_speedup AND the quartile range lies above 1
         passed = tr.speedup >= c.min_speedup and tr.speedup_low > 1.0
         summary = tr.describe() if passed else (
-            f"not faster than the original: {tr.speedup:.2f}x on {tr.threads} threads (n = {tr.n:,}, "
+            f"not faster than the original: {tr.speedup:.2f}x on {tr.threads} threads (n = {tr.n:,}{tr.n_note}, "
             f"range {tr.speedup_low:.2f}x-{tr.speedup_high:.2f}x; needs a median of at least "
             f"{c.min_speedup:.2f}x and a range above 1x)"
         )
@@ -461,7 +481,8 @@ class Evaluator:
         assert self.baseline is not None
         t0 = time.monotonic()
         c = self.config
-        prof = profile_run([exe, "run", str(self.baseline.n), str(c.seed), str(c.repeats)], threads=c.threads,
+        prof = profile_run([exe, "run", str(self.baseline.n), str(c.seed), str(self.baseline.repeats)],
+                           threads=c.threads,
                            toolchain=self.toolchain, env_extra={"PARLAY_NUM_THREADS": str(c.threads)},
                            limits=RunLimits(timeout_s=c.run_timeout_s,
                                             memory_bytes=4 * c.max_input_bytes + (2 << 30)))
@@ -486,6 +507,30 @@ class Evaluator:
             summary = f"the profiling run failed at n = {self.baseline.n:,}: {why}"
         return StageVerdict(stage="profile", passed=prof.outcome.ok, seconds=time.monotonic() - t0, profile=prof,
                             summary=summary, feedback=summary)
+
+
+def timing_size(config: EvalConfig, plan: object) -> tuple[int | None, str]:
+    """The fixed timing size and where it came from: ``(config.timing_n, "setting")``, else the
+    input spec's ``(plan.timing_n, "input spec")``, else ``(None, "calibrated")``."""
+    if config.timing_n is not None:
+        return config.timing_n, "setting"
+    spec_n = getattr(plan, "timing_n", None)
+    if spec_n is not None:
+        return int(spec_n), "input spec"
+    return None, "calibrated"
+
+
+def timing_repeats(config: EvalConfig, call_seconds: float) -> int:
+    """Timed calls per round so a round of the original covers ``repeats x target_seconds``.
+
+    ``call_seconds`` is one call of the original at the timing size (seconds). Calibrated sizes
+    reach the target, so they keep ``config.repeats``; a fixed size whose call is shorter gets
+    proportionally more calls, at most ``config.max_repeats``.
+    """
+    if call_seconds >= config.target_seconds:
+        return config.repeats
+    want = math.ceil(config.repeats * config.target_seconds / max(call_seconds, 1e-7))
+    return max(config.repeats, min(want, config.max_repeats))
 
 
 class Cancelled(ParevoError):

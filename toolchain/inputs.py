@@ -60,9 +60,10 @@ given with ``--inputs``)::
     m = 256          # secondary size (default 256)
     min_n = 1        # smallest n the checks use (default: inferred)
     inner = 8        # default inner length of nested containers (default 8)
+    timing_n = 1048576  # time at this n (your production size) instead of calibrating
 
     [spmv]           # a function, by name (quote a qualified one: ["ns::spmv"])
-    m = 1000         # function-level overrides of m, min_n, inner
+    m = 1000         # function-level overrides of m, min_n, inner, timing_n
 
     [spmv.x]         # one parameter
     length = "m"     # size expression: "n", "n+1", "m", 64, "n*n", "len(y)", "max(n, 4)"
@@ -219,6 +220,7 @@ class InputPlan(BaseModel):
     m: int = DEFAULT_M
     inner: int = DEFAULT_INNER
     min_n: int = 0
+    timing_n: int | None = None
     notes: list[str] = Field(default_factory=list)
 
     def param(self, name: str) -> ParamPlan:
@@ -249,6 +251,7 @@ class InputPlan(BaseModel):
             "m": self.m,
             "inner": self.inner,
             "min_n": self.min_n,
+            "timing_n": self.timing_n,
             "sizes": {s.name: s.expr for s in self.sizes},
             "params": [
                 {
@@ -721,7 +724,7 @@ def _resolve(site: LoopSite, an: UsageAnalysis, types: dict[str, Decl], structs:
     return InputPlan(
         function=site.function_name, qualified_name=site.qualified_name, return_type=site.return_type,
         returns=returns, params=plans, sizes=sizes, steps=steps, structs=structs, m=m, inner=inner,
-        min_n=min_n, notes=notes,
+        min_n=min_n, timing_n=fspec.timing_n, notes=notes,
     )
 
 

@@ -52,6 +52,7 @@ class FunctionSpec(BaseModel):
     m: int | None = None
     min_n: int | None = None
     inner: int | None = None
+    timing_n: int | None = Field(default=None, ge=1)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
@@ -62,6 +63,7 @@ class InputSpec(BaseModel):
     m: int | None = None
     min_n: int | None = None
     inner: int | None = None
+    timing_n: int | None = Field(default=None, ge=1)
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
     path: str | None = None
 
@@ -72,6 +74,7 @@ class InputSpec(BaseModel):
             m=fs.m if fs.m is not None else self.m,
             min_n=fs.min_n if fs.min_n is not None else self.min_n,
             inner=fs.inner if fs.inner is not None else self.inner,
+            timing_n=fs.timing_n if fs.timing_n is not None else self.timing_n,
             params=fs.params,
         )
 

@@ -35,10 +35,13 @@ class TimingResult(BaseModel):
     process around the call, at input size ``n`` with ``threads`` ParlayLib
     workers. ``speedup`` = median(original) / median(candidate);
     ``speedup_low``/``speedup_high`` bound it by the quartiles; ``spread`` is
-    the candidate's interquartile range relative to its median.
+    the candidate's interquartile range relative to its median. ``n_source``
+    says how ``n`` was chosen: ``"calibrated"`` (grown until the original took
+    the target time), ``"input spec"`` or ``"setting"`` (the user's size).
     """
 
     n: int
+    n_source: str = "calibrated"
     threads: int
     rounds: int
     repeats: int
@@ -54,13 +57,13 @@ class TimingResult(BaseModel):
 
     @classmethod
     def from_samples(cls, *, n: int, threads: int, rounds: int, repeats: int, input_bytes: int,
-                     original: list[float], candidate: list[float]) -> "TimingResult":
+                     original: list[float], candidate: list[float], n_source: str = "calibrated") -> "TimingResult":
         """Summarize raw samples (seconds). Raises ValueError on empty lists."""
         oq1, om, oq3 = quartiles(original)
         cq1, cm, cq3 = quartiles(candidate)
         tiny = 1e-12
         return cls(
-            n=n, threads=threads, rounds=rounds, repeats=repeats, input_bytes=input_bytes,
+            n=n, n_source=n_source, threads=threads, rounds=rounds, repeats=repeats, input_bytes=input_bytes,
             original_samples=original, candidate_samples=candidate,
             original_median=om, candidate_median=cm,
             speedup=om / max(cm, tiny),
@@ -73,10 +76,16 @@ class TimingResult(BaseModel):
         """One line: speedup, threads, n, runs, medians and spread."""
         return (
             f"{self.speedup:.2f}x on {self.threads} thread{'s' if self.threads != 1 else ''} "
-            f"(n = {self.n:,}, median of {len(self.candidate_samples)} runs; "
+            f"(n = {self.n:,}{self.n_note}, median of {len(self.candidate_samples)} runs; "
             f"original {fmt_seconds(self.original_median)}, rewrite {fmt_seconds(self.candidate_median)}, "
             f"spread ±{self.spread * 50:.0f}%, range {self.speedup_low:.2f}x-{self.speedup_high:.2f}x)"
         )
+
+
+    @property
+    def n_note(self) -> str:
+        """``""`` for a calibrated n, else ``" from the input spec"`` / ``" from the settings"``."""
+        return {"input spec": " from the input spec", "setting": " from the settings"}.get(self.n_source, "")
 
 
 def fmt_seconds(s: float) -> str:

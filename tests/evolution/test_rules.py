@@ -38,6 +38,7 @@ FIRST_ORIGIN = {
     "all_positive.cpp": "rule:reduce-delayed",
     "histogram.cpp": "rule:histogram-blocks",
     "prefix_sum.cpp": "rule:scan-blocked",
+    "cumulative_weights.cpp": "rule:scan-blocked",
     "filter_positive.cpp": "rule:filter-delayed",
     "find_first.cpp": "rule:search-blocked",
     "argmin.cpp": "rule:min-element",
@@ -128,6 +129,21 @@ def test_map_keeps_body_and_rebinds_index():
     grains = [c.params.get("granularity") for c in cands if c.origin.startswith("rule:parallel-for")]
     assert 0 in grains and 1024 in grains
     assert any(c.origin == "rule:tabulate" for c in cands)
+    chunks = next(c for c in cands if c.origin == "rule:parallel-for-chunks")
+    # the original header over each chunk, in the original index type (vectorizes like the serial loop)
+    assert "for (int i = b; i < e; ++i) {" in chunks.loop_text
+    assert "1 * parlay::num_workers()" in chunks.loop_text and "}, 1);" in chunks.loop_text
+    assert chunks.params == {"blocks_per_worker": 1}
+    # a range-based for has no index header to reuse: no chunk rewrite
+    src = """#include <vector>
+void twice(std::vector<double>& v) {
+  // parevo: select the loop below
+  for (double& x : v) x *= 2.0;
+}
+"""
+    site = site_from_text(src)
+    origins = [c.origin for c in propose(site, analyze(site))]
+    assert "rule:parallel-for" in origins and "rule:parallel-for-chunks" not in origins
 
 
 def test_generated_names_avoid_the_functions_identifiers():
@@ -141,7 +157,8 @@ def test_nest_parallelizes_the_outer_loop_only():
     t = cands[0].loop_text
     assert t.count("parlay::parallel_for") == 1
     assert "for (int j = offsets[i]; j < offsets[i + 1]; ++j) {" in t
-    assert {c.params["granularity"] for c in cands} == {0, 1, 16}
+    assert {c.params["granularity"] for c in cands if "granularity" in c.params} == {0, 1, 16}
+    assert [c.params for c in cands if c.origin == "rule:parallel-for-chunks"] == [{"blocks_per_worker": 1}]
 
 
 def test_bool_vector_output_prefers_word_aligned_blocks():

@@ -13,8 +13,8 @@ Every run writes a transcript (:mod:`parevo.evolution.transcript`) under
 ``<cache_dir>/runs/<run id>/`` and checkpoints each generation
 (:mod:`parevo.evolution.checkpoint`): an identical request after a cancel or a
 restart resumes the search. ``replay(run)`` re-runs a recorded search offline:
-LLM replies from the transcript, figures from the evaluation cache
-(:mod:`parevo.evolution.evalcache`), no network.
+LLM replies and timings from the transcript, verdicts from the evaluation
+cache (:mod:`parevo.evolution.evalcache`), no network.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from parevo.toolchain.inputs import load_spec, plan_inputs
 from parevo.toolchain.models import LoopSite, ParevoError
 from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.splice import rewrite_edits, rewritten_source, unified_diff
+from parevo.toolchain.verdicts import StageVerdict
 
 from . import checkpoint as ckpt
 from . import rules
@@ -161,6 +162,14 @@ class _Replay(BaseModel):
     baseline: Baseline | None = None
     spec_text: str | None = None
 
+    def timings(self) -> dict[str, list[StageVerdict]]:
+        """The recorded run's own timing and profile verdicts per candidate id (the last one wins)."""
+        out: dict[str, list[StageVerdict]] = {}
+        for r in self.records:
+            if r.get("type") == "measured":
+                out[r["id"]] = [StageVerdict.model_validate(s) for s in r.get("stages", [])]
+        return out
+
 
 def evolve(req: EvolveRequest, progress: ProgressFn | None = None,
            cancel: threading.Event | None = None, toolchain: Toolchain | None = None, *,
@@ -186,8 +195,8 @@ def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | Non
            cancel: threading.Event | None = None, toolchain: Toolchain | None = None) -> EvolutionResult:
     """Re-run the search recorded in ``run`` (a run id under ``cache_dir``, or a transcript path) offline.
 
-    LLM replies come from the transcript (never the network), verdicts and
-    figures from the evaluation cache; the search stops where the recorded run
+    LLM replies and the run's own timings come from the transcript (never the
+    network), verdicts from the evaluation cache; the search stops where the recorded run
     stopped (its evaluation count and generation). The original loses nothing:
     the replay writes no transcript and no checkpoint. ``search.replay_diverged``
     is set when a prompt differs from the recorded one or a candidate had to be
@@ -330,8 +339,15 @@ def _search(req: EvolveRequest, progress: ProgressFn | None, cancel: threading.E
         if transcript is not None and cp is None:
             transcript.write({"type": "prepared", "baseline": baseline.model_dump(mode="json")})
 
+    def record_measurement(rec) -> None:  # the transcript keeps this run's own figures (for replays)
+        if transcript is not None:
+            transcript.write({"type": "measured", "id": rec.id, "stages": [
+                s.model_dump(mode="json") for s in rec.stages if s.stage in ("time", "profile")]})
+
     runner = CascadeRunner(ev, req.budget, emit, cancel, start=start, cache=evalcache,
-                           before_evaluate=before_evaluate)
+                           before_evaluate=before_evaluate, retime=replay is None,
+                           timings=replay.timings() if replay is not None else None,
+                           on_measured=record_measurement)
     usage = LLMUsage(base_url=llm_cfg.base_url if llm_cfg else None, model=llm_cfg.model if llm_cfg else None,
                      token_budget=settings.token_budget, replayed=replay is not None)
     llm = None
@@ -365,15 +381,16 @@ def _search(req: EvolveRequest, progress: ProgressFn | None, cancel: threading.E
         notes.insert(0, NO_LLM_NOTE)
     diverged = bool(replay is not None and ((llm is not None and llm.diverged) or runner.fresh > 0))
     if replay is not None:
-        notes.append(f"replay of run {replay.run_id}: LLM replies from its transcript, figures from the "
-                     "evaluation cache" + (" (DIVERGED: a prompt or a verdict differed from the recording)"
+        notes.append(f"replay of run {replay.run_id}: LLM replies and timings from its transcript, verdicts "
+                     "from the evaluation cache" + (" (DIVERGED: a prompt or a verdict differed from the recording)"
                                            if diverged else ""))
     ids = [r.id for r in runner.records]
     info = SearchInfo(strategy=settings.strategy, generations=controller.generation, stopped_by=stopped,
                       evaluations=len(runner.records),
                       evaluations_to_best=(ids.index(best.id) + 1) if best else None,
                       eval_cache_lookups=evalcache.lookups, eval_cache_hits=evalcache.hits,
-                      eval_cache_hit_rate=round(evalcache.hit_rate, 4), resumed_from_generation=controller.resumed_from,
+                      eval_cache_hit_rate=round(evalcache.hit_rate, 4), retimed=runner.retimed,
+                      resumed_from_generation=controller.resumed_from,
                       replay_of=replay.run_id if replay is not None else None, replay_diverged=diverged)
     proposer_names = (["rules"] if req.rules else []) + ["param-mutations"] + (
         ["llm"] if llm_cfg is not None and (controller.llm_active or usage.calls) else [])

@@ -5,8 +5,12 @@ recompiling a translation unit; this cache sits one level up and stores the
 whole cascade outcome of a candidate (every :class:`StageVerdict` with its
 evidence, the speedup, where it stopped), so a candidate seen before, in this
 run or an earlier one, costs one file read instead of minutes of compiling,
-testing, race checking and timing. Replays (``parevo evolve --replay``) take
-their figures from here.
+testing and race checking. Correctness verdicts are facts about the code and
+are reused as they are; timing is a measurement of the machine at one moment,
+so a later search times a verified hit again (its executable comes from the
+compile cache) and stores the new figures here, while each run's transcript
+keeps the figures that run measured: replays (``parevo evolve --replay``)
+take verdicts from here and timings from the transcript.
 
 Keys (SHA-256, hex):
 

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from parevo.toolchain.compiler import Compiler
 from parevo.toolchain.discovery import Toolchain, default_cache_dir, default_include_paths, discover, require

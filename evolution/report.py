@@ -112,8 +112,9 @@ def search_lines(result: EvolutionResult) -> list[str]:
                    if s.resumed_from_generation is not None else "")
         out.append(f"{s.strategy}: {s.generations} generation{'s' if s.generations != 1 else ''}, "
                    f"{s.evaluations} evaluations{to_best}; stopped by {s.stopped_by or '?'}{resumed}")
+        retimed = f"; {s.retimed} verified hits timed again" if s.retimed else ""
         out.append(f"evaluation cache: {s.eval_cache_hits} of {s.eval_cache_lookups} lookups hit "
-                   f"({s.eval_cache_hit_rate:.0%} hit rate)")
+                   f"({s.eval_cache_hit_rate:.0%} hit rate{retimed})")
     if result.llm is not None:
         u = result.llm
         failed = sum(1 for m in result.mutations if m.operator.startswith("llm:") and m.failure)

@@ -46,6 +46,25 @@ class CandidateRecord(BaseModel):
         """
         return float(self.speedup or 0.0) if self.verified else 0.0
 
+    def with_measurements(self, stages: list[StageVerdict]) -> "CandidateRecord":
+        """A copy whose timing and profile stages are ``stages`` (the correctness stages kept), with
+        ``faster``, ``speedup``, ``rejected_stage`` and ``reason`` following the new timing verdict.
+
+        For a verified record only: compile, test and race verdicts are facts about the code; timing
+        is a measurement of the machine at one moment.
+        """
+        kept = [s for s in self.stages if s.stage not in ("time", "profile")]
+        new = self.model_copy(update={"stages": kept + list(stages), "faster": False, "speedup": None,
+                                      "rejected_stage": None, "reason": None})
+        tv = next((s for s in stages if s.stage == "time"), None)
+        if tv is not None and tv.timing is not None:
+            new.speedup = tv.timing.speedup
+        if tv is not None and tv.passed:
+            new.faster = True
+        elif tv is not None:
+            new.rejected_stage, new.reason = "time", tv.summary
+        return new
+
     def stage(self, name: str) -> StageVerdict | None:
         """The verdict of stage ``name``, if the candidate reached it."""
         return next((s for s in self.stages if s.stage == name), None)
@@ -99,7 +118,9 @@ class SearchInfo(BaseModel):
     ``evaluations_to_best`` counts records up to and including the winner.
     ``eval_cache_hit_rate`` = ``eval_cache_hits / eval_cache_lookups``: a hit
     is a candidate whose verdicts came from the evaluation cache (an earlier
-    run, or a duplicate proposal within this one).
+    run, or a duplicate proposal within this one). ``retimed`` counts hits
+    whose correctness came from the cache but whose timing this run measured
+    again (every verified hit outside a replay).
     """
 
     strategy: str = "evolve"
@@ -110,6 +131,7 @@ class SearchInfo(BaseModel):
     eval_cache_lookups: int = 0
     eval_cache_hits: int = 0
     eval_cache_hit_rate: float = 0.0
+    retimed: int = 0
     resumed_from_generation: int | None = None
     replay_of: str | None = None
     replay_diverged: bool = False

@@ -39,6 +39,7 @@ from parevo.evolution.rule_frame import (
 )
 from parevo.evolution.rule_ops import combine, identity, monoid
 from parevo.evolution.rules_reduce import DELAYED, PRIM, SEQ, top_statements
+from parevo.toolchain.loop_body import norm
 from parevo.toolchain.models import LoopFacts, LoopSite, ReductionOp
 
 PAR = "<parlay/parallel.h>"
@@ -232,8 +233,10 @@ def scan_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candida
         if _contiguous(site, sc.output):
             out.append(_scan_carried_inplace(facts, fr, T, sc.output, prev))
         return out
-    out += _scan_carried(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.output)
-    if sc.op == ReductionOp.ADD and _contiguous(site, sc.output):
+    target = sc.target or f"{sc.output}[{fr.var}]"
+    out += _scan_carried(site, facts, fr, sc.op, T, sc.expr, acc0, init, target)
+    if (sc.op == ReductionOp.ADD and _contiguous(site, sc.output)
+            and norm(target) == norm(f"{sc.output}[{fr.var}]")):
         out.append(_scan_inplace(site, facts, fr, T, sc.expr, acc0, init, sc.output, None, "inclusive"))
     return out
 
@@ -349,7 +352,9 @@ def _scan_inplace(site, facts, fr: Frame, T, expr, acc0, init, output, acc, kind
                      params={"sequence": "in-place", "kind": kind})
 
 
-def _scan_carried(site, facts, fr: Frame, op, T, expr, acc0, init, output) -> list[Candidate]:
+def _scan_carried(site, facts, fr: Frame, op, T, expr, acc0, init, target) -> list[Candidate]:
+    """``target = carry-in OP prefix[k]`` in parallel after a scan of the operands; ``target`` is the
+    written element as in the loop (``out[i]``, ``off[i + 1]``)."""
     names = fr.names.fork()
     pre = names.get("prefix")
     seq = lam(fr.pos_param, fr.pos_bind, [f"return {expr};"], ret=T)
@@ -360,10 +365,10 @@ def _scan_carried(site, facts, fr: Frame, op, T, expr, acc0, init, output) -> li
                              seq, f"), {monoid(op, T)});")
     body += call_with_lambda(f"parlay::parallel_for(0, {fr.count}, ",
                              lam(fr.pos_param, fr.pos_bind,
-                                 [f"{output}[{fr.var}] = {combine(op, acc0, f'{pre}[{fr.pos_param}]')};"]), ");")
+                                 [f"{target} = {combine(op, acc0, f'{pre}[{fr.pos_param}]')};"]), ");")
     lines += indent(body) + ["}"] + fr.epilogue
     return [Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED, PAR], origin="rule:scan-delayed",
-                      description=f"inclusive parlay::scan of the delayed operands, offset by `{output}`'s carry-in",
+                      description=f"inclusive parlay::scan of the delayed operands, offset by the carry-in of `{target}`",
                       params={"sequence": "delayed", "kind": "inclusive"})]
 
 
@@ -491,7 +496,51 @@ def search_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
     second = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:min-index",
                        description="reduce with parlay::minimum over matching positions (no early exit)",
                        params={"sequence": "delayed", "early_exit": False})
-    return [_search_blocked(site, facts, fr, prefix, action), first, second]
+    return [_search_blocked(site, facts, fr, prefix, action), _search_chunks(facts, fr, prefix, action),
+            first, second]
+
+
+def _search_chunks(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str],
+                   per_worker: int = 1, block: int = 4096) -> Candidate:
+    """One contiguous chunk per worker, each scanned serially in blocks of ``block`` positions; a
+    chunk records its first hit in a shared atomic minimum and stops, and every chunk gives up
+    before a block that starts after the smallest hit so far. The smallest hit is the loop's first.
+
+    One fork-join instead of :func:`_search_blocked`'s doubling rounds, whose per-round
+    synchronization measured 0.82x against the serial scan at n = 2^20 on 2 vCPUs.
+    Work: O(P x block) beyond the first hit for P chunks.
+    """
+    s = facts.search
+    names = fr.names.fork()
+    first_hit, chunks, c, lo, hi, blk, stop, cur = (names.get(x) for x in (
+        "first_hit", "chunks", "c", "lo", "hi", "blk", "blk_end", "cur"))
+    k = fr.pos_param
+    bind = [fr.pos_bind] if fr.pos_bind else []
+    found = [f"size_t {cur} = {first_hit}.load(std::memory_order_relaxed);",
+             f"while ({k} < {cur} && !{first_hit}.compare_exchange_weak({cur}, {k}, std::memory_order_relaxed)) {{}}",
+             "return;"]
+    inner = indent(bind + prefix + [f"if ({s.condition}) {{"] + indent(found) + ["}"])
+    leaf = [f"const size_t {lo} = {fr.count} * {c} / {chunks}, {hi} = {fr.count} * ({c} + 1) / {chunks};",
+            f"for (size_t {blk} = {lo}; {blk} < {hi}; {blk} += {block}) {{",
+            f"  if ({first_hit}.load(std::memory_order_relaxed) < {blk}) return;",
+            f"  const size_t {stop} = std::min<size_t>({hi}, {blk} + {block});",
+            f"  for (size_t {k} = {blk}; {k} < {stop}; ++{k}) {{"]
+    leaf += indent(inner) + ["  }", "}"]
+    lines = list(fr.prologue) + [
+        f"std::atomic<size_t> {first_hit}{{{fr.count}}};",
+        f"const size_t {chunks} = std::max<size_t>(1, std::min<size_t>({fr.count}, "
+        f"{per_worker} * parlay::num_workers()));",
+        f"parlay::parallel_for(0, {chunks}, [&](size_t {c}) {{",
+    ]
+    lines += indent(leaf) + ["}, 1);"]
+    hit = names.get("hit")
+    lines += [f"const size_t {hit} = {first_hit}.load();"]
+    lines += [f"if ({hit} < {fr.count}) {{"] + indent(_search_hit(facts, fr, prefix, action, hit)) + ["}"]
+    lines += _search_miss(facts, fr, f"{hit} >= {fr.count}")
+    return Candidate(loop_text=wrap(lines), includes=[PAR, "<atomic>", "<algorithm>"], origin="rule:search-chunks",
+                     description=("one chunk per worker scanned serially in blocks, the smallest hit kept in an "
+                                  "atomic; chunks past it stop"),
+                     params={"form": "chunks", "blocks_per_worker": per_worker, "block": block})
 
 
 def _search_blocked(site: LoopSite, facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str]) -> Candidate:

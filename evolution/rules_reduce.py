@@ -29,6 +29,7 @@ from parevo.evolution.rule_frame import (
     continue_edits,
     indent,
     lam,
+    substitute,
     wrap,
 )
 from parevo.evolution.rule_ops import combine, identity, monoid, update_stmt, value_type
@@ -207,7 +208,16 @@ def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
     cmp = "<" if ax.kind == "min" else ">"
     upd = cmp if ax.strict else cmp + "="
     vals, it, pos, v = names.get("values"), names.get("it"), names.get("pos"), names.get("v")
-    seq = lam(fr.pos_param, fr.pos_bind, [f"return {ax.expr};"], ret=VT)
+    seq = lam(fr.pos_param, fr.pos_bind, [*ax.prelude, f"return {ax.expr};"], ret=VT)
+
+    def store_index(pos_expr: str) -> list[str]:
+        """``idx = i`` (or the loop's own cast of ``i``) for the winning position."""
+        if not ax.index_var:
+            return []
+        at = fr.index_at(pos_expr)
+        value = substitute(ax.index_expr, fr.var, f"({at})") if ax.index_expr else at
+        return [f"{ax.index_var} = {value};"]
+
     elem = "parlay::min_element" if ax.kind == "min" else "parlay::max_element"
     lines = list(fr.prologue)
     lines += call_with_lambda(f"const auto {vals} = parlay::delayed_tabulate({fr.count}, ", seq, ");")
@@ -216,7 +226,7 @@ def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
             f"const size_t {pos} = static_cast<size_t>({it} - {vals}.begin());",
             f"const {VT} {v} = {vals}[{pos}];",
             f"if ({v} {upd} {ax.value_var}) {{"]
-    body += indent([f"{ax.value_var} = {v};"] + ([f"{ax.index_var} = {fr.index_at(pos)};"] if ax.index_var else []))
+    body += indent([f"{ax.value_var} = {v};"] + store_index(pos))
     body += ["}"]
     lines += indent(body) + ["}"] + fr.epilogue
     first = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin=f"rule:{ax.kind}-element",
@@ -227,14 +237,13 @@ def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
     better = f"y.first {cmp} x.first" if ax.strict else f"!(x.first {cmp} y.first)"
     best = names.get("best")
     lines = list(fr.prologue)
-    seq2 = lam(fr.pos_param, fr.pos_bind, [f"return {P}({ax.expr}, {fr.pos_param});"], ret=P)
+    seq2 = lam(fr.pos_param, fr.pos_bind, [*ax.prelude, f"return {P}({ax.expr}, {fr.pos_param});"], ret=P)
     lines += call_with_lambda(f"const {P} {best} = parlay::reduce(parlay::delayed_tabulate({fr.count}, ", seq2,
                               f"), parlay::binary_op([](const {P}& x, const {P}& y) {{ return {better} ? y : x; }}, "
                               f"{P}({identity(ReductionOp.MIN if ax.kind == 'min' else ReductionOp.MAX, VT)}, "
                               f"{fr.count})));")
     lines += [f"if ({fr.count} > 0 && {best}.first {upd} {ax.value_var}) {{"]
-    lines += indent([f"{ax.value_var} = {best}.first;"] +
-                    ([f"{ax.index_var} = {fr.index_at(best + '.second')};"] if ax.index_var else []))
+    lines += indent([f"{ax.value_var} = {best}.first;"] + store_index(best + ".second"))
     lines += ["}"] + fr.epilogue
     second = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED, "<utility>", "<limits>"],
                        origin=f"rule:arg{ax.kind}-pair-reduce",

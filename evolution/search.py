@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from parevo.toolchain.evaluate import Cancelled, Evaluator
 from parevo.toolchain.harness import variant_source
+from parevo.toolchain.verdicts import StageVerdict
 
 from .candidates import Candidate
 from .result import CandidateRecord
@@ -76,6 +77,14 @@ class CascadeRunner:
         cache: the evaluation cache of this loop (None: evaluate everything).
         before_evaluate: called once before the first candidate that is not
             in the cache (a replay prepares the evaluator only when it must).
+        retime: a verified candidate found in the cache is timed (and
+            profiled) again instead of reusing the figures of an earlier run:
+            a measurement taken under other load must not decide this run.
+            Its correctness verdicts and executable come from the caches.
+        timings: a replay's per-candidate timing and profile verdicts, as the
+            recorded run measured them (they win over the cache's latest).
+        on_measured: called with each record whose timing this run measured
+            (fresh or re-timed), e.g. to write it to the transcript.
 
     ``generation`` is stamped on the records :meth:`run` adds (the search
     loop sets it).
@@ -83,8 +92,14 @@ class CascadeRunner:
 
     def __init__(self, evaluator: Evaluator | None, budget: Budget, progress: ProgressFn | None = None,
                  cancel: threading.Event | None = None, start: float | None = None, cache=None,
-                 before_evaluate: Callable[[], None] | None = None):
+                 before_evaluate: Callable[[], None] | None = None, retime: bool = False,
+                 timings: dict[str, list[StageVerdict]] | None = None,
+                 on_measured: Callable[[CandidateRecord], None] | None = None):
         self.ev = evaluator
+        self.retime = retime
+        self.timings = timings
+        self.on_measured = on_measured
+        self.retimed = 0  # cached candidates timed again
         self.budget = budget
         self.progress = progress or (lambda e: None)
         self.cancel = cancel or (evaluator.cancel if evaluator is not None else threading.Event())
@@ -142,28 +157,68 @@ class CascadeRunner:
                 break
             self.seen.add(cand.id)
             rec = self.cache.get(cand) if self.cache is not None else None
-            if rec is None:
-                try:
-                    if self.before_evaluate is not None:
-                        hook, self.before_evaluate = self.before_evaluate, None
-                        hook()
+            note = " (from the evaluation cache)"
+            try:
+                if rec is None:
+                    self._prepare()
                     rec = self.evaluate(cand)
-                except Cancelled:
-                    self.seen.discard(cand.id)
-                    self.stopped_by = "cancelled"
-                    break
-                self.fresh += 1
-                if self.cache is not None:
-                    self.cache.put(rec)
+                    self.fresh += 1
+                    self._store(rec)
+                elif self.timings is not None and cand.id in self.timings:
+                    rec = rec.with_measurements(self.timings[cand.id])
+                elif self.retime and rec.verified:
+                    self._prepare()
+                    rec = self.measure_again(rec, cand)
+                    self.retimed += 1
+                    note = " (correctness from the evaluation cache, timed again)"
+                    self._store(rec)
+            except Cancelled:
+                self.seen.discard(cand.id)
+                self.stopped_by = "cancelled"
+                break
             rec.generation = self.generation
             rec.at_seconds = self.elapsed()
             self.records.append(rec)
             added.append(rec)
             if rec.faster and self.first_verified_at is None:
                 self.first_verified_at = rec.at_seconds
-            self._emit("candidate", f"{cand.origin}: {rec.reason or 'verified'}"
-                       + (" (from the evaluation cache)" if rec.cached else ""), cand)
+            self._emit("candidate", f"{cand.origin}: {rec.reason or 'verified'}" + (note if rec.cached else ""),
+                       cand)
         return added
+
+    def _prepare(self) -> None:
+        if self.before_evaluate is not None:
+            hook, self.before_evaluate = self.before_evaluate, None
+            hook()
+
+    def _store(self, rec: CandidateRecord) -> None:
+        """Cache a measured record and report its measurement (``on_measured``)."""
+        if self.cache is not None:
+            self.cache.put(rec)
+        if self.on_measured is not None and rec.verified:
+            self.on_measured(rec)
+
+    def measure_again(self, rec: CandidateRecord, cand: Candidate) -> CandidateRecord:
+        """Time and profile a cached verified candidate afresh (its executable from the compile cache).
+
+        Returns the record with the new measurements; the cached one unchanged when the executable
+        cannot be rebuilt (the compile cache lost it and the compiler now fails).
+        Raises:
+            Cancelled: the search was cancelled.
+        """
+        ev = self.ev
+        source = variant_source(ev.site, cand.loop_text, cand.includes, ev.plan, function_text=cand.function_text)
+        _verdict, exe = ev.compile_stage(source, f"{cand.origin} {cand.id}")
+        if ev.cancel.is_set():
+            raise Cancelled("cancelled")
+        if exe is None:
+            return rec
+        self._emit("time", f"timing {cand.origin} against the original (verified in an earlier run)", cand)
+        stages = [ev.time_stage(exe)]
+        if stages[0].passed:
+            self._emit("profile", f"profiling {cand.origin}", cand)
+            stages.append(ev.profile_stage(exe))
+        return rec.with_measurements(stages)
 
     def evaluate(self, cand: Candidate) -> CandidateRecord:
         """Run one candidate through compile → test → race → time → profile."""

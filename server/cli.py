@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import shutil
 import sys
@@ -208,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="LLM tokens (prompt + completion) for the whole search (default 200000)")
     e.add_argument("--generations", type=int, default=8, help="generations after the rule-based one (default 8)")
     e.add_argument("--replay", metavar="RUN",
-                   help="re-run a recorded search offline (a run id or a transcript .jsonl): LLM replies from the "
-                        "transcript, figures from the evaluation cache")
+                   help="re-run a recorded search offline (a run id or a transcript .jsonl): LLM replies and "
+                        "timings from the transcript, verdicts from the evaluation cache")
     e.add_argument("--no-resume", action="store_true",
                    help="start afresh instead of resuming an interrupted search of the same loop")
     toolchain_opts(e)

@@ -23,7 +23,6 @@ import logging
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from parevo.evolution.engine import EvolveRequest, evolve
-from parevo.evolution.llm import LLMSettings
-from parevo.evolution.racecheck import RaceCheckResult, check_races
-from parevo.evolution.report import summary_line
-from parevo.evolution.result import EvolutionResult
-from parevo.evolution.search import Budget, ProgressEvent
-from parevo.toolchain.discovery import DiscoverySettings, Toolchain, default_cache_dir, discover, require
+from parevo.toolchain.discovery import Toolchain, default_cache_dir
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.models import LoopFacts, LoopSite, NoLoopFound, NotInFunction, ParevoError, ParseFailure
 from parevo.toolchain.parsing import find_loop
@@ -47,10 +40,13 @@ from . import actions
 from .convert import line_range
 from .diagnostics import diagnostics_for
 from .hover import hover_for
-from .jobs import AlreadyRunning, Job, JobQueue, QueueFull
+from .jobs import JobQueue
+from .lsp_jobs import JobsMixin
+from .lsp_staleness import StalenessMixin
+from .lsp_toolchain import ToolchainMixin
 from .settings import Settings, parse_settings
-from .store import Anchor, Located, LoopRecord, ResultStore, anchor_of, changed_deps, file_digest, locate
-from .watch import Watcher, dependencies
+from .store import Located, LoopRecord, ResultStore, anchor_of, locate
+from .watch import Watcher
 
 log = logging.getLogger("parevo.server")
 
@@ -59,13 +55,13 @@ CPP_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".c++", ".h", ".hh", ".hpp", ".hxx"
 CPP_LANGUAGES = {"c", "cpp", "cuda-cpp", "objective-c", "objective-cpp"}
 
 
-def _basename_list(paths: list[str]) -> str:
-    names = sorted({os.path.basename(p) for p in paths})
-    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+class ParevoServer(ToolchainMixin, JobsMixin, StalenessMixin, LanguageServer):
+    """The parevo language server: state shared by the feature handlers.
 
-
-class ParevoServer(LanguageServer):
-    """The parevo language server: state shared by the feature handlers."""
+    Settings and toolchain discovery live in :mod:`.lsp_toolchain`, searches in
+    :mod:`.lsp_jobs`, stale results in :mod:`.lsp_staleness`; this class keeps
+    documents, result stores, publishing and loop reading.
+    """
 
     def __init__(self) -> None:
         super().__init__("parevo", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
@@ -306,330 +302,6 @@ class ParevoServer(LanguageServer):
         if isinstance(hit, Exception):
             raise hit
         return hit
-
-    # ------------------------------------------------------------------ settings and toolchain
-    async def load_settings(self, layer: Any = None, *, pull: bool = True) -> None:
-        """Recompute settings from initializationOptions and the client's configuration."""
-        if layer is not None:
-            self.config_layer = layer
-        elif pull and self.supports_configuration:
-            try:
-                got = await asyncio.wait_for(self.workspace_configuration_async(types.ConfigurationParams(
-                    items=[types.ConfigurationItem(section="parevo")])), timeout=5)
-                self.config_layer = got[0] if got else None
-            except Exception as e:  # noqa: BLE001 - a client that fails here keeps the other layers
-                log.warning("parevo: workspace/configuration failed: %s", e)
-        settings, problems = parse_settings(self.init_options, self.config_layer)
-        if problems:
-            self.message("parevo: " + "; ".join(problems), types.MessageType.Warning)
-        old = self.settings
-        self.settings = settings
-        if self.errors and settings != old:  # e.g. a toolchain setting fixed: let the user run again
-            self.errors.clear()
-            self.publish_all()
-        self.queue.max_queued = settings.max_queued
-        if old.result_store != settings.result_store or old.cache_dir != settings.cache_dir:
-            self.publish_all()
-        self.start_discovery()
-
-    def discovery_settings(self) -> DiscoverySettings:
-        """Where to look for the compiler and ParlayLib, from the settings."""
-        return DiscoverySettings(cxx=self.settings.compiler, parlay_include=self.settings.parlay_include,
-                                 workspace=self.workspace_root(), cache_dir=self.settings.cache_dir)
-
-    def start_discovery(self) -> None:
-        """(Re)discover the toolchain in the background when its settings changed."""
-        ds = self.discovery_settings()
-        key = (ds.cxx, ds.parlay_include, ds.workspace, ds.cache_dir)
-        if key == self._toolchain_key and self._toolchain_task is not None:
-            return
-        self._toolchain_key = key
-        self._toolchain_task = self.spawn(self._discover(ds))
-
-    async def _discover(self, ds: DiscoverySettings) -> Toolchain | None:
-        loop = asyncio.get_running_loop()
-        try:
-            tc = await loop.run_in_executor(self.aux, lambda: discover(ds))
-        except Exception as e:  # noqa: BLE001
-            self.toolchain, self.toolchain_problem = None, f"toolchain discovery failed: {e}"
-            return None
-        try:
-            require(tc, parlay=True, tsan=True)
-            problem = None
-        except ParevoError as e:
-            problem = str(e)
-        self.toolchain, self.toolchain_problem = tc, problem
-        if problem:
-            self.logmsg(f"parevo: {problem}")
-        return tc
-
-    async def ready_toolchain(self) -> tuple[Toolchain | None, str | None]:
-        """The discovered toolchain (waiting for discovery if it is still running) and what is missing."""
-        if self._toolchain_task is None:
-            self.start_discovery()
-        task = self._toolchain_task
-        if task is not None and not task.done():
-            await asyncio.shield(task)
-        return self.toolchain, self.toolchain_problem
-
-    def toolchain_reason(self) -> str | None:
-        """Why actions are disabled right now (known only once discovery has finished)."""
-        if self._toolchain_task is None or not self._toolchain_task.done():
-            return None
-        return self.toolchain_problem
-
-    # ------------------------------------------------------------------ jobs
-    def request_for(self, uri: str, line: int, end_line: int | None) -> EvolveRequest:
-        """The engine request for the loop at the selection, from the current settings and buffer."""
-        s = self.settings
-        doc = self.workspace.get_text_document(uri)
-        path = os.path.abspath(self.doc_path(uri) or to_fs_path(uri))
-        ds = self.discovery_settings()
-        llm = None
-        if s.llm.model:  # an LLM proposer joins the rules only when a model is named
-            llm = LLMSettings(base_url=s.llm.base_url, model=s.llm.model, api_key_env=s.llm.api_key_env)
-        return EvolveRequest(path=path, line=line, end_line=end_line, source=doc.source, seed=s.seed,
-                             budget=Budget(seconds=s.budget.seconds, evaluations=s.budget.candidates),
-                             threads=s.threads, discovery=ds, cache_dir=s.cache_dir, input_spec=s.input_spec,
-                             eval=dict(s.eval), llm=llm)
-
-    async def start_job(self, kind: str, uri: str, line: int, end_line: int | None) -> dict:
-        """Start a search (``evolve``) or race check (``races``) of the loop at the selection."""
-        path = self.doc_path(uri)
-        if path is None:
-            self.message(f"parevo: {uri} is not a C or C++ file on disk", types.MessageType.Warning)
-            return {"started": False, "reason": "not a C/C++ file"}
-        try:
-            site, facts = self.prepare(uri, line, end_line)
-        except ParevoError as e:
-            self.message(f"parevo: {e}", types.MessageType.Warning)
-            return {"started": False, "reason": str(e)}
-        anchor = anchor_of(site)
-        existing = self.queue.find(anchor.key)
-        if existing is not None:
-            self.message(f"parevo: a search is already {existing.state} for this loop", types.MessageType.Info)
-            return {"started": False, "reason": "already running", "key": anchor.key}
-        tc, problem = await self.ready_toolchain()
-        if problem or tc is None:
-            self.set_error(anchor, problem or "no toolchain")
-            self.message(f"parevo: {problem}", types.MessageType.Error)
-            return {"started": False, "reason": problem, "key": anchor.key}
-        try:
-            req = self.request_for(uri, line, end_line)
-        except Exception as e:  # noqa: BLE001
-            self.message(f"parevo: {e}", types.MessageType.Error)
-            return {"started": False, "reason": str(e)}
-        doc = self.workspace.get_text_document(uri)
-        fn: Callable = evolve if kind == "evolve" else check_races
-        title = (f"parevo: {actions.TITLE_PARALLELIZE}" if kind == "evolve" else f"parevo: {actions.TITLE_CHECK_RACES}")
-        title += f" ({site.qualified_name}, line {site.loop.start_line + 1})"
-
-        def run(progress, cancel):
-            return fn(req, progress, cancel, toolchain=tc)
-
-        job = Job(key=anchor.key, kind=kind, title=title, run=run,
-                  context={"uri": uri, "anchor": anchor, "version": doc.version, "includes": list(site.includes),
-                           "input_spec": req.input_spec, "path": path})
-        if self.supports_progress:
-            self._tokens += 1
-            token = f"parevo-{os.getpid()}-{self._tokens}"
-            try:
-                await asyncio.wait_for(self.work_done_progress.create_async(token), timeout=10)
-                job.token = token
-            except Exception as e:  # noqa: BLE001 - progress is optional
-                log.warning("parevo: progress token refused: %s", e)
-        try:
-            self.queue.submit(job)
-        except (AlreadyRunning, QueueFull) as e:
-            if job.token:
-                self.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(title=title, cancellable=False))
-                self.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=str(e)))
-            self.message(f"parevo: {e}", types.MessageType.Warning)
-            return {"started": False, "reason": str(e), "key": anchor.key}
-        self.errors.pop(anchor.key, None)
-        if job.state == "queued" and job.token:
-            self.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(
-                title=title, cancellable=True, percentage=0,
-                message=f"queued ({self.queue.position(job)} ahead of it: "
-                        f"{len(self.queue.running)} running)"))
-            job.context["begun"] = True
-        elif not job.token:
-            self.logmsg(f"{title}: {job.state}")
-        self.publish(uri)  # the previous result of this loop stays visible; refresh code actions' basis
-        return {"started": True, "key": anchor.key, "state": job.state}
-
-    def _job_started(self, job: Job) -> None:
-        if job.token and not job.context.get("begun"):
-            self.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(
-                title=job.title, cancellable=True, percentage=0, message="starting"))
-            job.context["begun"] = True
-        elif job.token:
-            self.work_done_progress.report(job.token, types.WorkDoneProgressReport(message="starting", percentage=0))
-
-    @staticmethod
-    def progress_text(ev: ProgressEvent) -> tuple[str, int | None]:
-        """The progress message and percentage of an engine event."""
-        parts = []
-        generation = getattr(ev, "generation", None)
-        if generation is not None:
-            parts.append(f"generation {generation}")
-        if ev.total:
-            parts.append(f"{ev.tried}/{ev.total} candidates")
-        parts.append(f"{ev.stage}: {ev.message}")
-        if ev.best_speedup:
-            parts.append(f"best {ev.best_speedup:.2f}x")
-        pct = min(99, int(100 * ev.tried / ev.total)) if ev.total else None
-        return " · ".join(parts)[:300], pct
-
-    def _job_progress(self, job: Job, ev: ProgressEvent) -> None:
-        text, pct = self.progress_text(ev)
-        if job.token:
-            last = job.context.get("pct") or 0
-            pct = max(last, pct) if pct is not None else None
-            job.context["pct"] = pct
-            self.work_done_progress.report(job.token, types.WorkDoneProgressReport(message=text, percentage=pct))
-        elif ev.stage in ("prepare", "done"):
-            self.logmsg(f"{job.title}: {text}")
-
-    def _job_done(self, job: Job) -> None:
-        self.spawn(self._finish(job))
-
-    async def _finish(self, job: Job) -> None:
-        ctx = job.context
-        message = "ended"
-        try:
-            message = await self._record_outcome(job)
-        except Exception as e:  # noqa: BLE001 - the progress must end and the server stay up
-            log.exception("parevo: recording the outcome of %s failed", job.title)
-            message = f"internal error: {e}"
-        finally:
-            try:
-                if job.token:
-                    if not ctx.get("begun"):
-                        self.work_done_progress.begin(job.token, types.WorkDoneProgressBegin(title=job.title))
-                    self.work_done_progress.end(job.token, types.WorkDoneProgressEnd(message=message[:500]))
-                else:
-                    self.logmsg(f"{job.title}: {message}")
-                self.publish_path(ctx["path"])
-            except Exception:  # noqa: BLE001 - e.g. the client is gone
-                log.exception("parevo: reporting the end of %s failed", job.title)
-
-    async def _record_outcome(self, job: Job) -> str:
-        """Store (or show) what a finished job found; returns the progress end message."""
-        ctx = job.context
-        anchor = ctx["anchor"]
-        result = job.result
-        if job.error is not None:
-            e = job.error
-            if job.cancelled:
-                return "cancelled"
-            if isinstance(e, ParevoError):
-                message = str(e)
-            else:
-                log.error("parevo: the search crashed", exc_info=e)
-                message = f"internal error: {type(e).__name__}: {e}"
-            self.set_error(anchor, message, publish=False)
-            self.message(f"parevo: {message}", types.MessageType.Warning)
-            return message
-        if result is None or job.cancelled or getattr(result, "status", None) == "cancelled":
-            return "cancelled"
-        record = LoopRecord(kind="evolve" if isinstance(result, EvolutionResult) else "races", anchor=anchor,
-                            evolution=result if isinstance(result, EvolutionResult) else None,
-                            race_check=result if isinstance(result, RaceCheckResult) else None)
-        message = summary_line(result) if isinstance(result, EvolutionResult) else result.message
-        store = self.store_for(ctx["path"])
-        try:
-            await asyncio.get_running_loop().run_in_executor(self.aux, self._save, store, record, ctx)
-            self.checked_deps.add(record.key)
-        except Exception as e:  # noqa: BLE001 - a read-only disk must not lose the result
-            log.warning("parevo: could not store the result: %s", e)
-            store.load()[record.key] = record
-        self.errors.pop(anchor.key, None)
-        self.update_watch()
-        return message
-
-    def _save(self, store: ResultStore, record: LoopRecord, ctx: dict) -> None:
-        """Worker thread: fingerprint the result's dependencies and write it."""
-        deps = dependencies(ctx["path"], ctx.get("includes") or [], self.workspace_root(ctx["path"]),
-                            ctx.get("input_spec"))
-        record.deps = {p: file_digest(p) for p in deps}
-        store.put(record)
-
-    def set_error(self, anchor: Anchor, message: str, *, publish: bool = True) -> None:
-        """Show ``message`` on the loop as a session-only error diagnostic."""
-        self.errors[anchor.key] = LoopRecord(kind="error", anchor=anchor, error=message)
-        self.invalidate(anchor.path)
-        if publish:
-            self.publish_path(anchor.path)
-
-    def cancel_key(self, key: str) -> bool:
-        """Cancel the search of loop ``key``; True when there was one."""
-        job = self.queue.find(key)
-        if job is None:
-            return False
-        self.queue.cancel(job)
-        return True
-
-    # ------------------------------------------------------------------ staleness
-    def all_records(self) -> list[LoopRecord]:
-        """Every loaded record of every store."""
-        out = []
-        for store in self.stores.values():
-            if store._records is not None:
-                out += list(store._records.values())
-        return out
-
-    def update_watch(self) -> None:
-        """Watch the dependencies of every fresh record."""
-        if self.watcher is None:
-            return
-        paths = set()
-        for rec in self.all_records():
-            if rec.stale is None:
-                paths.update(rec.deps)
-        self.watcher.set_paths(paths)
-
-    def on_files_changed(self, changed: set[str]) -> None:
-        """Watcher callback: mark the results depending on ``changed`` stale and re-publish."""
-        self.spawn(self._mark_stale(changed))
-
-    async def _mark_stale(self, changed: set[str]) -> None:
-        loop = asyncio.get_running_loop()
-        touched: set[str] = set()
-        for store in list(self.stores.values()):
-            for rec in list((store._records or {}).values()):
-                if rec.stale is not None:
-                    continue
-                hit = [p for p in rec.deps if os.path.normpath(p) in changed]
-                if not hit:
-                    continue
-                # a touch that leaves the content as it was does not make a result stale
-                really = await loop.run_in_executor(self.aux, lambda r=rec, h=hit: [
-                    p for p in h if file_digest(p) != r.deps.get(p)])
-                if really:
-                    why = f"{_basename_list(really)} changed"
-                    await loop.run_in_executor(self.aux, store.mark_stale, rec.key, why)
-                    touched.add(rec.path)
-        for path in touched:
-            self.publish_path(path)
-        if touched:
-            self.update_watch()
-
-    async def check_stored(self, path: str) -> None:
-        """On open: load the store, mark results stale whose dependencies changed meanwhile, publish."""
-        loop = asyncio.get_running_loop()
-        store = self.store_for(path)
-        await loop.run_in_executor(self.aux, store.load)
-        todo = [r for r in store.for_path(path) if r.key not in self.checked_deps]
-        for rec in todo:
-            self.checked_deps.add(rec.key)
-            if rec.stale is not None:
-                continue
-            changed = await loop.run_in_executor(self.aux, changed_deps, rec)
-            if changed:
-                await loop.run_in_executor(self.aux, store.mark_stale, rec.key, f"{_basename_list(changed)} changed")
-        self.publish_path(path)
-        self.update_watch()
 
     # ------------------------------------------------------------------ shutdown
     def close_jobs(self) -> None:

@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field
 
 from .compiler import OPT_FLAGS, CompileOutcome, Compiler, tsan_flags
 from .discovery import Toolchain
-from .harness import driver_source, harness_header_dir, original_source, variant_source
+from .harness import driver_source, harness_header_dir, original_source
 from .inputs import InputPlan
 from .models import LoopSite, ParevoError
 from .outputs import CaseOutput, Tolerance, compare, parse_dump

@@ -8,6 +8,10 @@ at an unknown index of a written array is a possible dependence. Writes at
 computed indices are a histogram when every one is an associative update and
 the array is not otherwise read, a write conflict when one is a plain
 assignment. ``out[i] = out[i-1] + e`` and ``a[i] += a[i-1]`` are scans.
+A row-major write ``a[i * W + j]`` with ``j`` an inner loop index in ``[0, W)``
+(:mod:`parevo.toolchain.facts_rows`) belongs to row ``i``: it counts as a write
+at the loop index, and a read of ``a`` at any other subscript is a possible
+loop-carried dependence.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from .loop_body import (
     value_used,
     walk,
 )
+from .facts_rows import row_major_width
+from .loop_body import norm
 from .models import Access, Dependence, ReductionOp, Scan
 from .parsing import span_of
 
@@ -48,7 +54,9 @@ class ArrayFacts:
         """Record array writes and reads and check each written array."""
         f = self.f
         writes_by: dict[str, list[tuple[Write, int | None, int]]] = {}
+        rows_by: dict[str, list[tuple[Write, str]]] = {}  # row-major writes: (write, subscript text)
         write_nodes: set[int] = set()
+        assigned = {w.target.name for w in self.ev.writes if w.target.kind == "scalar"}
         for w in self.ev.writes:
             tg = self.element_target(w.target)
             if tg.kind in ("deref", "other"):
@@ -69,7 +77,13 @@ class ArrayFacts:
                 if o is not None:
                     pos, off = p, o
                     break
-            writes_by.setdefault(tg.name, []).append((w, off, pos if pos is not None else -1))
+            row = None
+            if off is None and len(tg.indices) == 1 and f.index_var and tg.node is not None:
+                row = row_major_width(tg.indices[0], tg.node, f.index_var, self.loop, self.src, assigned)
+            if row is not None:
+                rows_by.setdefault(tg.name, []).append((w, norm(self.t(tg.indices[0]))))
+            else:
+                writes_by.setdefault(tg.name, []).append((w, off, pos if pos is not None else -1))
             if tg.node is not None and w.op == "=":
                 write_nodes.add(tg.node.id)
                 # `p[i].x = …`: the subscript under the field is part of the target, not a read
@@ -81,7 +95,7 @@ class ArrayFacts:
             kind = "write" if w.op == "=" else "update"
             acc = Access(array=tg.name, index=", ".join(self.t(i) for i in tg.indices) or (f.range_var or ""),
                          kind=kind, op=w.op, value=value, line=line_of(w.node), span=span_of(w.node))
-            if off is not None:
+            if off is not None or row is not None:
                 f.writes_at_index.append(acc)
             else:
                 f.writes_computed.append(acc)
@@ -106,6 +120,29 @@ class ArrayFacts:
                                   line=line_of(n), span=span_of(n)))
         for name, ws in writes_by.items():
             self.check_array(name, ws, reads_by.get(name, []))
+        for name, rws in rows_by.items():
+            self.check_rows(name, rws, writes_by.get(name, []), reads_by.get(name, []))
+
+    def check_rows(self, name: str, rws: list[tuple[Write, str]], others: list[tuple[Write, int | None, int]],
+                   reads: list[tuple[Node, Target]]) -> None:
+        """A row-major written array: other writes or reads at another subscript are dependences."""
+        w0, sub0 = rws[0]
+        if others:
+            w1 = others[0][0]
+            self.conflicts.append((f"write conflict: `{name}` is written row by row at `{sub0}` (line "
+                                   f"{line_of(w0.node) + 1}) and also at `{self.t(w1.target.node)}` (line "
+                                   f"{line_of(w1.node) + 1})", [line_of(w0.node), line_of(w1.node)]))
+            return
+        subs = {s for _w, s in rws}
+        for n, tg in reads:
+            if len(tg.indices) == 1 and norm(self.t(tg.indices[0])) in subs:
+                continue
+            desc = (f"loop-carried dependence: `{name}` is written at `{name}[{sub0}]` (line {line_of(w0.node) + 1}) "
+                    f"and read at `{self.t(n)}` (line {line_of(n) + 1}): an iteration may read an element of "
+                    "another row")
+            self.f.dependences.append(Dependence(var=name, write_line=line_of(w0.node), read_line=line_of(n),
+                                                 distance=None, description=desc))
+            return
 
     def check_array(self, name: str, ws: list[tuple[Write, int | None, int]], reads: list[tuple[Node, Target]]):
         """Histogram, write conflict, scan or loop-carried dependence for one written array."""
@@ -192,15 +229,18 @@ class ArrayFacts:
             return
 
     def match_carried_scan(self, name, at_index, other_reads) -> bool:
-        """Recognise ``out[i] = out[i-1] OP e`` and ``a[i] += a[i-1]`` (inclusive scans)."""
+        """Recognise ``out[i] = out[i-1] OP e``, ``out[i+1] = out[i] OP e`` (any offset c written,
+        c - 1 read) and ``a[i] += a[i-1]`` (inclusive scans)."""
         f = self.f
         if len(at_index) != 1 or f.index_var is None or f.step != 1:
             return False
         w, w_off, pos = at_index[0]
-        if w_off != 0 or pos != 0 or w.guards or w.inner or len(other_reads) != 1:
+        if w_off is None or pos != 0 or w.guards or w.inner or len(other_reads) != 1:
             return False
         rn, rt = other_reads[0]
-        if not rt.indices or self.offset(rt.indices[0]) != -1 or len(rt.indices) != 1:
+        if not rt.indices or self.offset(rt.indices[0]) != w_off - 1 or len(rt.indices) != 1:
+            return False
+        if w_off != 0 and w.op != "=":
             return False
         if not (w.node.start_byte <= rn.start_byte < w.node.end_byte):
             return False
@@ -222,6 +262,6 @@ class ArrayFacts:
         if other is None or mentions(other, name, self.src):
             return False
         self.f.scan = Scan(kind="inclusive", op=_COMMUTATIVE[op], expr=self.t(other), output=name,
-                           carried=self.t(rn), line=line_of(w.node))
+                           carried=self.t(rn), target=self.t(w.target.node), line=line_of(w.node))
         self.claimed.add(w.node.id)
         return True

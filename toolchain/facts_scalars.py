@@ -13,6 +13,8 @@ iteration's value survives).
 
 from __future__ import annotations
 
+import re
+
 from tree_sitter import Node
 
 from .loop_body import (
@@ -257,8 +259,27 @@ class ScalarFacts:
         self.claimed.add(w.node.id)
         return True
 
+    def argext_prelude(self, if_node: Node, value: Node) -> list[str] | None:
+        """The body's declarations before an argmin/argmax ``if`` when its value uses them.
+
+        ``[]`` when the value uses no name declared in the body; the declaration statements'
+        texts when the body is exactly declarations followed by the ``if`` (``double d = …;
+        if (d < best) {…}``); None otherwise (the value cannot be computed on its own).
+        """
+        local = {x.text.decode() for x in walk(value) if x.type == "identifier"} & set(self.ev.declared)
+        if not local:
+            return []
+        if if_node.parent is None or if_node.parent.id != self.body.id:
+            return None
+        stmts = [c for c in self.body.named_children if c.type != "comment"]
+        k = next(i for i, c in enumerate(stmts) if c.id == if_node.id)
+        if k != len(stmts) - 1 or any(s.type != "declaration" for s in stmts[:k]):
+            return None
+        return [self.t(s) for s in stmts[:k]]
+
     def match_argextremes(self, by_var: dict[str, list[Write]], handled: set[str]) -> None:
-        """``if (E < best) { best = E; idx = i; }`` (strict) or with ``<=`` (non-strict)."""
+        """``if (E < best) { best = E; idx = i; }`` (strict) or with ``<=`` (non-strict); the index may be
+        cast (``idx = static_cast<long>(i)``) and ``E`` may be a local declared before the ``if``."""
         f = self.f
         var = f.index_var
         for n in walk(self.body):
@@ -288,12 +309,16 @@ class ScalarFacts:
                     if kind is None:
                         continue
                     others = [(a, b) for a, b, _ in assigns if a != vname]
-                    idx_var = None
+                    idx_var = idx_expr = None
                     if others:
                         iname, inode = others[0]
-                        if var is None or self.t(strip_parens(inode)) != var:
+                        idx_expr = self.t(strip_parens(inode))
+                        if var is None or not _is_index_value(idx_expr, var):
                             break
                         idx_var = iname
+                    prelude = self.argext_prelude(n, vnode)
+                    if prelude is None:
+                        break
                     if len(assigns) == 1:
                         break  # plain guarded min/max: a reduction
                     names = [a for a, _, _ in assigns]
@@ -302,8 +327,19 @@ class ScalarFacts:
                     if stray or any(nm not in by_var or len(by_var[nm]) != 1 for nm in names):
                         break
                     f.argextremes.append(ArgExtreme(kind=kind[0], value_var=vname, index_var=idx_var,
-                                                    expr=self.t(vnode), strict=kind[1], line=line_of(n)))
+                                                    index_expr=idx_expr if idx_expr != var else None,
+                                                    expr=self.t(vnode), prelude=prelude, strict=kind[1],
+                                                    line=line_of(n)))
                     handled.update(names)
                     for nm in names:
                         self.claimed.update(w.node.id for w in by_var[nm])
                     break
+
+
+def _is_index_value(text: str, var: str) -> bool:
+    """``text`` is the loop index ``var`` itself or a cast of it (``static_cast<long>(i)``, ``(long)i``,
+    ``long(i)``)."""
+    t = " ".join(text.split())
+    v = re.escape(var)
+    return re.fullmatch(rf"{v}|static_cast<[\w:\s]+>\(\s*{v}\s*\)|\(\s*[\w:\s]+\)\s*{v}|[\w:]+\(\s*{v}\s*\)",
+                        t) is not None

@@ -172,13 +172,17 @@ class ArgExtreme(BaseModel):
     """An argmin/argmax: ``if (E < best) { best = E; idx = i; }``.
 
     ``strict`` is True for ``<``/``>`` (first index wins ties), False for
-    ``<=``/``>=`` (last index wins).
+    ``<=``/``>=`` (last index wins). ``index_expr`` is what the loop stores
+    in ``index_var`` when it is not the bare index (``static_cast<long>(i)``);
+    ``prelude`` the body's declarations ``expr`` needs (``double d = …;``).
     """
 
     kind: Literal["min", "max"]
     value_var: str
     index_var: str | None
+    index_expr: str | None = None
     expr: str
+    prelude: list[str] = Field(default_factory=list)
     strict: bool
     line: int
 
@@ -246,8 +250,10 @@ class Scan(BaseModel):
     a[i];`` is ``exclusive``; ``acc`` names the scalar; ``output`` is None when
     ``acc`` is read in other ways, e.g. ``b[i] = acc * 2``), or the output's own
     previous element (``out[i] = out[i-1] + a[i]``: ``carried`` is the text
-    ``out[i - 1]``, ``acc`` is None). ``in_place`` marks ``a[i] += a[i-1]``,
-    where ``expr`` is the element's own old value. ``op`` is the monoid.
+    ``out[i - 1]``, ``acc`` is None; ``target`` the written element's text,
+    ``out[i]``, or ``off[i + 1]`` in ``off[i + 1] = off[i] + deg[i]``).
+    ``in_place`` marks ``a[i] += a[i-1]``, where ``expr`` is the element's own
+    old value. ``op`` is the monoid.
     """
 
     kind: Literal["inclusive", "exclusive"]
@@ -257,6 +263,7 @@ class Scan(BaseModel):
     acc: str | None = None
     acc_type: str | None = None
     carried: str | None = None
+    target: str | None = None
     in_place: bool = False
     line: int
 

@@ -14,7 +14,7 @@ import pytest
 
 from parevo.evolution.candidates import Candidate
 from parevo.evolution.search import Budget, CascadeRunner
-from parevo.toolchain.evaluate import EvalConfig, Evaluator
+from parevo.toolchain.evaluate import timing_repeats, EvalConfig, Evaluator
 from parevo.toolchain.inputs import plan_inputs
 from parevo.toolchain.parsing import find_loop, find_marked_lines
 
@@ -153,7 +153,10 @@ def test_a_good_rewrite_passes_every_stage_with_evidence(evaluator):
     assert rec.verified
     t = rec.stage("time").timing
     assert t.n == ev.baseline.n and t.threads == ev.config.threads
-    assert len(t.original_samples) == len(t.candidate_samples) == 3 * 2
+    # 3 rounds of `repeats` calls: 2, or more when the largest allowed n (n_max) is still shorter
+    # than the target time per call (timing_repeats keeps each round's total above the target)
+    assert t.repeats == ev.baseline.repeats == timing_repeats(ev.config, ev.baseline.original_seconds) >= 2
+    assert len(t.original_samples) == len(t.candidate_samples) == 3 * t.repeats
 
 
 def test_seen_candidate_is_not_evaluated_twice(evaluator):

@@ -200,11 +200,18 @@ def test_filter_appends_after_existing_contents():
 
 def test_search_returns_first_index():
     _s, cands = candidates("find_first.cpp")
-    assert [c.origin for c in cands] == ["rule:search-blocked", "rule:find-if", "rule:min-index"]
+    assert [c.origin for c in cands] == ["rule:search-blocked", "rule:search-chunks", "rule:find-if",
+                                         "rule:min-index"]
     blocked = cands[0].loop_text
     assert "if (a[i] == target) return k;" in blocked and "round *= 2;" in blocked
     assert "first_hit = parlay::reduce(hits, parlay::minimum<size_t>());" in blocked
-    t = cands[1].loop_text
+    chunks = cands[1].loop_text
+    # a chunk gives up before a block that starts after a smaller hit, and keeps only a smaller hit
+    assert "if (first_hit.load(std::memory_order_relaxed) < blk) return;" in chunks
+    assert "while (k < cur && !first_hit.compare_exchange_weak(cur, k, std::memory_order_relaxed)) {}" in chunks
+    assert "if (hit < n_iter) {\n    const size_t k = hit;\n    long i = static_cast<long>(k);\n    return i;" in chunks
+    assert "<atomic>" in cands[1].includes
+    t = cands[2].loop_text
     assert "parlay::find_if(positions" in t and "return i;" in t
 
 

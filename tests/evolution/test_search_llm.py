@@ -21,6 +21,7 @@ import pytest
 from llm_fakes import FakeOpenAI, closed_port_url, fake_prepare, scripted_evaluate
 from parevo.evolution.controller import SearchSettings
 from parevo.evolution.engine import EvolveRequest, evolve, replay
+from parevo.evolution.report import render_text
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.search import Budget, CascadeRunner
 from parevo.evolution.transcript import Transcript
@@ -94,6 +95,13 @@ def fake_cascade(monkeypatch):
         return orig(self, cand)
 
     monkeypatch.setattr(CascadeRunner, "evaluate", counting)
+
+    def remeasure(self, rec, cand):  # a verified hit is timed again: here, the same scripted figures
+        calls["retimed"] += 1
+        return rec.with_measurements([s for s in rec.stages if s.stage in ("time", "profile")])
+
+    calls["retimed"] = 0
+    monkeypatch.setattr(CascadeRunner, "measure_again", remeasure)
     tc = Toolchain(cxx="/usr/bin/true", cxx_version="fake 1.0", parlay_include="/nonexistent/include",
                    parlay_version="fake", parlay_headers_sha256="0" * 64, tsan_ok=True, tsan_detail="fake")
     return tc, calls
@@ -345,3 +353,43 @@ def test_replay_uses_the_recorded_input_spec(fake_cascade, loop_file, tmp_path):
     n = calls["n"]
     again = replay(first.run_id, cache_dir=str(tmp_path / "cache"), toolchain=tc)
     assert calls["n"] == n and again.search.eval_cache_hit_rate == 1.0 and again.best_id == first.best_id
+
+
+def _timing_verdict(speedup: float):
+    from parevo.toolchain.timing import TimingResult
+    from parevo.toolchain.verdicts import StageVerdict
+
+    tr = TimingResult.from_samples(n=1 << 20, threads=2, rounds=3, repeats=2, input_bytes=8 << 20,
+                                   original=[0.010] * 6, candidate=[0.010 / speedup] * 6)
+    passed = speedup >= 1.05
+    return StageVerdict(stage="time", passed=passed, timing=tr,
+                        summary=tr.describe() if passed else f"not faster: {speedup:.2f}x")
+
+
+def test_a_cached_timing_does_not_decide_a_later_run_but_replays_keep_their_own(fake_cascade, loop_file,
+                                                                               tmp_path, monkeypatch):
+    """A candidate measured 0.95x under load is timed again by the next run (1.60x on a quiet machine)
+    and wins there; replaying the first run still shows its own 0.95x (from its transcript)."""
+    tc, calls = fake_cascade
+    slow = GOOD.replace("SPEEDUP(1.8)", "SPEEDUP(0.95)")
+    with FakeOpenAI(scripted([slow])) as srv:
+        first = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0), toolchain=tc)
+    assert first.status == "none-verified" and first.candidates[0].speedup == pytest.approx(0.95)
+    assert first.search.retimed == 0
+
+    def quiet_machine(self, rec, cand):
+        calls["retimed"] += 1
+        return rec.with_measurements([_timing_verdict(1.60)])
+
+    monkeypatch.setattr(CascadeRunner, "measure_again", quiet_machine)
+    with FakeOpenAI(scripted([slow])) as srv:
+        second = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
+                        toolchain=tc)
+    assert second.search.eval_cache_hits >= 1 and second.search.retimed == 1 and calls["retimed"] == 1
+    assert second.status == "verified" and second.best.speedup == pytest.approx(1.60)
+    assert "1 verified hits timed again" in render_text(second)
+
+    again = replay(first.run_id, cache_dir=str(tmp_path / "cache"), toolchain=tc)
+    assert calls["retimed"] == 1  # a replay measures nothing
+    assert again.status == "none-verified" and again.candidates[0].speedup == pytest.approx(0.95)
+    assert not again.search.replay_diverged

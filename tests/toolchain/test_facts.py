@@ -51,6 +51,7 @@ EXPECTED = {
     "all_positive.cpp": "reduction",
     "histogram.cpp": "histogram",
     "prefix_sum.cpp": "scan",
+    "cumulative_weights.cpp": "scan",
     "filter_positive.cpp": "filter",
     "find_first.cpp": "search",
     "argmin.cpp": "argminmax",
@@ -371,3 +372,85 @@ def test_at_accesses_are_element_accesses():
     assert f.pattern == "scan" and f.scan.op == ReductionOp.MUL  # a prefix product
     f = facts_of("", "for (int i = 1; i < n; ++i) b.at(i) = b.at(i - 1) * r + 1;")
     assert f.pattern == "sequential" and "`b.at(i - 1)`" in f.reason
+
+
+# ------------------------------------------------------------------ row-major subscripts
+
+@pytest.mark.parametrize("loop", [
+    "for (int i = 0; i < n; ++i) for (int j = 0; j < m; ++j) out[i * m + j] = a[j] * r;",
+    "for (int i = 0; i < n; ++i) for (int j = 0; j < m; ++j) out[m * i + j] = a[j] * r;",
+    "for (int i = 0; i < n; ++i) for (int j = 0; j < m; ++j) out[j + (i * m)] = a[j] * r;",
+    # a stencil's interior: columns 1 .. m-2, rows read from another array
+    "for (int i = 1; i < n - 1; ++i) for (int j = 1; j < m - 1; ++j)"
+    " out[i * m + j] = a[(i - 1) * m + j] + a[i * m + j + 1];",
+    # initialise a row, then accumulate into it (matrix product): same subscript, one row per iteration
+    "for (int i = 0; i < n; ++i) { for (int j = 0; j < m; ++j) out[i * m + j] = 0.0;"
+    " for (int k = 0; k < m; ++k) for (int j = 0; j < m; ++j) out[i * m + j] += a[i * m + k] * w[k * m + j]; }",
+])
+def test_row_major_writes_belong_to_their_row(loop):
+    f = facts_of("", loop)
+    assert f.parallelizable, f.reason
+    assert f.pattern == "nest"
+    assert [a.array for a in f.writes_at_index][:1] == ["out"] and not f.writes_computed
+
+
+@pytest.mark.parametrize("loop, why", [
+    # the column can leave the row: j reaches m
+    ("for (int i = 0; i < n; ++i) for (int j = 0; j <= m; ++j) out[i * m + j] = r;", "write conflict"),
+    # the column is bounded by something else than the row width
+    ("for (int i = 0; i < n; ++i) for (int j = 0; j < n; ++j) out[i * m + j] = r;", "write conflict"),
+    # the column starts below 0
+    ("for (int i = 0; i < n; ++i) for (int j = -1; j < m; ++j) out[i * m + j + 1] = r;", "write conflict"),
+    # not an inner loop's index
+    ("for (int i = 0; i < n; ++i) out[i * m + ids[i]] = r;", "write conflict"),
+    # the row width changes inside the loop
+    ("for (int i = 0; i < n; ++i) { m = i; for (int j = 0; j < m; ++j) out[i * m + j] = r; }", ""),
+    # reads the previous row of the array it writes
+    ("for (int i = 1; i < n; ++i) for (int j = 0; j < m; ++j) out[i * m + j] = out[(i - 1) * m + j];",
+     "loop-carried dependence"),
+    # written row by row and somewhere else too
+    ("for (int i = 0; i < n; ++i) { for (int j = 0; j < m; ++j) out[i * m + j] = r; out[0] = r; }",
+     "write conflict"),
+])
+def test_row_major_claims_need_proof(loop, why):
+    f = facts_of("", loop)
+    assert not f.parallelizable
+    assert why in (f.reason or "")
+
+
+def test_shifted_carried_scan():
+    f = facts_of("", "for (int i = 0; i < n - 1; ++i) { out[i + 1] = out[i] + a[i]; }")
+    assert f.parallelizable and f.pattern == "scan"
+    assert (f.scan.carried, f.scan.target, f.scan.expr) == ("out[i]", "out[i + 1]", "a[i]")
+
+
+@pytest.mark.parametrize("loop", [
+    "for (int i = 0; i < n - 2; ++i) { out[i + 2] = out[i] + a[i]; }",      # distance 2: not one scan
+    "for (int i = 0; i < n - 1; ++i) { out[i + 1] = out[i] * r + a[i]; }",  # not a monoid (affine recurrence)
+])
+def test_other_carried_recurrences_stay_sequential(loop):
+    f = facts_of("", loop)
+    assert not f.parallelizable and "loop-carried dependence" in f.reason
+
+
+def test_argmin_of_a_local_with_a_cast_index():
+    f = facts_of("double best = 1e300; long bi = -1;",
+                 "for (int i = 0; i < n; ++i) { double dx = a[i] - r, dy = b[i] - t; double d = dx * dx + dy * dy;"
+                 " if (d < best) { best = d; bi = static_cast<long>(i); } }", "return bi;")
+    assert f.parallelizable and f.pattern == "argminmax"
+    (ax,) = f.argextremes
+    assert (ax.value_var, ax.index_var, ax.index_expr, ax.expr) == ("best", "bi", "static_cast<long>(i)", "d")
+    assert ax.prelude == ["double dx = a[i] - r, dy = b[i] - t;", "double d = dx * dx + dy * dy;"]
+
+
+@pytest.mark.parametrize("decls, loop", [
+    # the local's value also feeds another statement after the if: not an argmin on its own
+    ("double best = 1e300; int bi = -1;",
+     "for (int i = 0; i < n; ++i) { double d = a[i]; if (d < best) { best = d; bi = i; } b[i] = d; }"),
+    # the stored position is not the index
+    ("double best = 1e300; int bi = -1;",
+     "for (int i = 0; i < n; ++i) { if (a[i] < best) { best = a[i]; bi = i + 1; } }"),
+])
+def test_argmin_lookalikes_are_not_argmins(decls, loop):
+    f = facts_of(decls, loop, "return bi;")
+    assert not f.argextremes

@@ -1,0 +1,85 @@
+"""The server's stale results: a stored result whose dependencies (the file, its includes, the
+input spec) changed is marked stale, shown as such, and never applied.
+
+A mixin of :class:`parevo.server.lsp.ParevoServer`; the file watcher
+(:mod:`.watch`) calls :meth:`StalenessMixin.on_files_changed`, and opening a
+document runs :meth:`StalenessMixin.check_stored` for changes made while the
+server was not running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from .store import LoopRecord, changed_deps, file_digest
+
+
+def basename_list(paths: list[str]) -> str:
+    """``a.h, b.h and 2 more``: file names for a message."""
+    names = sorted({os.path.basename(p) for p in paths})
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+class StalenessMixin:
+    """Marking stored results stale when what they were measured on changes."""
+
+    def all_records(self) -> list[LoopRecord]:
+        """Every loaded record of every store."""
+        out = []
+        for store in self.stores.values():
+            if store._records is not None:
+                out += list(store._records.values())
+        return out
+
+    def update_watch(self) -> None:
+        """Watch the dependencies of every fresh record."""
+        if self.watcher is None:
+            return
+        paths = set()
+        for rec in self.all_records():
+            if rec.stale is None:
+                paths.update(rec.deps)
+        self.watcher.set_paths(paths)
+
+    def on_files_changed(self, changed: set[str]) -> None:
+        """Watcher callback: mark the results depending on ``changed`` stale and re-publish."""
+        self.spawn(self._mark_stale(changed))
+
+    async def _mark_stale(self, changed: set[str]) -> None:
+        loop = asyncio.get_running_loop()
+        touched: set[str] = set()
+        for store in list(self.stores.values()):
+            for rec in list((store._records or {}).values()):
+                if rec.stale is not None:
+                    continue
+                hit = [p for p in rec.deps if os.path.normpath(p) in changed]
+                if not hit:
+                    continue
+                # a touch that leaves the content as it was does not make a result stale
+                really = await loop.run_in_executor(self.aux, lambda r=rec, h=hit: [
+                    p for p in h if file_digest(p) != r.deps.get(p)])
+                if really:
+                    why = f"{basename_list(really)} changed"
+                    await loop.run_in_executor(self.aux, store.mark_stale, rec.key, why)
+                    touched.add(rec.path)
+        for path in touched:
+            self.publish_path(path)
+        if touched:
+            self.update_watch()
+
+    async def check_stored(self, path: str) -> None:
+        """On open: load the store, mark results stale whose dependencies changed meanwhile, publish."""
+        loop = asyncio.get_running_loop()
+        store = self.store_for(path)
+        await loop.run_in_executor(self.aux, store.load)
+        todo = [r for r in store.for_path(path) if r.key not in self.checked_deps]
+        for rec in todo:
+            self.checked_deps.add(rec.key)
+            if rec.stale is not None:
+                continue
+            changed = await loop.run_in_executor(self.aux, changed_deps, rec)
+            if changed:
+                await loop.run_in_executor(self.aux, store.mark_stale, rec.key, f"{basename_list(changed)} changed")
+        self.publish_path(path)
+        self.update_watch()

@@ -3,7 +3,9 @@
 An :class:`Evaluator` is built once per loop. :meth:`Evaluator.prepare`
 compiles the generic driver (once per toolchain and flags, from the cache after
 that) and the original loop, runs the original on every check case and
-calibrates the timing size. Each candidate then goes through the stages, each
+fixes the timing size: the user's ``timing_n`` (setting, else input spec) or
+a calibrated one (doubled until one call of the original takes
+``target_seconds``). Each candidate then goes through the stages, each
 returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
 
 1. **compile** the variant translation unit (the user's file with the loop
@@ -16,7 +18,8 @@ returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
    ``tsan_threads`` workers (more than the cores: a race at 2 threads is missed
    in 10-20% of runs, toolchain.md), reports mapped to the user's lines.
 4. **time**: original and candidate interleaved over ``rounds`` processes of
-   ``repeats`` timed calls each at the calibrated size; a candidate passes when
+   ``repeats`` timed calls each at the timing size (more calls when one is
+   shorter than ``target_seconds``: :func:`timing_repeats`); a candidate passes when
    its median speedup is at least ``min_speedup`` and the speedup's quartile
    range (``TimingResult.speedup_low``) lies above 1.
 5. **profile** with what the machine supports (perf stat software counters or

@@ -1,5 +1,6 @@
 """The server's stale results: a stored result whose dependencies (the file, its includes, the
-input spec) changed is marked stale, shown as such, and never applied.
+input spec) changed, or that was measured with another compiler or ParlayLib than the one the
+server now uses, is marked stale, shown as such, and never applied.
 
 A mixin of :class:`parevo.server.lsp.ParevoServer`; the file watcher
 (:mod:`.watch`) calls :meth:`StalenessMixin.on_files_changed`, and opening a
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+from parevo.toolchain.discovery import Toolchain
+
 from .store import LoopRecord, changed_deps, file_digest
 
 
@@ -19,6 +22,24 @@ def basename_list(paths: list[str]) -> str:
     """``a.h, b.h and 2 more``: file names for a message."""
     names = sorted({os.path.basename(p) for p in paths})
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def toolchain_change(rec: LoopRecord, tc: Toolchain | None) -> str | None:
+    """Why ``rec`` no longer holds for toolchain ``tc`` (another compiler version or another
+    ParlayLib than the one its figures were measured with), or None.
+
+    Records without toolchain provenance (errors) and an unknown ``tc`` give None.
+    """
+    result = rec.evolution or rec.race_check
+    info = result.toolchain if result is not None else None
+    if info is None or tc is None:
+        return None
+    if tc.cxx_version and info.compiler_version != tc.cxx_version:
+        return f"measured with {info.compiler_version}; the compiler is now {tc.cxx_version} ({tc.cxx})"
+    if tc.parlay_version and info.parlay_version != tc.parlay_version:
+        return (f"measured with ParlayLib {info.parlay_version or 'unknown'}; ParlayLib is now "
+                f"{tc.parlay_version} ({tc.parlay_include})")
+    return None
 
 
 class StalenessMixin:
@@ -68,8 +89,24 @@ class StalenessMixin:
         if touched:
             self.update_watch()
 
+    async def mark_toolchain_stale(self, tc: Toolchain) -> None:
+        """After (re)discovery: mark every loaded result measured with another toolchain stale."""
+        loop = asyncio.get_running_loop()
+        touched: set[str] = set()
+        for store in list(self.stores.values()):
+            for rec in list((store._records or {}).values()):
+                why = toolchain_change(rec, tc) if rec.stale is None else None
+                if why:
+                    await loop.run_in_executor(self.aux, store.mark_stale, rec.key, why)
+                    touched.add(rec.path)
+        for path in touched:
+            self.publish_path(path)
+        if touched:
+            self.update_watch()
+
     async def check_stored(self, path: str) -> None:
-        """On open: load the store, mark results stale whose dependencies changed meanwhile, publish."""
+        """On open: load the store, mark results stale whose dependencies changed meanwhile or that
+        were measured with another toolchain than the discovered one, publish."""
         loop = asyncio.get_running_loop()
         store = self.store_for(path)
         await loop.run_in_executor(self.aux, store.load)
@@ -79,7 +116,8 @@ class StalenessMixin:
             if rec.stale is not None:
                 continue
             changed = await loop.run_in_executor(self.aux, changed_deps, rec)
-            if changed:
-                await loop.run_in_executor(self.aux, store.mark_stale, rec.key, f"{basename_list(changed)} changed")
+            why = f"{basename_list(changed)} changed" if changed else toolchain_change(rec, self.toolchain)
+            if why:
+                await loop.run_in_executor(self.aux, store.mark_stale, rec.key, why)
         self.publish_path(path)
         self.update_watch()

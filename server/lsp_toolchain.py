@@ -78,6 +78,7 @@ class ToolchainMixin:
         self.toolchain, self.toolchain_problem = tc, problem
         if problem:
             self.logmsg(f"parevo: {problem}")
+        await self.mark_toolchain_stale(tc)  # results measured with another compiler or ParlayLib
         return tc
 
     async def ready_toolchain(self) -> tuple[Toolchain | None, str | None]:

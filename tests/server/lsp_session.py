@@ -283,13 +283,24 @@ def workspace_with(tmp: Path, *files: Path) -> Path:
 VERIFIED_RECORD = DATA / "heavy_sum.verified.json"
 
 
-def seed_verified_result(ws: Path) -> Path:
-    """Put the recorded verified result into ``ws``'s result store (for ``ws / HEAVY``)."""
+def seed_verified_result(ws: Path, *, compiler_version: str | None = None) -> Path:
+    """Put the recorded verified result into ``ws``'s result store (for ``ws / HEAVY``).
+
+    The record was measured on the development machine; its toolchain provenance is
+    stamped with this machine's compiler and ParlayLib (so the server does not mark it
+    stale for another toolchain), or with ``compiler_version`` when a test wants a
+    record measured with another compiler.
+    """
     text = VERIFIED_RECORD.read_text().replace("@FILE@", str((ws / HEAVY).resolve()))
     from parevo.server.store import LoopRecord
+    from parevo.toolchain.discovery import DiscoverySettings, discover
 
     rec = LoopRecord.model_validate_json(text)
+    tc = discover(DiscoverySettings())
+    info = rec.evolution.toolchain
+    info.compiler_version = compiler_version or tc.cxx_version or info.compiler_version
+    info.parlay_version = tc.parlay_version or info.parlay_version
     out = ws / ".parevo" / "results" / f"{rec.key}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(rec.model_dump_json())
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 
 from parevo.toolchain.discovery import Toolchain
 
@@ -67,35 +68,15 @@ class StalenessMixin:
         """Watcher callback: mark the results depending on ``changed`` stale and re-publish."""
         self.spawn(self._mark_stale(changed))
 
-    async def _mark_stale(self, changed: set[str]) -> None:
+    async def _mark_where(self, reason: Callable[[LoopRecord], Awaitable[str | None]]) -> None:
+        """Mark stale every fresh loaded record for which ``await reason(rec)`` says why; re-publish."""
         loop = asyncio.get_running_loop()
         touched: set[str] = set()
         for store in list(self.stores.values()):
             for rec in list((store._records or {}).values()):
                 if rec.stale is not None:
                     continue
-                hit = [p for p in rec.deps if os.path.normpath(p) in changed]
-                if not hit:
-                    continue
-                # a touch that leaves the content as it was does not make a result stale
-                really = await loop.run_in_executor(self.aux, lambda r=rec, h=hit: [
-                    p for p in h if file_digest(p) != r.deps.get(p)])
-                if really:
-                    why = f"{basename_list(really)} changed"
-                    await loop.run_in_executor(self.aux, store.mark_stale, rec.key, why)
-                    touched.add(rec.path)
-        for path in touched:
-            self.publish_path(path)
-        if touched:
-            self.update_watch()
-
-    async def mark_toolchain_stale(self, tc: Toolchain) -> None:
-        """After (re)discovery: mark every loaded result measured with another toolchain stale."""
-        loop = asyncio.get_running_loop()
-        touched: set[str] = set()
-        for store in list(self.stores.values()):
-            for rec in list((store._records or {}).values()):
-                why = toolchain_change(rec, tc) if rec.stale is None else None
+                why = await reason(rec)
                 if why:
                     await loop.run_in_executor(self.aux, store.mark_stale, rec.key, why)
                     touched.add(rec.path)
@@ -103,6 +84,26 @@ class StalenessMixin:
             self.publish_path(path)
         if touched:
             self.update_watch()
+
+    async def _mark_stale(self, changed: set[str]) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def reason(rec: LoopRecord) -> str | None:
+            hit = [p for p in rec.deps if os.path.normpath(p) in changed]
+            if not hit:
+                return None
+            # a touch that leaves the content as it was does not make a result stale
+            really = await loop.run_in_executor(self.aux, lambda: [p for p in hit if file_digest(p) != rec.deps.get(p)])
+            return f"{basename_list(really)} changed" if really else None
+
+        await self._mark_where(reason)
+
+    async def mark_toolchain_stale(self, tc: Toolchain) -> None:
+        """After (re)discovery: mark every loaded result measured with another toolchain stale."""
+        async def reason(rec: LoopRecord) -> str | None:
+            return toolchain_change(rec, tc)
+
+        await self._mark_where(reason)
 
     async def check_stored(self, path: str) -> None:
         """On open: load the store, mark results stale whose dependencies changed meanwhile or that

@@ -43,12 +43,9 @@ def evidence_lines(result: EvolutionResult) -> list[str]:
 
 
 def size_origin(t) -> str:
-    """How the timing size was chosen, for people: calibrated or given by the user."""
-    if t.n_source == "input spec":
-        return "timing_n from the input spec"
-    if t.n_source == "setting":
-        return "timing size from the settings"
-    return "calibrated: doubled until one call of the original took the target time"
+    """How the timing size was chosen, for people: given by the user (:attr:`TimingResult.n_note`)
+    or calibrated."""
+    return ("n" + t.n_note) if t.n_note else "calibrated: doubled until one call of the original took the target time"
 
 
 def rejected_line(rec: CandidateRecord) -> str:

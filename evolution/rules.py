@@ -99,8 +99,9 @@ def _chunks(site: LoopSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) ->
     loop); granularity 1, so each chunk is one task. Counted ``for`` loops with step +1 only.
 
     Why: a fine-grained ``parallel_for`` calls the body through a lambda per index and splits by
-    work stealing, which on a 2-vCPU VM measured 1.0x on a 3-point stencil at n = 2^20 where two
-    static chunks measured 1.4-1.9x (a standalone microbenchmark, best of 50 calls, g++ -O3).
+    work stealing, which on a 2-vCPU VM measured 0.94x-1.04x on a 3-point stencil at n = 2^20 where
+    two static chunks measured 1.44x-1.87x (4 of 5 runs; 0.99x in one), in a standalone
+    microbenchmark (best of 50 calls, g++ -O3).
     """
     if (facts.range_var or not facts.index_var or facts.step != 1 or facts.index_declared_outside
             or fr.index_type.startswith("decltype")):

@@ -168,10 +168,12 @@ class CascadeRunner:
                     rec = rec.with_measurements(self.timings[cand.id])
                 elif self.retime and rec.verified:
                     self._prepare()
-                    rec = self.measure_again(rec, cand)
-                    self.retimed += 1
-                    note = " (correctness from the evaluation cache, timed again)"
-                    self._store(rec)
+                    again = self.measure_again(rec, cand)
+                    if again is not None:
+                        rec = again
+                        self.retimed += 1
+                        note = " (correctness from the evaluation cache, timed again)"
+                        self._store(rec)
             except Cancelled:
                 self.seen.discard(cand.id)
                 self.stopped_by = "cancelled"
@@ -198,11 +200,11 @@ class CascadeRunner:
         if self.on_measured is not None and rec.verified:
             self.on_measured(rec)
 
-    def measure_again(self, rec: CandidateRecord, cand: Candidate) -> CandidateRecord:
+    def measure_again(self, rec: CandidateRecord, cand: Candidate) -> CandidateRecord | None:
         """Time and profile a cached verified candidate afresh (its executable from the compile cache).
 
-        Returns the record with the new measurements; the cached one unchanged when the executable
-        cannot be rebuilt (the compile cache lost it and the compiler now fails).
+        Returns the record with the new measurements, or None when the executable cannot be rebuilt
+        (the compile cache lost it and the compiler now fails): the caller keeps the cached figures.
         Raises:
             Cancelled: the search was cancelled.
         """
@@ -212,7 +214,7 @@ class CascadeRunner:
         if ev.cancel.is_set():
             raise Cancelled("cancelled")
         if exe is None:
-            return rec
+            return None
         self._emit("time", f"timing {cand.origin} against the original (verified in an earlier run)", cand)
         stages = [ev.time_stage(exe)]
         if stages[0].passed:

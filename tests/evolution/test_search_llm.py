@@ -393,3 +393,19 @@ def test_a_cached_timing_does_not_decide_a_later_run_but_replays_keep_their_own(
     assert calls["retimed"] == 1  # a replay measures nothing
     assert again.status == "none-verified" and again.candidates[0].speedup == pytest.approx(0.95)
     assert not again.search.replay_diverged
+
+
+def test_a_hit_that_cannot_be_rebuilt_keeps_its_cached_figures(fake_cascade, loop_file, tmp_path, monkeypatch):
+    """When a verified hit's executable cannot be rebuilt, the run shows the cached timing and records
+    no measurement of its own for it."""
+    tc, _ = fake_cascade
+    with FakeOpenAI(scripted([GOOD])) as srv:
+        first = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0), toolchain=tc)
+    assert first.status == "verified"
+    monkeypatch.setattr(CascadeRunner, "measure_again", lambda self, rec, cand: None)
+    with FakeOpenAI(scripted([GOOD])) as srv:
+        second = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
+                        toolchain=tc)
+    assert second.search.retimed == 0 and second.best.speedup == pytest.approx(first.best.speedup)
+    measured = [r for r in Transcript.read(second.transcript_path) if r.get("type") == "measured"]
+    assert measured == []

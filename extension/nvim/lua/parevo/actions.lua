@@ -22,6 +22,12 @@ local function client_here(bufnr)
   return c
 end
 
+--- The current buffer and its parevo client (nil after saying why).
+local function current()
+  local bufnr = vim.api.nvim_get_current_buf()
+  return bufnr, client_here(bufnr)
+end
+
 --- 0-based `line, end_line` of a command's range (end_line nil for one line).
 local function lines_of(opts)
   local l1, l2 = opts.line1, opts.line2
@@ -48,8 +54,7 @@ end
 
 --- :ParevoParallelize: start a search of the loop at the cursor (or in the range).
 function M.parallelize(opts)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_here(bufnr)
+  local bufnr, client = current()
   if not client then
     return
   end
@@ -60,8 +65,7 @@ end
 
 --- :ParevoCancel: cancel the search of the loop at the cursor, else all (`!`: all).
 function M.cancel(opts)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_here(bufnr)
+  local bufnr, client = current()
   if not client then
     return
   end
@@ -85,8 +89,7 @@ end
 
 --- :ParevoReport: the evidence of the loop at the cursor (the hover) in a floating window.
 function M.report()
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_here(bufnr)
+  local bufnr, client = current()
   if not client then
     return
   end
@@ -165,8 +168,7 @@ function M.apply(opts)
     end
     return
   end
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_here(bufnr)
+  local bufnr, client = current()
   if not client then
     return
   end
@@ -178,8 +180,7 @@ end
 
 --- :ParevoDiff: the verified rewrite beside the current code, in diff mode (:ParevoApply there applies it).
 function M.diff(opts)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_here(bufnr)
+  local bufnr, client = current()
   if not client then
     return
   end
@@ -204,8 +205,7 @@ end
 
 --- :ParevoStatus: the server's toolchain and running searches.
 function M.status()
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = client_here(bufnr)
+  local bufnr, client = current()
   if not client then
     return
   end

@@ -15,7 +15,9 @@ from pydantic import BaseModel
 
 from .ctypes import CType, parse_type
 from .models import HarnessError, LoopSite, StructDef
-from .usage import parse_source, text_of, walk
+from .syntax import node_text as text_of
+from .syntax import parse as parse_source
+from .syntax import walk
 
 
 class StructPlan(BaseModel):

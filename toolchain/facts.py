@@ -33,16 +33,14 @@ from tree_sitter import Node
 
 from .facts_arrays import ArrayFacts
 from .facts_scalars import ScalarFacts
+from .syntax import int_literal, strip_parens, walk
 from .loop_body import (
     collect_body,
     declared_name,
     find_loop_node,
     identifiers,
-    int_literal,
     line_of,
     statement_of,
-    strip_parens,
-    walk,
 )
 from .loop_header import Header, read_for_header, read_range_header
 from .models import (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from .syntax import strip_parens, walk
 from .loop_body import (
     Target,
     Write,
@@ -25,10 +26,8 @@ from .loop_body import (
     is_element_access,
     line_of,
     mentions,
-    strip_parens,
     target_of,
     value_used,
-    walk,
 )
 from .facts_rows import row_major_width
 from .loop_body import norm

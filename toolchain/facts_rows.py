@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from .loop_body import int_literal, norm, strip_parens
+from .loop_body import norm
 from .loop_header import read_for_header
-from .parsing import node_text
+from .syntax import int_literal, node_text, strip_parens
 
 _NAME_TYPES = ("identifier", "field_expression", "qualified_identifier")
 

@@ -17,6 +17,7 @@ import re
 
 from tree_sitter import Node
 
+from .syntax import strip_parens, walk
 from .loop_body import (
     Write,
     identifiers,
@@ -24,10 +25,8 @@ from .loop_body import (
     mentions,
     norm,
     statement_of,
-    strip_parens,
     target_of,
     value_used,
-    walk,
 )
 from .models import ArgExtreme, Dependence, Reduction, ReductionOp, Scan
 from .parsing import span_of

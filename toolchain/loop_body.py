@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from .models import LoopSite
-from .parsing import node_text
+from .syntax import node_text, strip_parens, walk
 
-LOOP_TYPES = ("for_statement", "for_range_loop", "while_statement", "do_statement")
+from .syntax import LOOP_TYPES  # noqa: E402
 STREAM_NAMES = frozenset({"cout", "cerr", "clog", "cin"})
 
 
@@ -27,20 +27,6 @@ def norm(text: str) -> str:
     return "".join(text.split())
 
 
-def strip_parens(node: Node | None) -> Node | None:
-    """The node inside any number of redundant parentheses."""
-    while node is not None and node.type == "parenthesized_expression" and node.named_child_count == 1:
-        node = node.named_children[0]
-    return node
-
-
-def walk(node: Node):
-    """Pre-order iterator over ``node`` and its descendants."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
 
 
 def op_text(node: Node, src: bytes) -> str:
@@ -52,16 +38,6 @@ def op_text(node: Node, src: bytes) -> str:
         return "++" if "++" in node_text(node, src) else "--"
     return ""
 
-
-def int_literal(node: Node | None, src: bytes) -> int | None:
-    """The value of an integer literal node, else None."""
-    node = strip_parens(node)
-    if node is None or node.type != "number_literal":
-        return None
-    try:
-        return int(node_text(node, src).rstrip("uUlL"), 0)
-    except ValueError:
-        return None
 
 
 def identifiers(node: Node, src: bytes) -> list[Node]:

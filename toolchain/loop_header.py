@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from .parsing import node_text
+from .syntax import int_literal as _int_literal
+from .syntax import node_text
+from .syntax import strip_parens as _strip_parens
 
 _INT_TYPES_UNSIGNED = (
     "size_t", "std::size_t", "unsigned", "unsigned int", "unsigned long", "unsigned long long",
@@ -52,28 +54,6 @@ def is_unsigned_type(type_text: str | None) -> bool:
         return False
     t = " ".join(type_text.replace("const", "").split())
     return t in _INT_TYPES_UNSIGNED or t.startswith("unsigned")
-
-
-def _strip_parens(node: Node) -> Node:
-    while node is not None and node.type == "parenthesized_expression" and node.named_child_count == 1:
-        node = node.named_children[0]
-    return node
-
-
-def _int_literal(node: Node | None, src: bytes) -> int | None:
-    if node is None:
-        return None
-    node = _strip_parens(node)
-    if node.type == "number_literal":
-        t = node_text(node, src).rstrip("uUlL")
-        try:
-            return int(t, 0)
-        except ValueError:
-            return None
-    if node.type == "unary_expression" and node.child_count == 2 and node.children[0].type == "-":
-        v = _int_literal(node.children[1], src)
-        return -v if v is not None else None
-    return None
 
 
 def _declarator_identifier(decl: Node | None) -> Node | None:

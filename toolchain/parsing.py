@@ -10,10 +10,8 @@ includes and plain structs. Errors are specific and user-facing:
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 
-import tree_sitter_cpp
-from tree_sitter import Language, Node, Parser, Tree
+from tree_sitter import Node
 
 from .models import (
     LocalVar,
@@ -27,33 +25,14 @@ from .models import (
     StructField,
 )
 
-CPP = Language(tree_sitter_cpp.language())
-
-LOOP_TYPES = {
-    "for_statement": "for",
-    "for_range_loop": "range_for",
-    "while_statement": "while",
-    "do_statement": "do",
-}
+from .syntax import LOOP_TYPES, node_text, parse, walk
+from .syntax import ancestor as _ancestor
 
 PARALLEL_CALLS = ("parallel_for", "for_each", "tabulate", "blocked_for")
 
 SELECT_MARKER = "parevo: select the loop below"
 
 
-@lru_cache(maxsize=32)
-def _parse_cached(source: str) -> Tree:
-    return Parser(CPP).parse(source.encode("utf-8"))
-
-
-def parse(source: str) -> Tree:
-    """Parse C++ ``source`` (str) into a tree-sitter tree (cached by text)."""
-    return _parse_cached(source)
-
-
-def node_text(node: Node, src: bytes) -> str:
-    """The UTF-8 text of ``node`` in the encoded source ``src``."""
-    return src[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
 
 
 def span_of(node: Node) -> Span:
@@ -68,36 +47,21 @@ def span_of(node: Node) -> Span:
     )
 
 
-def _walk(node: Node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
-
 
 def _errors_in(node: Node) -> list[Node]:
     if not node.has_error:
         return []
-    return [n for n in _walk(node) if n.type == "ERROR" or n.is_missing]
+    return [n for n in walk(node) if n.type == "ERROR" or n.is_missing]
 
-
-def _ancestor(node: Node, types: set[str]) -> Node | None:
-    p = node.parent
-    while p is not None:
-        if p.type in types:
-            return p
-        p = p.parent
-    return None
 
 
 def _loops_in(node: Node) -> list[Node]:
-    return [n for n in _walk(node) if n.type in LOOP_TYPES]
+    return [n for n in walk(node) if n.type in LOOP_TYPES]
 
 
 def _parallel_calls_in(node: Node, src: bytes) -> list[Node]:
     out = []
-    for n in _walk(node):
+    for n in walk(node):
         if n.type == "call_expression":
             fn = n.child_by_field_name("function")
             if fn is not None and node_text(fn, src).split("::")[-1].split("<")[0] in PARALLEL_CALLS:
@@ -238,7 +202,7 @@ def _locals_before(fn: Node, loop: Node, src: bytes) -> list[LocalVar]:
     body = fn.child_by_field_name("body")
     if body is None:
         return out
-    for n in _walk(body):
+    for n in walk(body):
         if n.start_byte >= loop.start_byte:
             continue
         if n.type != "declaration":
@@ -258,7 +222,7 @@ def _locals_before(fn: Node, loop: Node, src: bytes) -> list[LocalVar]:
 
 def _structs(root: Node, src: bytes) -> list[StructDef]:
     out = []
-    for n in _walk(root):
+    for n in walk(root):
         if n.type not in ("struct_specifier", "class_specifier"):
             continue
         name_node = n.child_by_field_name("name")

@@ -32,26 +32,8 @@ from typing import Any
 from .ctypes import CType, Decl
 from .models import LoopSite
 from .sizes import Iv, Poly
-
-def parse_source(source: str):
-    """The (cached) tree-sitter tree of ``source``."""
-    from .parsing import parse
-
-    return parse(source)
-
-
-def text_of(node, src: bytes) -> str:
-    """UTF-8 text of ``node`` in the encoded source ``src``."""
-    return src[node.start_byte:node.end_byte].decode("utf-8", errors="replace")
-
-
-def walk(node):
-    """Every node under ``node`` (itself first), in source order."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
+from .syntax import node_text as text_of
+from .syntax import walk
 
 
 def strip_casts(node):

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
 
 from pydantic import BaseModel, Field
 
-
-def normalize_code(text: str) -> str:
-    """Return ``text`` with comments removed and whitespace runs folded.
-
-    Two candidates that differ only in layout or comments normalize to the same
-    string, so the evaluation cache treats them as one program.
-    """
-    text = re.sub(r"//[^\n]*", "", text)
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return " ".join(text.split())
+from .candidate_syntax import CandidateTree, parse_candidate, token_digest
 
 
 class Candidate(BaseModel):
@@ -35,6 +25,13 @@ class Candidate(BaseModel):
     ``mut:granularity``), ``params`` the variant's knobs
     (``{"granularity": 1024}``), ``parent_id`` the candidate it was derived
     from, ``parent_ids`` all parents (two for a crossover).
+
+    ``knobs`` names the constants the proposer declared for its numeric knobs,
+    ``{"block": "blk_size"}`` for a text holding ``const size_t blk_size = 2048;``:
+    a parameter mutation (:mod:`parevo.evolution.mutations`) finds that
+    declaration in the candidate's parse and replaces its literal, and nothing
+    else (never a literal of the user's). Granularity needs no entry: it is the
+    granularity argument of a ``parlay::parallel_for``/``tabulate``/``map`` call.
     """
 
     loop_text: str = ""
@@ -43,6 +40,7 @@ class Candidate(BaseModel):
     origin: str
     description: str = ""
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    knobs: dict[str, str] = Field(default_factory=dict)
     parent_id: str | None = None
     parent_ids: list[str] = Field(default_factory=list)
 
@@ -57,15 +55,22 @@ class Candidate(BaseModel):
         return self.function_text if self.function_text is not None else self.loop_text
 
     @property
-    def id(self) -> str:
-        """12-hex-digit hash of the normalized text and sorted includes.
+    def tree(self) -> CandidateTree:
+        """The parse of :attr:`code` (cached by text; see :mod:`parevo.evolution.candidate_syntax`)."""
+        return parse_candidate(self.code, self.level)
 
-        Loop-level ids are unchanged from earlier versions (normalized loop
-        text, newline, sorted includes); a function-level id hashes a
-        ``fn`` marker first, so a loop and a function with equal text differ.
+    @property
+    def id(self) -> str:
+        """12-hex-digit hash of the level, the code's token stream and the sorted includes.
+
+        The token stream (:func:`parevo.toolchain.syntax.tokens`) drops comments
+        and layout and keeps every literal as written, so two candidates share
+        an id exactly when they are one program: ``s += 1`` and ``s += 2`` on a
+        line holding ``"http://x"`` differ, a reindented copy with other
+        comments does not. Text that does not parse still gets an id (its
+        unparsed text counts as tokens). A function-level id hashes an ``fn``
+        marker, so a loop and a function with equal text differ.
         """
-        body = normalize_code(self.loop_text)
-        if self.function_text is not None:
-            body = "fn\n" + normalize_code(self.function_text)
-        key = body + "\n" + "\n".join(sorted(set(self.includes)))
+        level = "fn\n" if self.function_text is not None else "loop\n"
+        key = level + token_digest(self.code, self.level) + "\n" + "\n".join(sorted(set(self.includes)))
         return hashlib.sha256(key.encode()).hexdigest()[:12]

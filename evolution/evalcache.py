@@ -18,10 +18,14 @@ Keys (SHA-256, hex):
   input plan, the toolchain identity (compiler, ParlayLib version and
   headers), the optimized and ThreadSanitizer flags and every
   :class:`EvalConfig` field (sizes, seeds, threads, rounds, tolerance...);
-* the **candidate** within a context: its normalized text
-  (:func:`~parevo.evolution.candidates.normalize_code`: comments and layout
-  do not matter), its level (loop or function) and its sorted includes, i.e.
-  :attr:`Candidate.id`.
+* the **candidate** within a context: its token stream from tree-sitter
+  (:func:`parevo.toolchain.syntax.tokens`: comments and layout do not matter,
+  every literal counts exactly as written), its level (loop or function) and
+  its sorted includes, i.e. :attr:`Candidate.id`.
+
+``VERSION`` is part of both keys and of every entry: version 1 keyed candidates
+by a text normalization that stripped ``//`` inside string literals (two
+programs could share a verdict), so its entries are never read again.
 
 The calibrated timing size ``n`` is a measurement, not an input, and is not
 part of the key; instead the first run of a context records its baseline
@@ -51,7 +55,7 @@ from parevo.toolchain.evaluate import Baseline
 from .candidates import Candidate
 from .result import CandidateRecord
 
-VERSION = 1
+VERSION = 2
 
 
 def context_key(*, source: str, loop_span: tuple[int, int], plan_json: str, toolchain_identity: str,

@@ -2,7 +2,11 @@
 
 These are the search's operators when no LLM is configured, and the cheap
 operators beside the LLM ones when one is. Each works on the candidate's
-text (loop or function), so it applies to rule and LLM candidates alike:
+parse (:attr:`Candidate.tree`, loop or function), so it applies to rule and LLM
+candidates alike, and replaces exactly the syntax node of the knob it owns: a
+call's argument node or the literal of a constant the proposer declared,
+never another literal that happens to have the same value. A candidate that
+does not parse has no mutations.
 
 * ``param:granularity``: set the granularity argument of each
   ``parlay::parallel_for(start, end, f[, g])`` and ``parlay::tabulate(n, f[, g])``
@@ -17,10 +21,13 @@ text (loop or function), so it applies to rule and LLM candidates alike:
   blocks of :data:`BLOCKS` iterations, each a serial loop (only when the
   lambda body has no ``return``, whose meaning would change); and
   ``reduce(tabulate(n, f), m)`` → a reduction over blocks, each block summed
-  serially with the same monoid;
+  serially with the same monoid. The block size becomes a constant declared before the statement
+  (``const size_t block_pv = 512;``), recorded in :attr:`Candidate.knobs`;
 * ``param:block``: change the block size, minimum block or blocks-per-worker
-  knobs of candidates that declare them in ``params`` (rule variants such as
-  ``rule:parallel-for-blocked``, ``rule:histogram-blocks``, ``rule:scan-blocked``).
+  knobs a candidate declares as constants named in :attr:`Candidate.knobs`
+  (rule variants such as ``rule:parallel-for-blocked``, ``rule:histogram-blocks``,
+  ``rule:scan-blocked``, and the blocked primitives above): the constant's
+  literal is found by a query on the parse and replaced, nothing else.
 
 Mutations are syntactic and may produce code that does not compile or is not
 faster; the cascade decides. They never change what the loop computes except
@@ -29,10 +36,12 @@ through reassociation, which the rules already rely on.
 
 from __future__ import annotations
 
-import re
+from tree_sitter import Node
 
+from parevo.toolchain import syntax
+
+from .candidate_syntax import CandidateTree
 from .candidates import Candidate
-from .cpptext import find_calls, int_literal
 
 GRANULARITIES = (0, 1, 16, 256, 1024, 4096, 16384)
 BLOCKS = (512, 2048, 8192, 32768)
@@ -41,174 +50,245 @@ BLOCKS_PER_WORKER = (1, 2, 4, 8)
 PAR = "<parlay/parallel.h>"
 PRIM = "<parlay/primitives.h>"
 
-_LAMBDA = re.compile(
-    r"^\[(?P<cap>[^\]]*)\]\s*\(\s*(?:const\s+)?(?P<type>[\w:]+(?:\s+[\w:]+)*)\s+(?P<var>\w+)\s*\)\s*"
-    r"(?:mutable\s*)?(?:->\s*[\w:<>]+\s*)?\{(?P<body>.*)\}$", re.S)
+#: the granularity argument's position in each call that takes one (ParlayLib's signatures).
+GRANULARITY_ARG = {"parlay::parallel_for": 3, "parlay::tabulate": 2, "parlay::map": 2}
+
+#: the values ``param:block`` tries for each knob a candidate may declare.
+KNOB_VALUES = {"block": BLOCKS, "min_block": MIN_BLOCKS, "blocks_per_worker": BLOCKS_PER_WORKER}
 
 
 def _child(parent: Candidate, text: str, knob: str, description: str, params: dict,
-           includes: list[str] | None = None) -> Candidate:
+           includes: list[str] | None = None, knobs: dict[str, str] | None = None) -> Candidate:
     incs = list(parent.includes)
     for inc in includes or []:
         if inc not in incs:
             incs.append(inc)
     new_params = dict(parent.params)
     new_params.update(params)
+    new_knobs = dict(parent.knobs)
+    new_knobs.update(knobs or {})
     fields = dict(includes=incs, origin=f"mut:{knob}", description=description, params=new_params,
-                  parent_id=parent.id, parent_ids=[parent.id])
+                  knobs=new_knobs, parent_id=parent.id, parent_ids=[parent.id])
     if parent.function_text is not None:
         return Candidate(function_text=text, **fields)
     return Candidate(loop_text=text, **fields)
 
 
-def _replace(text: str, start: int, end: int, new: str) -> str:
-    return text[:start] + new + text[end:]
+def _parsed(cand: Candidate) -> CandidateTree | None:
+    t = cand.tree
+    return None if t.problems() else t
 
 
 def granularity_mutations(cand: Candidate) -> list[Candidate]:
-    """Every other granularity for every ``parallel_for``/``tabulate``/``map`` call with a literal (or no) one."""
-    text = cand.code
+    """Every other granularity for every ``parallel_for``/``tabulate``/``map`` call with a literal (or no) one.
+
+    The granularity argument node (:data:`GRANULARITY_ARG`) is replaced, added after the
+    last argument, or removed (granularity 0, the library's choice); nothing else changes.
+    """
+    t = _parsed(cand)
+    if t is None:
+        return []
     out = []
-    for idx, call in enumerate(find_calls(text, r"parlay::(parallel_for|tabulate|map)")):
-        pos = 3 if call.name.endswith("parallel_for") else 2
-        if len(call.args) < pos:
+    for idx, call in enumerate(t.calls(GRANULARITY_ARG)):
+        pos = GRANULARITY_ARG[call.name]
+        args = call.args
+        if len(args) < pos:
             continue
         current = 0
-        if len(call.args) > pos:
-            lit = int_literal(call.arg(text, pos))
+        if len(args) > pos:
+            lit = syntax.int_literal(args[pos], t.src)
             if lit is None:
                 continue
             current = lit
         for g in GRANULARITIES:
             if g == current:
                 continue
-            if len(call.args) > pos:
-                if g == 0 and len(call.args) == pos + 1:  # drop the argument: back to automatic
-                    new = _replace(text, call.args[pos - 1][1], call.args[pos][1], "")
+            if len(args) > pos:
+                if g == 0 and len(args) == pos + 1:  # drop the argument: back to automatic
+                    edit = (args[pos - 1].end_byte, args[pos].end_byte, "")
                 else:
-                    new = _replace(text, call.args[pos][0], call.args[pos][1], str(g))
+                    edit = (args[pos].start_byte, args[pos].end_byte, str(g))
             else:
-                new = _replace(text, call.args[pos - 1][1], call.args[pos - 1][1], f", {g}")
+                edit = (args[pos - 1].end_byte, args[pos - 1].end_byte, f", {g}")
             what = "automatic granularity" if g == 0 else f"granularity {g}"
-            out.append(_child(cand, new, "granularity",
+            out.append(_child(cand, t.edit([edit]), "granularity",
                               f"{call.name} call #{idx + 1} with {what}", {"granularity": g}))
     return out
 
 
 _SEQ_SWAPS = [
-    ("delayed", re.compile(r"\bparlay::tabulate\s*\("), "parlay::delayed_tabulate("),
-    ("delayed", re.compile(r"\bparlay::map\s*\("), "parlay::delayed_map("),
-    ("materialized", re.compile(r"\bparlay::delayed_tabulate\s*\("), "parlay::tabulate("),
-    ("materialized", re.compile(r"\bparlay::(?:delayed_map|delayed::map)\s*\("), "parlay::map("),
+    ("delayed", {"parlay::tabulate": "parlay::delayed_tabulate"}),
+    ("delayed", {"parlay::map": "parlay::delayed_map"}),
+    ("materialized", {"parlay::delayed_tabulate": "parlay::tabulate"}),
+    ("materialized", {"parlay::delayed_map": "parlay::map", "parlay::delayed::map": "parlay::map"}),
 ]
 
 
 def sequence_mutations(cand: Candidate) -> list[Candidate]:
-    """Delayed ↔ materialized: all ``tabulate``/``map`` calls of one kind switched at once."""
-    text = cand.code
+    """Delayed ↔ materialized: all ``tabulate``/``map`` calls of one kind switched at once (the
+    callee's name replaced, its template arguments kept; a delayed form takes no granularity,
+    so a materialized call's granularity argument is dropped)."""
+    t = _parsed(cand)
+    if t is None:
+        return []
     out = []
-    for form, pat, repl in _SEQ_SWAPS:
-        if not pat.search(text):
+    for form, swaps in _SEQ_SWAPS:
+        found = t.calls(swaps)
+        if not found:
             continue
-        new = text
-        if form == "delayed":  # delayed forms take no granularity argument: drop it
-            for call in reversed(find_calls(new, r"parlay::(tabulate|map)")):
-                if len(call.args) == 3:
-                    new = _replace(new, call.args[1][1], call.args[2][1], "")
-        new = pat.sub(repl, new)
+        edits = []
+        for call in found:
+            edits.append((call.callee.start_byte, syntax.name_end(call.callee), swaps[call.name]))
+            if form == "delayed" and len(call.args) == 3:
+                edits.append((call.args[1].end_byte, call.args[2].end_byte, ""))
+        try:
+            new = t.edit(edits)
+        except ValueError:  # a swapped call inside a dropped granularity argument
+            continue
         incs = [PRIM, "<parlay/delayed.h>"] if form == "delayed" else [PRIM, "<parlay/sequence.h>"]
         out.append(_child(cand, new, "sequence", f"{form} sequences instead of "
                           f"{'materialized' if form == 'delayed' else 'delayed'} ones", {"sequence": form}, incs))
     return out
 
 
-def _blocked_for(text: str, call, block: int) -> str | None:
+def _fresh(t: CandidateTree, base: str) -> str:
+    taken = t.identifiers()
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    return name
+
+
+def _declare_before(t: CandidateTree, node: Node, decl: str) -> tuple[int, int, str] | None:
+    """The edit inserting the declaration ``decl`` before the block statement holding ``node``."""
+    stmt = t.enclosing_statement(node)
+    if stmt is None:
+        return None
+    return (stmt.start_byte, stmt.start_byte, f"{decl}\n{t.line_indent(stmt)}")
+
+
+def _own_returns(lam: Node) -> bool:
+    """True when the lambda ``lam`` has a ``return`` of its own (not one of a nested lambda's)."""
+    for n in syntax.walk(lam):
+        if n.type == "return_statement" and syntax.ancestor(n, {"lambda_expression"}) == lam:
+            return True
+    return False
+
+
+def _one_param_lambda(t: CandidateTree, node: Node) -> tuple[str, str, str, str] | None:
+    """``(captures, parameter type, parameter name, body)`` of a lambda ``[c](T i) { body }``."""
+    if node.type != "lambda_expression":
+        return None
+    caps, decl, body = (node.child_by_field_name(f) for f in ("captures", "declarator", "body"))
+    plist = decl.child_by_field_name("parameters") if decl is not None else None
+    if caps is None or body is None or plist is None:
+        return None
+    params = [p for p in plist.named_children if p.type != "comment"]
+    if len(params) != 1 or params[0].type != "parameter_declaration":
+        return None
+    ptype, pname = params[0].child_by_field_name("type"), params[0].child_by_field_name("declarator")
+    if ptype is None or pname is None or pname.type != "identifier":
+        return None
+    inner = t.src[body.children[0].end_byte:body.children[-1].start_byte].decode("utf-8", errors="surrogatepass")
+    return t.node_text(caps)[1:-1], t.node_text(ptype), t.node_text(pname), inner
+
+
+def _blocked_for(t: CandidateTree, call: syntax.Call, block: int) -> tuple[str, str] | None:
     if len(call.args) < 3:
         return None
-    lam = _LAMBDA.match(call.arg(text, 2))
-    if lam is None or re.search(r"\breturn\b", lam.group("body")):
+    lam = _one_param_lambda(t, call.args[2])
+    if lam is None or _own_returns(call.args[2]):
         return None
-    typ, var, body = lam.group("type"), lam.group("var"), lam.group("body")
-    init = "lo_pv" if typ in ("size_t", "std::size_t", "auto") else f"static_cast<{typ}>(lo_pv)"
-    bound = "hi_pv" if typ in ("size_t", "std::size_t", "auto") else f"static_cast<{typ}>(hi_pv)"
+    cap, typ, var, body = lam
+    size_t = typ in ("size_t", "std::size_t", "auto")
+    init = "lo_pv" if size_t else f"static_cast<{typ}>(lo_pv)"
+    bound = "hi_pv" if size_t else f"static_cast<{typ}>(hi_pv)"
     if typ == "auto":
         typ = "size_t"
-    new_lambda = (f"[{lam.group('cap')}](size_t, size_t lo_pv, size_t hi_pv) {{\n"
+    k = _fresh(t, "block_pv")
+    decl = _declare_before(t, call.node, f"const size_t {k} = {block};")
+    if decl is None:
+        return None
+    new_lambda = (f"[{cap}](size_t, size_t lo_pv, size_t hi_pv) {{\n"
                   f"for ({typ} {var} = {init}; {var} < {bound}; ++{var}) {{{body}}}\n}}")
-    start, end = call.arg(text, 0), call.arg(text, 1)
-    return _replace(text, call.start, call.close + 1,
-                    f"parlay::blocked_for({start}, {end}, {block}, {new_lambda})")
+    start, end = t.node_text(call.args[0]), t.node_text(call.args[1])
+    new = t.edit([decl, (call.node.start_byte, call.node.end_byte,
+                         f"parlay::blocked_for({start}, {end}, {k}, {new_lambda})")])
+    return new, k
 
 
-def _blocked_reduce(text: str, call, block: int) -> str | None:
+def _blocked_reduce(t: CandidateTree, call: syntax.Call, block: int) -> tuple[str, str] | None:
     if len(call.args) != 2:
         return None
-    inner = find_calls(call.arg(text, 0), r"parlay::(delayed_)?tabulate")
-    if not inner or inner[0].start != 0 or len(inner[0].args) != 2:
+    seq = call.args[0]
+    inner = t.calls({"parlay::tabulate", "parlay::delayed_tabulate"})
+    inner = [c for c in inner if c.node == seq and len(c.args) == 2]
+    if not inner:
         return None
-    seq = call.arg(text, 0)
-    n, f = inner[0].arg(seq, 0), inner[0].arg(seq, 1)
-    m = call.arg(text, 1)
+    n, f = t.node_text(inner[0].args[0]), t.node_text(inner[0].args[1])
+    m = t.node_text(call.args[1])
+    k = _fresh(t, "block_pv")
+    decl = _declare_before(t, call.node, f"const size_t {k} = {block};")
+    if decl is None:
+        return None
     blocks = (f"[&](size_t blk_pv) {{\n"
               f"  auto m_pv = {m};\n  auto f_pv = {f};\n  auto acc_pv = m_pv.identity;\n"
               f"  const size_t n_pv = static_cast<size_t>({n});\n"
-              f"  const size_t lo_pv = blk_pv * {block}, hi_pv = std::min<size_t>(n_pv, lo_pv + {block});\n"
+              f"  const size_t lo_pv = blk_pv * {k}, hi_pv = std::min<size_t>(n_pv, lo_pv + {k});\n"
               f"  for (size_t k_pv = lo_pv; k_pv < hi_pv; ++k_pv) acc_pv = m_pv(acc_pv, f_pv(k_pv));\n"
               f"  return acc_pv;\n}}")
-    new = (f"parlay::reduce(parlay::delayed_tabulate((static_cast<size_t>({n}) + {block - 1}) / {block}, "
+    new = (f"parlay::reduce(parlay::delayed_tabulate((static_cast<size_t>({n}) + {k} - 1) / {k}, "
            f"{blocks}), {m})")
-    return _replace(text, call.start, call.close + 1, new)
+    return t.edit([decl, (call.node.start_byte, call.node.end_byte, new)]), k
 
 
 def primitive_mutations(cand: Candidate) -> list[Candidate]:
-    """``parallel_for`` → ``blocked_for`` and ``reduce(tabulate)`` → blocked reduction, per block size."""
-    text = cand.code
+    """``parallel_for`` → ``blocked_for`` and ``reduce(tabulate)`` → blocked reduction, per block size
+    (the first call of each kind only; its block size a declared knob)."""
+    t = _parsed(cand)
+    if t is None:
+        return []
     out = []
-    for call in find_calls(text, r"parlay::parallel_for"):
+    for call in t.calls({"parlay::parallel_for"})[:1]:  # the first (outermost) parallel_for only
         for b in BLOCKS:
-            new = _blocked_for(text, call, b)
-            if new is not None:
-                out.append(_child(cand, new, "primitive", f"parlay::blocked_for over blocks of {b} iterations",
-                                  {"primitive": "blocked_for", "block": b}, [PAR]))
-        break  # the first (outermost) parallel_for only
-    for call in find_calls(text, r"parlay::reduce"):
+            got = _blocked_for(t, call, b)
+            if got is not None:
+                out.append(_child(cand, got[0], "primitive", f"parlay::blocked_for over blocks of {b} iterations",
+                                  {"primitive": "blocked_for", "block": b}, [PAR], {"block": got[1]}))
+    for call in t.calls({"parlay::reduce"})[:1]:
         for b in BLOCKS:
-            new = _blocked_reduce(text, call, b)
-            if new is not None:
-                out.append(_child(cand, new, "primitive", f"reduction over blocks of {b}, each summed serially",
-                                  {"primitive": "blocked-reduce", "block": b}, [PRIM, "<parlay/delayed.h>",
-                                                                                "<algorithm>"]))
-        break
+            got = _blocked_reduce(t, call, b)
+            if got is not None:
+                out.append(_child(cand, got[0], "primitive", f"reduction over blocks of {b}, each summed serially",
+                                  {"primitive": "blocked-reduce", "block": b},
+                                  [PRIM, "<parlay/delayed.h>", "<algorithm>"], {"block": got[1]}))
     return out
 
 
-def _swap_literal(text: str, old: int, new: int) -> str:
-    return re.sub(rf"(?<![\w.]){old}(?![\w.])", str(new), text)
+_KNOB_WORDS = {
+    "block": "blocks of {new} instead of {old}",
+    "min_block": "minimum block {new} instead of {old}",
+    "blocks_per_worker": "{new} blocks per worker instead of {old}",
+}
 
 
 def block_mutations(cand: Candidate) -> list[Candidate]:
-    """Other values of the ``block``, ``min_block`` and ``blocks_per_worker`` knobs a candidate declares."""
-    text = cand.code
+    """Other values of the ``block``, ``min_block`` and ``blocks_per_worker`` knobs a candidate declares:
+    the literal initializing the constant :attr:`Candidate.knobs` names is replaced, nothing else."""
+    t = _parsed(cand)
+    if t is None:
+        return []
     out = []
-    b = cand.params.get("block")
-    if isinstance(b, int) and not isinstance(b, bool) and b > 1 and re.search(rf"(?<![\w.]){b}(?![\w.])", text):
-        for nb in BLOCKS:
-            if nb != b:
-                new = _swap_literal(_swap_literal(text, b - 1, nb - 1), b, nb)
-                out.append(_child(cand, new, "block", f"blocks of {nb} instead of {b}", {"block": nb}))
-    mb = cand.params.get("min_block")
-    if isinstance(mb, int) and not isinstance(mb, bool) and re.search(rf"(?<![\w.]){mb}(?![\w.])", text):
-        for nm in MIN_BLOCKS:
-            if nm != mb:
-                out.append(_child(cand, _swap_literal(text, mb, nm), "block", f"minimum block {nm} instead of {mb}",
-                                  {"min_block": nm}))
-    k = cand.params.get("blocks_per_worker")
-    pat = re.compile(rf"(?<![\w.]){k}\s*\*\s*parlay::num_workers\(\)")
-    if isinstance(k, int) and not isinstance(k, bool) and pat.search(text):
-        for nk in BLOCKS_PER_WORKER:
-            if nk != k:
-                out.append(_child(cand, pat.sub(f"{nk} * parlay::num_workers()", text), "block",
-                                  f"{nk} blocks per worker instead of {k}", {"blocks_per_worker": nk}))
+    for knob, values in KNOB_VALUES.items():
+        name = cand.knobs.get(knob)
+        node = t.knob(name) if name else None
+        current = syntax.int_literal(node, t.src) if node is not None else None
+        if current is None:
+            continue
+        for v in values:
+            if v != current:
+                out.append(_child(cand, t.edit([(node.start_byte, node.end_byte, str(v))]), "block",
+                                  _KNOB_WORDS[knob].format(new=v, old=current), {knob: v}))
     return out
 
 

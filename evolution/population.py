@@ -7,7 +7,8 @@ collapsing onto one kind of rewrite. OpenEvolve uses the same scheme (per
 island); one loop's search is small (tens of candidates), so parevo keeps a
 single grid and no islands.
 
-Features of a candidate (:func:`features`), read from its text:
+Features of a candidate (:func:`features`), read from its parse (calls found
+by the call query; comments and string literals never count):
 
 * **primitive**: the main ParlayLib primitive, most specific first
   (``histogram``, ``scan``, ``filter``/``pack``, ``count_if``/``find_if``,
@@ -40,40 +41,69 @@ operator, each at most ``max_fix_attempts`` times, the least-tried first.
 from __future__ import annotations
 
 import random
-import re
 
 from pydantic import BaseModel, Field
 
+from parevo.toolchain import syntax
+
+from .candidate_syntax import CandidateTree
 from .candidates import Candidate
-from .cpptext import find_calls, int_literal
 from .result import CandidateRecord
 
-_PRIMITIVES: list[tuple[str, str]] = [
-    ("histogram", r"\bhistogram_by_(index|key)\b|\breduce_by_key\b|\bgroup_by_key\b"),
-    ("scan", r"\bscan(_inclusive)?(_inplace)?\s*\("),
-    ("filter", r"\bfilter(_into)?\s*\(|\bpack(_index|_into)?\s*\("),
-    ("count_if", r"\bcount_if\s*\(|\bcount\s*\("),
-    ("find_if", r"\bfind_if(_index)?\s*\(|\bfind\s*\(|\bany_of\b|\ball_of\b|\bnone_of\b"),
-    ("minmax", r"\b(min|max|minmax)_element\s*\("),
-    ("sort", r"\b(stable_|integer_)?sort(_inplace)?\s*\("),
-    ("reduce", r"\breduce\s*\("),
-    ("tabulate", r"\btabulate\s*\(|\bparlay::map\s*\(|\bdelayed_map\s*\("),
-    ("blocked_for", r"\bblocked_for\s*\("),
-    ("parallel_for", r"\bparallel_for\s*\("),
-    ("par_do", r"\bpar_do\s*\(|\bparallel_do\s*\("),
-    ("threads", r"\bstd::(thread|async|atomic)\b|#\s*pragma\s+omp"),
+#: primitive → the calls that show it (unqualified names, or qualified ones with ``::``), most specific first.
+_PRIMITIVES: list[tuple[str, frozenset[str]]] = [
+    ("histogram", frozenset({"histogram_by_index", "histogram_by_key", "reduce_by_key", "group_by_key"})),
+    ("scan", frozenset({"scan", "scan_inclusive", "scan_inplace", "scan_inclusive_inplace"})),
+    ("filter", frozenset({"filter", "filter_into", "pack", "pack_index", "pack_into"})),
+    ("count_if", frozenset({"count_if", "count"})),
+    ("find_if", frozenset({"find_if", "find_if_index", "find", "any_of", "all_of", "none_of"})),
+    ("minmax", frozenset({"min_element", "max_element", "minmax_element"})),
+    ("sort", frozenset({"sort", "stable_sort", "integer_sort", "sort_inplace", "stable_sort_inplace",
+                        "integer_sort_inplace"})),
+    ("reduce", frozenset({"reduce"})),
+    ("tabulate", frozenset({"tabulate", "parlay::map", "delayed_map"})),
+    ("blocked_for", frozenset({"blocked_for"})),
+    ("parallel_for", frozenset({"parallel_for"})),
+    ("par_do", frozenset({"par_do", "parallel_do"})),
 ]
-_DELAYED = re.compile(r"\bdelayed_(tabulate|map|seq)\b|\bdelayed::|\biota\s*\(")
-_MATERIALIZED = re.compile(r"(?<![\w:])(parlay::)?(tabulate|map)\s*\(")
+#: names (anywhere, not only called) of hand-rolled threading.
+_THREADS = frozenset({"std::thread", "std::async", "std::atomic", "std::jthread"})
+#: names that show a delayed (lazy) sequence, besides any ``delayed::`` name and an ``iota`` call.
+_DELAYED = frozenset({"delayed_tabulate", "delayed_map", "delayed_seq"})
+#: callees that build a materialized sequence.
+_MATERIALIZED = frozenset({"tabulate", "map", "parlay::tabulate", "parlay::map"})
+_NAME_NODES = ("identifier", "qualified_identifier", "template_function", "type_identifier", "template_type")
 
 
-def _explicit_grain(text: str) -> int | None:
+def _names(t: CandidateTree) -> tuple[set[str], set[str], set[str], bool]:
+    """``(calls, called, named, omp)``: the callees' qualified names, the callees' qualified and
+    unqualified names, every name spelled (qualified and unqualified, types included), and
+    whether an ``#pragma omp`` appears."""
+    calls = {c.name for c in t.calls() if c.name}
+    called = calls | {syntax.last_name(c) for c in calls}
+    named: set[str] = set(called)
+    omp = False
+    for n in syntax.walk(t.root):
+        if n.type in _NAME_NODES and (n.parent is None or n.parent.type not in _NAME_NODES):
+            q = syntax.qualified_name(n, t.src)
+            if q:
+                named.update({q, syntax.last_name(q)})
+        elif n.type == "preproc_call":
+            directive, arg = n.child_by_field_name("directive"), n.child_by_field_name("argument")
+            omp = omp or (directive is not None and t.node_text(directive).replace(" ", "") == "#pragma"
+                          and arg is not None and t.node_text(arg).split()[:1] == ["omp"])
+    return calls, called, named, omp
+
+
+def _explicit_grain(t: CandidateTree) -> int | None:
     """The first literal granularity of a ``parallel_for``/``tabulate``/``map`` or block size of a
-    ``blocked_for`` in ``text``."""
-    for call in find_calls(text, r"(parlay::)?(parallel_for|blocked_for|tabulate|map)"):
-        k = 2 if call.name.endswith("blocked_for") else (3 if call.name.endswith("parallel_for") else 2)
+    ``blocked_for`` call in the candidate."""
+    for call in t.calls():
+        if call.name.replace("parlay::", "", 1) not in ("parallel_for", "blocked_for", "tabulate", "map"):
+            continue
+        k = 3 if call.short == "parallel_for" else 2
         if len(call.args) > k:
-            v = int_literal(call.arg(text, k))
+            v = syntax.int_literal(call.args[k], t.src)
             if v is not None:
                 return v
     return None
@@ -91,13 +121,18 @@ def grain_class(value: int | None) -> str:
 
 
 def features(cand: Candidate) -> tuple[str, str]:
-    """The MAP-Elites cell of ``cand``: ``(primitive[/form], grain)`` (see the module docstring)."""
-    text = re.sub(r"//[^\n]*", "", cand.code)
-    prim = next((name for name, pat in _PRIMITIVES if re.search(pat, text)), "other")
+    """The MAP-Elites cell of ``cand``: ``(primitive[/form], grain)`` (see the module docstring),
+    read from the candidate's parse: its calls and the names it spells, never its comments or
+    string literals."""
+    t = cand.tree
+    calls, called, named, omp = _names(t)
+    prim = next((name for name, shows in _PRIMITIVES if shows & (named if name == "histogram" else called)), None)
+    if prim is None:
+        prim = "threads" if omp or _THREADS & named else "other"
     if prim in ("reduce", "scan", "filter", "count_if", "find_if", "minmax", "histogram"):
-        if _DELAYED.search(text):
+        if _DELAYED & named or "iota" in called or any("delayed::" in q for q in named):
             prim += "/delayed"
-        elif _MATERIALIZED.search(text):
+        elif _MATERIALIZED & calls:
             prim += "/materialized"
     grain: int | None = None
     for key in ("granularity", "block", "min_block"):
@@ -106,7 +141,7 @@ def features(cand: Candidate) -> tuple[str, str]:
             grain = v
             break
     if grain is None:
-        grain = _explicit_grain(text)
+        grain = _explicit_grain(t)
     return prim, grain_class(grain)
 
 

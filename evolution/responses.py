@@ -28,6 +28,14 @@ function's (line by line, ignoring indentation and blank lines) becomes a
 loop-level candidate (:func:`to_loop_level`), so edits confined to the loop
 produce the same minimal rewrite as a loop reply.
 
+Code that does not parse as C++ (tree-sitter syntax errors in the new loop or
+function) is refused with the first error's line and column: it could be
+neither identified, mutated nor spliced into the user's file.
+
+Only the reply's structure (code fences, SEARCH/REPLACE markers) is read with
+regular expressions; the C++ inside (``#include`` lines, which function a block
+defines) is read from its parse.
+
 Nothing is silently dropped: every reply yields a :class:`Proposal` with
 either a candidate or a ``failure`` (and often a ``hint``), which the search
 records and puts in the next prompt.
@@ -41,6 +49,7 @@ import textwrap
 
 from pydantic import BaseModel
 
+from parevo.toolchain import syntax
 from parevo.toolchain.models import LoopSite
 from parevo.toolchain.parsing import _declarator_name, _function_declarator, parse
 from parevo.toolchain.splice import reindent
@@ -51,7 +60,6 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)```", re.S)
 _OPEN_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n")
 _EDIT = re.compile(r"^[ \t]*<{5,}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={5,}[ \t]*\n(.*?)^[ \t]*>{5,}[ \t]*REPLACE[ \t]*$",
                    re.S | re.M)
-_INCLUDE = re.compile(r"^[ \t]*#[ \t]*include[ \t]*([<\"][^>\"\n]+[>\"])[^\n]*\n?", re.M)
 _CODE_LANGS = {"", "cpp", "c++", "cxx", "cc", "c", "hpp", "h", "cuda"}
 
 
@@ -118,8 +126,29 @@ def to_loop_level(site: LoopSite, function_text: str) -> str | None:
 
 
 def _take_includes(text: str) -> tuple[str, list[str]]:
-    incs = [m.group(1) for m in _INCLUDE.finditer(text)]
-    return _INCLUDE.sub("", text), incs
+    """``text`` without its ``#include <…>``/``#include "…"`` directives (each found in the parse,
+    removed with its line), and the headers they named, in order."""
+    src = text.encode("utf-8", errors="surrogatepass")
+    root = syntax.parse(text).root_node
+    incs: list[str] = []
+    edits = []
+    for node in syntax.walk(root):
+        path = node.child_by_field_name("path") if node.type == "preproc_include" else None
+        if path is None or path.type not in ("system_lib_string", "string_literal"):
+            continue
+        incs.append(syntax.node_text(path, src).strip())
+        start, end = node.start_byte, node.end_byte
+        while start > 0 and src[start - 1] in b" \t":
+            start -= 1
+        if start > 0 and src[start - 1] != ord("\n"):
+            start = node.start_byte  # code before it on its line: keep that
+        if src[end - 1] != ord("\n"):
+            while end < len(src) and src[end] in b" \t":
+                end += 1
+            if end < len(src) and src[end] == ord("\n"):
+                end += 1
+        edits.append((start, end, ""))
+    return syntax.replace_spans(src, edits).decode("utf-8", errors="surrogatepass"), incs
 
 
 def _top_level_functions(text: str) -> tuple[list[tuple[str, int, int]], list[str]]:
@@ -167,11 +196,27 @@ def _from_block(site: LoopSite, block: str, base_fields: dict) -> Proposal:
         fn_text = code.encode("utf-8")[s:e].decode("utf-8")
         loop = to_loop_level(site, fn_text)
         if loop is not None:
-            return Proposal(candidate=Candidate(loop_text=loop, **_with_includes(base_fields, incs)), form="function")
-        return Proposal(candidate=Candidate(function_text=textwrap.dedent(fn_text),
-                                            **_with_includes(base_fields, incs)), form="function")
-    return Proposal(candidate=Candidate(loop_text=textwrap.dedent(code), **_with_includes(base_fields, incs)),
-                    form="loop")
+            return _parsed(Candidate(loop_text=loop, **_with_includes(base_fields, incs)), "function")
+        return _parsed(Candidate(function_text=textwrap.dedent(fn_text), **_with_includes(base_fields, incs)),
+                       "function")
+    return _parsed(Candidate(loop_text=textwrap.dedent(code), **_with_includes(base_fields, incs)), "loop")
+
+
+def _parsed(cand: Candidate, form: str) -> Proposal:
+    """``cand`` as a proposal, or a failure naming the first syntax error when its code does not
+    parse as C++ (what does not parse can be neither identified, mutated nor spliced into the
+    user's file)."""
+    problems = cand.tree.problems()
+    if not problems:
+        return Proposal(candidate=cand, form=form)
+    p = problems[0]
+    what = "new loop" if cand.level == "loop" else "new function"
+    lines = cand.code.split("\n")
+    shown = lines[p.line - 1] if 0 < p.line <= len(lines) else ""
+    more = f" and {len(problems) - 1} more syntax error(s)" if len(problems) > 1 else ""
+    return Proposal(failure=f"the {what} does not parse as C++ ({p.sentence()}{more}); reply with complete, "
+                            "well-formed C++", hint=f"line {p.line} of the {what}:\n{shown}" if shown else None,
+                    form=form)
 
 
 def _with_includes(fields: dict, incs: list[str]) -> dict:
@@ -270,8 +315,8 @@ def parse_reply(reply: str, site: LoopSite, parent: Candidate | None, *, origin:
         loop = to_loop_level(site, new)
         fields = _with_includes(base_fields, incs)
         if loop is not None:
-            return Proposal(candidate=Candidate(loop_text=loop, **fields), form="edit")
-        return Proposal(candidate=Candidate(function_text=new, **fields), form="edit")
+            return _parsed(Candidate(loop_text=loop, **fields), "edit")
+        return _parsed(Candidate(function_text=new, **fields), "edit")
     if "SEARCH" in text and "REPLACE" in text and "<<<<<<<" in text:
         return Proposal(failure="the SEARCH/REPLACE block is malformed: use the lines `<<<<<<< SEARCH`, "
                                 "`=======` and `>>>>>>> REPLACE`, each on its own line", form="edit")
@@ -281,6 +326,6 @@ def parse_reply(reply: str, site: LoopSite, parent: Candidate | None, *, origin:
             return Proposal(failure="the reply's code block is not closed (the reply was probably cut off)")
         return Proposal(failure="the reply has no ```cpp code block and no SEARCH/REPLACE edit")
     want = _unqualified(site.function_name)
-    chosen = next((b for _, b in blocks if re.search(rf"\b{re.escape(want)}\s*\(", b) and "{" in b
-                   and _top_level_functions(_take_includes(b)[0])[0]), None)
+    chosen = next((b for _, b in blocks
+                   if want in (_unqualified(n) for n, _, _ in _top_level_functions(_take_includes(b)[0])[0])), None)
     return _from_block(site, chosen if chosen is not None else blocks[-1][1], base_fields)

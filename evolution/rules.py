@@ -75,22 +75,22 @@ def _parallel_for(site: LoopSite, facts: LoopFacts, fr: Frame, granularity: int,
 
 def _blocked(site: LoopSite, facts: LoopFacts, fr: Frame, block: int) -> Candidate:
     names = fr.names.fork()
-    b, kk, last = names.get("blk"), names.get("kk"), names.get("last")
+    b, kk, last, B = names.get("blk"), names.get("kk"), names.get("last"), names.get("block")
     body = body_lines(site, facts)  # `continue` keeps its meaning in the serial inner loop
     if fr.pos_param == fr.var:
         bind = f"size_t {fr.var} = {kk};"
     else:
         bind = re.sub(rf"\b{re.escape(fr.pos_param)}\b", kk, fr.pos_bind)
-    lines = list(fr.prologue)
-    lines += [f"parlay::parallel_for(0, ({fr.count} + {block - 1}) / {block}, [&](size_t {b}) {{"]
-    inner = [f"const size_t {last} = std::min<size_t>({fr.count}, ({b} + 1) * {block});",
-             f"for (size_t {kk} = {b} * {block}; {kk} < {last}; ++{kk}) {{"]
+    lines = list(fr.prologue) + [f"const size_t {B} = {block};"]  # the knob `param:block` changes
+    lines += [f"parlay::parallel_for(0, ({fr.count} + {B} - 1) / {B}, [&](size_t {b}) {{"]
+    inner = [f"const size_t {last} = std::min<size_t>({fr.count}, ({b} + 1) * {B});",
+             f"for (size_t {kk} = {b} * {B}; {kk} < {last}; ++{kk}) {{"]
     inner += indent([bind] + body) + ["}"]
     lines += indent(inner) + ["}, 1);"] + fr.epilogue
     return Candidate(loop_text=wrap(lines), includes=[PAR, "<algorithm>"], origin="rule:parallel-for-blocked",
                      description=(f"parlay::parallel_for over blocks of {block} iterations, each block a serial loop "
                                   "running the original body"),
-                     params={"block": block})
+                     params={"block": block}, knobs={"block": B})
 
 
 def _chunks(site: LoopSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) -> Candidate | None:
@@ -107,13 +107,14 @@ def _chunks(site: LoopSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) ->
             or fr.index_type.startswith("decltype")):
         return None
     names = fr.names.fork()
-    ch, c, b, e = names.get("chunks"), names.get("c"), names.get("b"), names.get("e")
+    ch, c, b, e, W = (names.get(x) for x in ("chunks", "c", "b", "e", "per_worker"))
     T, var = fr.index_type, fr.var
     first = fr.index_at("0")
     body = body_lines(site, facts)  # `continue` keeps its meaning in the serial inner loop
     lines = list(fr.prologue)
-    lines += [f"const size_t {ch} = std::max<size_t>(1, std::min<size_t>({fr.count}, "
-              f"{per_worker} * parlay::num_workers()));",
+    lines += [f"const size_t {W} = {per_worker};",  # the knob `param:block` changes
+              f"const size_t {ch} = std::max<size_t>(1, std::min<size_t>({fr.count}, "
+              f"{W} * parlay::num_workers()));",
               f"parlay::parallel_for(0, {ch}, [&](size_t {c}) {{"]
     inner = [f"const {T} {b} = static_cast<{T}>({first} + static_cast<{T}>({fr.count} * {c} / {ch}));",
              f"const {T} {e} = static_cast<{T}>({first} + static_cast<{T}>({fr.count} * ({c} + 1) / {ch}));",
@@ -123,7 +124,7 @@ def _chunks(site: LoopSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) ->
     return Candidate(loop_text=wrap(lines), includes=[PAR, "<algorithm>"], origin="rule:parallel-for-chunks",
                      description=(f"{per_worker} contiguous chunk(s) per worker, each running the original loop "
                                   "over its part of the range"),
-                     params={"blocks_per_worker": per_worker})
+                     params={"blocks_per_worker": per_worker}, knobs={"blocks_per_worker": W})
 
 
 def _tabulate(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate | None:

@@ -126,8 +126,8 @@ def histogram_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Ca
 
 def _per_block(site: LoopSite, facts: LoopFacts, fr: Frame, h: str, comb: str, per_worker: int) -> list[Candidate]:
     names = fr.names.fork()
-    H, nb, part, b, first, last, kk, j, acc = (names.get(x) for x in (
-        "Hist", "n_blocks", "partial", "b", "first", "last", "kk", "bin", "sum"))
+    H, nb, part, b, first, last, kk, j, acc, W, MB = (names.get(x) for x in (
+        "Hist", "n_blocks", "partial", "b", "first", "last", "kk", "bin", "sum", "per_worker", "min_block"))
     body = body_lines(site, facts)
     if fr.pos_param == fr.var:  # the lambda parameter is the index itself (a size_t loop from 0)
         bind = f"size_t {fr.var} = {kk};"
@@ -137,8 +137,9 @@ def _per_block(site: LoopSite, facts: LoopFacts, fr: Frame, h: str, comb: str, p
     lines = list(fr.prologue)
     lines += [
         f"using {H} = std::decay_t<decltype({h})>;",
-        f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>({fr.count} / 4096, "
-        f"{per_worker} * parlay::num_workers()));",
+        f"const size_t {W} = {per_worker}, {MB} = 4096;",  # the knobs `param:block` changes
+        f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>({fr.count} / {MB}, "
+        f"{W} * parlay::num_workers()));",
         f"std::vector<{H}> {part}({nb}, {h});",
         f"parlay::parallel_for(0, {nb}, [&](size_t {b}) {{",
     ]
@@ -160,6 +161,7 @@ def _per_block(site: LoopSite, facts: LoopFacts, fr: Frame, h: str, comb: str, p
         description=(f"per-block private copies of `{h}` ({per_worker} block(s) per worker) filled by the original "
                      "body, then combined per bin in parallel"),
         params={"blocks_per_worker": per_worker, "min_block": 4096},
+        knobs={"blocks_per_worker": W, "min_block": MB},
     )]
 
 
@@ -255,8 +257,8 @@ def _scan_blocked(site, facts, fr: Frame, op, T, expr, acc0, init, acc) -> Candi
     twice from memory).
     """
     names = fr.names.fork()
-    B, nbm, start, end, nb, sums, run, t, x = (names.get(v) for v in (
-        "block", "max_blocks", "start", "end", "nb", "block_sums", "running", "t", "x"))
+    B, W, nbm, start, end, nb, sums, run, t, x = (names.get(v) for v in (
+        "block", "per_worker", "max_blocks", "start", "end", "nb", "block_sums", "running", "t", "x"))
     b, lo, hi, s, k = names.get("b"), names.get("lo"), names.get("hi"), names.get("s"), fr.pos_param
     bind = [fr.pos_bind] if fr.pos_bind else []
     rng = [f"const size_t {lo} = {start} + {b} * {B}, {hi} = std::min<size_t>({end}, {lo} + {B});"]
@@ -266,7 +268,7 @@ def _scan_blocked(site, facts, fr: Frame, op, T, expr, acc0, init, acc) -> Candi
     pass2 = rng + [f"{T} {acc} = {sums}[{b}];", f"for (size_t {k} = {lo}; {k} < {hi}; ++{k}) {{"]
     pass2 += indent(bind + body_lines(site, facts)) + ["}"]
     lines = list(fr.prologue) + init + [
-        f"const size_t {B} = 32768, {nbm} = 4 * parlay::num_workers();",
+        f"const size_t {B} = 32768, {W} = 4, {nbm} = {W} * parlay::num_workers();",  # B, W: knobs
         f"{T} {run} = {acc0};",
         f"for (size_t {start} = 0; {start} < {fr.count}; {start} += {B} * {nbm}) {{",
     ]
@@ -282,6 +284,7 @@ def _scan_blocked(site, facts, fr: Frame, op, T, expr, acc0, init, acc) -> Candi
         description=("cache-blocked scan: per round, parallel serial block sums, their running prefix, then "
                      f"each block reruns the body with `{acc}` starting at its prefix"),
         params={"form": "blocked", "block": 32768, "blocks_per_worker": 4},
+        knobs={"block": B, "blocks_per_worker": W},
     )
 
 
@@ -512,8 +515,8 @@ def _search_chunks(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[
     """
     s = facts.search
     names = fr.names.fork()
-    first_hit, chunks, c, lo, hi, blk, stop, cur = (names.get(x) for x in (
-        "first_hit", "chunks", "c", "lo", "hi", "blk", "blk_end", "cur"))
+    first_hit, chunks, c, lo, hi, blk, stop, cur, W, B = (names.get(x) for x in (
+        "first_hit", "chunks", "c", "lo", "hi", "blk", "blk_end", "cur", "per_worker", "block"))
     k = fr.pos_param
     bind = [fr.pos_bind] if fr.pos_bind else []
     found = [f"size_t {cur} = {first_hit}.load(std::memory_order_relaxed);",
@@ -521,15 +524,16 @@ def _search_chunks(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[
              "return;"]
     inner = indent(bind + prefix + [f"if ({s.condition}) {{"] + indent(found) + ["}"])
     leaf = [f"const size_t {lo} = {fr.count} * {c} / {chunks}, {hi} = {fr.count} * ({c} + 1) / {chunks};",
-            f"for (size_t {blk} = {lo}; {blk} < {hi}; {blk} += {block}) {{",
+            f"for (size_t {blk} = {lo}; {blk} < {hi}; {blk} += {B}) {{",
             f"  if ({first_hit}.load(std::memory_order_relaxed) < {blk}) return;",
-            f"  const size_t {stop} = std::min<size_t>({hi}, {blk} + {block});",
+            f"  const size_t {stop} = std::min<size_t>({hi}, {blk} + {B});",
             f"  for (size_t {k} = {blk}; {k} < {stop}; ++{k}) {{"]
     leaf += indent(inner) + ["  }", "}"]
     lines = list(fr.prologue) + [
         f"std::atomic<size_t> {first_hit}{{{fr.count}}};",
+        f"const size_t {W} = {per_worker}, {B} = {block};",  # the knobs `param:block` changes
         f"const size_t {chunks} = std::max<size_t>(1, std::min<size_t>({fr.count}, "
-        f"{per_worker} * parlay::num_workers()));",
+        f"{W} * parlay::num_workers()));",
         f"parlay::parallel_for(0, {chunks}, [&](size_t {c}) {{",
     ]
     lines += indent(leaf) + ["}, 1);"]
@@ -540,7 +544,8 @@ def _search_chunks(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[
     return Candidate(loop_text=wrap(lines), includes=[PAR, "<atomic>", "<algorithm>"], origin="rule:search-chunks",
                      description=("one chunk per worker scanned serially in blocks, the smallest hit kept in an "
                                   "atomic; chunks past it stop"),
-                     params={"form": "chunks", "blocks_per_worker": per_worker, "block": block})
+                     params={"form": "chunks", "blocks_per_worker": per_worker, "block": block},
+                     knobs={"blocks_per_worker": W, "block": B})
 
 
 def _search_blocked(site: LoopSite, facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str]) -> Candidate:

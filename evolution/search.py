@@ -4,7 +4,7 @@ The search keeps the two cores busy without disturbing measurements: for each
 candidate the optimized and the ThreadSanitizer builds compile concurrently
 (the compile phase), then the candidate is tested, race-checked, timed and
 profiled with nothing else compiling (the measure phase). A candidate seen
-before (same normalized text and includes) is never evaluated twice.
+before (same token stream and includes: :attr:`Candidate.id`) is never evaluated twice.
 
 Fitness is the verified speedup: 0 unless the candidate compiled, matched the
 original on every check input and ran ThreadSanitizer-clean; a candidate that
@@ -12,7 +12,7 @@ is not at least ``EvalConfig.min_speedup`` times faster is rejected at the
 timing stage and never wins.
 
 With an :class:`~parevo.evolution.evalcache.EvalCache`, a candidate evaluated
-in an earlier run (same loop context, same normalized text) is answered from
+in an earlier run (same loop context, same candidate id) is answered from
 the cache: no compile, no run, its recorded verdicts reused (``cached=True`` on
 the record). Cached and fresh records count alike against the evaluation
 budget, so a replay stops where the recorded run stopped.

@@ -13,7 +13,8 @@ Conventions: byte offsets index the UTF-8 encoded text; points are 0-based
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 import tree_sitter_cpp
@@ -134,3 +135,196 @@ def matches(pattern: str, node: Node) -> list[dict[str, list[Node]]]:
         return min((n.start_byte for ns in m.values() for n in ns), default=0)
 
     return sorted(out, key=first)
+
+
+# ------------------------------------------------------------------ tokens
+
+#: node types that are one token each, spelled exactly as written (their inner
+#: structure, e.g. a string's escape sequences or a raw string's delimiter, is not split).
+ATOMIC_TOKENS = frozenset({
+    "string_literal", "raw_string_literal", "char_literal", "number_literal", "user_defined_literal",
+    "system_lib_string", "preproc_arg",
+})
+
+
+def token_nodes(node: Node) -> Iterator[Node]:
+    """The leaves of ``node`` in source order, comments included, an :data:`ATOMIC_TOKENS` node
+    counting as one leaf (iterative)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.child_count == 0 or n.type in ATOMIC_TOKENS:
+            yield n
+        else:
+            stack.extend(reversed(n.children))
+
+
+def _directive_token(leaf: Node) -> bool:
+    """True when ``leaf`` belongs to a preprocessor directive's own line (``#define A 1``), where
+    the end of the line ends the directive."""
+    return leaf.parent is not None and leaf.parent.type.startswith("preproc_")
+
+
+def tokens(node: Node, src: bytes) -> list[str]:
+    """The token stream of ``node``: every token's spelling in source order, comments dropped.
+
+    Literals are kept exactly as written (``1'000``, ``R"(a,b)"``, ``"http://x"`` are one
+    token each); whitespace between tokens does not appear, except that the end of a
+    preprocessor directive's line is a ``"\\n"`` token (``#define A 1`` then ``x`` is not
+    ``#define A 1 x``). Text that tree-sitter's error recovery left outside every token is kept
+    as whitespace-separated tokens, so two texts with equal streams differ only in layout and
+    comments, whether or not they parse. Shape: ``list[str]``, no empty strings.
+    """
+    out: list[str] = []
+    pos = node.start_byte
+    last: Node | None = None  # the last token that is not a comment
+
+    def gap(end: int) -> None:
+        if end <= pos:
+            return
+        skipped = src[pos:end]
+        out.extend(t.decode("utf-8", errors="replace") for t in skipped.split())
+
+    for leaf in token_nodes(node):
+        gap(leaf.start_byte)
+        pos = max(pos, leaf.end_byte)
+        if leaf.type == "comment" or leaf.end_byte <= leaf.start_byte:
+            continue
+        if (last is not None and _directive_token(last) and last.type != "\n"
+                and b"\n" in src[last.end_byte:leaf.start_byte]):
+            out.append("\n")
+        text = node_text(leaf, src)
+        out.append("\n" if leaf.type == "\n" else text)
+        last = leaf
+    gap(node.end_byte)
+    if last is not None and _directive_token(last) and last.type != "\n" and out and out[-1] != "\n":
+        out.append("\n")
+    return out
+
+
+def errors(node: Node) -> list[Node]:
+    """The syntax errors under ``node``: the outermost ``ERROR`` nodes and the missing nodes outside
+    them (tree-sitter's error recovery), in source order."""
+    if not node.has_error:
+        return []
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == "ERROR" or n.is_missing:
+            out.append(n)
+        elif n.has_error:
+            stack.extend(reversed(n.children))
+    return out
+
+
+# ------------------------------------------------------------------- calls
+
+#: every call: the callee expression and its argument list.
+CALLS = "(call_expression function: (_) @callee arguments: (argument_list) @args) @call"
+
+#: every declarator initialized by a number literal: ``const size_t block = 2048;``.
+LITERAL_INITS = "(init_declarator declarator: (identifier) @name value: (number_literal) @value) @init"
+
+_NAMES = frozenset({"identifier", "qualified_identifier", "template_function", "field_expression",
+                    "namespace_identifier", "field_identifier", "type_identifier", "template_type",
+                    "qualified_type_identifier", "destructor_name", "operator_name"})
+
+
+def qualified_name(node: Node, src: bytes) -> str | None:
+    """The name ``node`` spells, without template arguments or whitespace
+    (``parlay :: tabulate<double>`` → ``"parlay::tabulate"``, ``v.size`` → ``"v.size"``);
+    None when ``node`` is not a name (a lambda, a parenthesized expression...)."""
+    if node.type not in _NAMES:
+        return None
+    parts: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type in ("template_argument_list", "comment"):
+            continue
+        if n.child_count == 0:
+            parts.append(node_text(n, src))
+        else:
+            stack.extend(reversed(n.children))
+    return "".join(parts)
+
+
+def last_name(name: str) -> str:
+    """The unqualified last component of a :func:`qualified_name` (``parlay::delayed::map`` → ``map``)."""
+    for sep in ("::", "->", "."):
+        name = name.rsplit(sep, 1)[-1]
+    return name
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call expression: ``node`` (the ``call_expression``), ``name`` (the callee's
+    :func:`qualified_name`, ``""`` when the callee is not a name), ``callee`` (its node) and
+    ``args`` (the argument nodes in order, comments excluded)."""
+
+    node: Node
+    name: str
+    callee: Node
+    args: tuple[Node, ...]
+
+    @property
+    def short(self) -> str:
+        """The callee's unqualified name (``parallel_for``)."""
+        return last_name(self.name)
+
+
+def calls(node: Node, src: bytes, names: Iterable[str] | None = None) -> list[Call]:
+    """The calls under ``node`` in source order (an enclosing call before the calls in its
+    arguments), by tree-sitter query; with ``names``, only calls whose callee's
+    :func:`qualified_name` is one of them (``{"parlay::parallel_for"}``)."""
+    want = set(names) if names is not None else None
+    out = []
+    for m in matches(CALLS, node):
+        call, callee, args = m["call"][0], m["callee"][0], m["args"][0]
+        name = qualified_name(callee, src) or ""
+        if want is not None and name not in want:
+            continue
+        out.append(Call(node=call, name=name, callee=callee,
+                        args=tuple(a for a in args.named_children if a.type != "comment")))
+    out.sort(key=lambda c: (c.node.start_byte, -c.node.end_byte))
+    return out
+
+
+def literal_inits(node: Node, src: bytes, name: str) -> list[Node]:
+    """The number-literal initializers of the declarators named ``name`` under ``node``
+    (``const size_t block = 2048;`` → the ``2048`` node), in source order."""
+    return [m["value"][0] for m in matches(LITERAL_INITS, node) if node_text(m["name"][0], src) == name]
+
+
+def replace_spans(src: bytes, edits: Iterable[tuple[int, int, str]]) -> bytes:
+    """``src`` with each ``(start_byte, end_byte, new_text)`` applied; edits must not overlap.
+
+    Raises:
+        ValueError: two edits overlap.
+    """
+    out = src
+    prev_start = None
+    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1]), reverse=True):
+        if prev_start is not None and end > prev_start:
+            raise ValueError(f"overlapping edits at bytes {start}-{end}")
+        out = out[:start] + new.encode("utf-8") + out[end:]
+        prev_start = start
+    return out
+
+
+def name_end(node: Node) -> int:
+    """The end byte of the name ``node`` spells, before any trailing template arguments
+    (``parlay::tabulate<double>`` → the end of ``tabulate``), so a name can be replaced and its
+    template arguments kept."""
+    end = node.start_byte
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type in ("template_argument_list", "comment"):
+            continue
+        if n.child_count == 0:
+            end = max(end, n.end_byte)
+        else:
+            stack.extend(n.children)
+    return end

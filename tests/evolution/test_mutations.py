@@ -7,7 +7,6 @@ import random
 import pytest
 
 from parevo.evolution.candidates import Candidate
-from parevo.evolution.cpptext import find_calls
 from parevo.evolution.evalcache import EvalCache
 from parevo.evolution.mutations import (
     block_mutations,
@@ -18,6 +17,7 @@ from parevo.evolution.mutations import (
 )
 from parevo.evolution.population import Population, features
 from parevo.evolution.result import CandidateRecord
+from parevo.toolchain import syntax
 from parevo.toolchain.compiler import CompileOutcome
 from parevo.toolchain.verdicts import StageVerdict
 
@@ -31,11 +31,16 @@ RED = Candidate(loop_text="{\n  const double t = parlay::reduce(parlay::delayed_
                 includes=["<parlay/primitives.h>"], origin="rule:reduce-delayed", params={"sequence": "delayed"})
 
 
-def test_call_scanner_splits_top_level_arguments_only():
-    text = 'parlay::parallel_for(0, g(a, b), [&](size_t i) { h(i, "x,)"); }, 16); // parallel_for(bad'
-    calls = find_calls(text, r"parlay::parallel_for")
-    assert len(calls) == 1
-    assert [calls[0].arg(text, k) for k in range(4)] == ["0", "g(a, b)", '[&](size_t i) { h(i, "x,)"); }', "16"]
+def test_call_query_reads_separators_raw_strings_comments_and_templates():
+    text = ('void f() { parlay::parallel_for(0, 1\'000, [&](size_t i) { h(i, R"x( ")", g(a, b) )x", \'(\'); },'
+            ' /* grain */ 16); // parlay::parallel_for(bad\n parlay::tabulate<double>(n, g<int, 2>(x)); }')
+    src = text.encode()
+    calls = syntax.calls(syntax.parse(text).root_node, src, {"parlay::parallel_for", "parlay::tabulate"})
+    assert [c.name for c in calls] == ["parlay::parallel_for", "parlay::tabulate"]
+    assert [syntax.node_text(a, src) for a in calls[0].args] == [
+        "0", "1'000", '[&](size_t i) { h(i, R"x( ")", g(a, b) )x", \'(\'); }', "16"]
+    assert syntax.int_literal(calls[0].args[1], src) == 1000
+    assert [syntax.node_text(a, src) for a in calls[1].args] == ["n", "g<int, 2>(x)"]
 
 
 def test_granularity_mutation_adds_replaces_and_removes_the_argument():
@@ -59,8 +64,10 @@ def test_sequence_mutation_switches_delayed_and_materialized():
 def test_primitive_mutations_block_a_parallel_for_and_a_reduction():
     blocked = primitive_mutations(PFOR)
     assert [b.params["block"] for b in blocked] == [512, 2048, 8192, 32768]
-    assert "parlay::blocked_for(0, n, 512, [&](size_t, size_t lo_pv, size_t hi_pv)" in blocked[0].loop_text
+    assert "const size_t block_pv = 512;\n  parlay::blocked_for(0, n, block_pv, [&](size_t, size_t lo_pv, " \
+           "size_t hi_pv)" in blocked[0].loop_text
     assert "for (size_t i = lo_pv; i < hi_pv; ++i)" in blocked[0].loop_text
+    assert all(b.knobs == {"block": "block_pv"} for b in blocked)
     red = primitive_mutations(RED)
     assert red and "acc_pv = m_pv(acc_pv, f_pv(k_pv))" in red[0].loop_text and "<algorithm>" in red[0].includes
     # a body with `return` (a translated `continue`) cannot become a serial inner loop
@@ -69,11 +76,80 @@ def test_primitive_mutations_block_a_parallel_for_and_a_reduction():
 
 
 def test_block_mutation_changes_declared_knobs():
-    c = Candidate(loop_text="parlay::parallel_for(0, (n + 2047) / 2048, [&](size_t b) { g(b * 2048); }, 1);",
-                  origin="rule:parallel-for-blocked", params={"block": 2048})
+    c = Candidate(loop_text="const size_t blk = 2048, per_worker = 4;\n"
+                            "parlay::parallel_for(0, (n + blk - 1) / blk, [&](size_t b) { g(b * blk, 2048); }, 1);",
+                  origin="rule:parallel-for-blocked", params={"block": 2048, "blocks_per_worker": 4},
+                  knobs={"block": "blk", "blocks_per_worker": "per_worker"})
     kids = block_mutations(c)
-    k = next(k for k in kids if k.params["block"] == 512)
-    assert "(n + 511) / 512" in k.loop_text and "b * 512" in k.loop_text
+    k = next(k for k in kids if k.params.get("block") == 512)
+    assert k.loop_text == c.loop_text.replace("blk = 2048", "blk = 512") and k.knobs == c.knobs
+    w = next(k for k in kids if k.params.get("blocks_per_worker") == 8)
+    assert w.loop_text == c.loop_text.replace("per_worker = 4", "per_worker = 8")
+    assert len(kids) == 3 + 3  # the other block sizes and blocks per worker; no `min_block` knob declared
+    # a knob the text no longer declares (an LLM rewrote it) has no mutations
+    assert block_mutations(c.model_copy(update={"loop_text": "g(2048);"})) == []
+
+
+def test_block_size_mutation_leaves_the_users_literals_alone():
+    user = Candidate(loop_text="{\n  parlay::parallel_for(0, n, [&](size_t i) {\n    double scratch[512];\n"
+                               "    scratch[i % 512] = x[i];\n    y[i] = scratch[i % 512] * 2;\n  });\n}",
+                     includes=["<parlay/parallel.h>"], origin="llm:improve")
+    blocked = next(b for b in primitive_mutations(user) if b.params["block"] == 512)
+    assert blocked.loop_text.count("512") == 4  # the knob and the user's three
+    bigger = next(k for k in block_mutations(blocked) if k.params["block"] == 2048)
+    assert "const size_t block_pv = 2048;" in bigger.loop_text
+    assert "double scratch[512];" in bigger.loop_text and bigger.loop_text.count("i % 512") == 2
+    assert bigger.loop_text.replace("block_pv = 2048", "block_pv = 512") == blocked.loop_text
+    # the granularity argument is the only literal a granularity mutation touches
+    grain = Candidate(loop_text="parlay::parallel_for(0, n, [&](size_t i) { y[i] = s[i % 512]; }, 512);",
+                      origin="x")
+    kids = {k.params["granularity"]: k.loop_text for k in granularity_mutations(grain)}
+    assert kids[4096] == grain.loop_text.replace("}, 512)", "}, 4096)")
+    assert kids[0] == "parlay::parallel_for(0, n, [&](size_t i) { y[i] = s[i % 512]; });"
+
+
+def test_mutations_read_digit_separators_raw_strings_and_templates():
+    c = Candidate(loop_text=('parlay::parallel_for(0, 1\'000, [&](size_t i) { log(R"x( ")" )x"); '
+                             'y[i] = 1\'024; }, 1\'024);'), origin="llm:improve")
+    kids = {k.params["granularity"]: k.loop_text for k in granularity_mutations(c)}
+    assert set(kids) == {0, 1, 16, 256, 4096, 16384}  # the current 1'024 is 1024
+    assert kids[16] == c.loop_text.replace("}, 1'024);", "}, 16);")
+    assert features(c) == ("parallel_for", "medium")
+    t = Candidate(loop_text="auto v = parlay::tabulate<double>(n, [&](size_t i) { return f(i); }, 16);\n"
+                            "s = parlay::reduce(v);", origin="x")
+    (delayed,) = sequence_mutations(t)
+    assert "parlay::delayed_tabulate<double>(n, [&](size_t i) { return f(i); });" in delayed.loop_text
+
+
+def test_features_ignore_comments_and_string_literals():
+    c = Candidate(loop_text='parlay::parallel_for(0, n, [&](size_t i) { log("parlay::filter(x)"); '
+                            '/* parlay::scan(a) */ y[i] = 1; });', origin="x")
+    assert features(c) == ("parallel_for", "auto")
+
+
+def test_candidate_id_is_the_token_stream():
+    url = 'std::puts("http://example.org/a");  s += {k};'
+    one, two = (Candidate(loop_text=url.format(k=k), origin="x") for k in (1, 2))
+    assert one.id != two.id  # `//` in a string literal is not a comment
+    assert Candidate(loop_text="x = 1; /* a // b */ y = 2;", origin="x").id != Candidate(
+        loop_text="x = 1; /* a // b */ y = 3;", origin="x").id
+    assert Candidate(loop_text='x = R"(a b)";', origin="x").id != Candidate(loop_text='x = R"(a  b)";', origin="x").id
+    assert Candidate(loop_text="x = 1'000;", origin="x").id != Candidate(loop_text="x = 1000;", origin="x").id
+    garbage = Candidate(loop_text="s += 1 @@ {{", origin="x")
+    assert garbage.id != Candidate(loop_text="s += 2 @@ {{", origin="x").id  # no parse, still an id
+
+
+def test_comment_and_layout_differences_share_one_id():
+    base = Candidate(loop_text="for (size_t i = 0; i < n; ++i) {\n  s += a[i] * 2;\n}", origin="x")
+    layout = Candidate(loop_text="for(size_t i=0;i<n;++i){s+=a[i]*2;}", origin="x")
+    comments = Candidate(loop_text="// sum\nfor (size_t i = 0; /* a // b */ i < n; ++i) {\n"
+                                   "  s += a[i] * 2;  // twice\n}", origin="x")
+    assert base.id == layout.id == comments.id
+    assert base.id != Candidate(loop_text=base.loop_text.replace("2;", "2.;"), origin="x").id
+    assert base.id != Candidate(function_text=base.loop_text, origin="x").id
+    # the end of a preprocessor line is a token: `#define K 2` then `x = K;` is not `#define K 2 x = K;`
+    assert Candidate(loop_text="#define K 2\nx = K;", origin="x").id != Candidate(
+        loop_text="#define K 2 x = K;", origin="x").id
 
 
 def test_param_mutations_are_unique_and_in_a_fixed_order():

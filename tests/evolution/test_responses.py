@@ -123,3 +123,25 @@ def test_edit_outside_the_loop_makes_a_function_candidate(site):
 def test_to_loop_level_refuses_when_the_prefix_changed(site):
     assert to_loop_level(site, site.function_text) is not None
     assert to_loop_level(site, site.function_text.replace("double s = 0.0;", "double s = 1.0;")) is None
+
+
+def test_includes_are_read_from_the_parse_not_from_string_literals(site):
+    code = ('#include <parlay/primitives.h>\n  #include "util.h"  \n'
+            'const char* note = R"(\n#include <not/a/header.h>\n)";\ns = parlay::reduce(a);')
+    p = parse(site, f"```cpp\n{code}\n```")
+    assert p.ok and p.candidate.includes == ["<parlay/primitives.h>", '"util.h"']
+    assert p.candidate.loop_text == 'const char* note = R"(\n#include <not/a/header.h>\n)";\ns = parlay::reduce(a);'
+
+
+def test_code_that_does_not_parse_is_refused_with_its_line(site):
+    p = parse(site, "```cpp\nfor (size_t i = 0; i < a.size(); ++i) {\n  s += a[i] @@ a[i];\n}\n```")
+    assert not p.ok and p.form == "loop"
+    assert p.failure == ("the new loop does not parse as C++ (line 2, column 13: unexpected text '@@ a'); "
+                         "reply with complete, well-formed C++")
+    assert p.hint == "line 2 of the new loop:\n  s += a[i] @@ a[i];"
+    p = parse(site, "```cpp\nI would use parlay::reduce here, it is faster.\n```")
+    assert not p.ok and p.failure.startswith("the new loop does not parse as C++ (line 1, column 1:")
+    p = parse(site, "<<<<<<< SEARCH\n  return s;\n=======\n  return s +;\n>>>>>>> REPLACE", PARENT)
+    assert not p.ok and p.form == "edit"
+    assert p.failure.startswith("the new function does not parse as C++ (line 8, column 13: missing identifier)")
+    assert p.hint == "line 8 of the new function:\n  return s +;"

@@ -132,8 +132,9 @@ def test_map_keeps_body_and_rebinds_index():
     chunks = next(c for c in cands if c.origin == "rule:parallel-for-chunks")
     # the original header over each chunk, in the original index type (vectorizes like the serial loop)
     assert "for (int i = b; i < e; ++i) {" in chunks.loop_text
-    assert "1 * parlay::num_workers()" in chunks.loop_text and "}, 1);" in chunks.loop_text
-    assert chunks.params == {"blocks_per_worker": 1}
+    assert "const size_t per_worker = 1;" in chunks.loop_text and "}, 1);" in chunks.loop_text
+    assert "per_worker * parlay::num_workers()" in chunks.loop_text
+    assert chunks.params == {"blocks_per_worker": 1} and chunks.knobs == {"blocks_per_worker": "per_worker"}
     # a range-based for has no index header to reuse: no chunk rewrite
     src = """#include <vector>
 void twice(std::vector<double>& v) {
@@ -164,6 +165,7 @@ def test_nest_parallelizes_the_outer_loop_only():
 def test_bool_vector_output_prefers_word_aligned_blocks():
     _s, cands = candidates("flags.cpp")
     assert cands[0].params == {"block": 2048} and 2048 % 64 == 0
+    assert cands[0].knobs == {"block": "block"} and "const size_t block = 2048;" in cands[0].loop_text
     assert any(c.origin == "rule:parallel-for" for c in cands[1:])  # left for verification to reject
 
 

@@ -237,17 +237,20 @@ def qualified_name(node: Node, src: bytes) -> str | None:
     None when ``node`` is not a name (a lambda, a parenthesized expression...)."""
     if node.type not in _NAMES:
         return None
-    parts: list[str] = []
+    return "".join(node_text(n, src) for n in _name_leaves(node))
+
+
+def _name_leaves(node: Node) -> Iterator[Node]:
+    """The leaves of ``node`` in source order, skipping template argument lists and comments."""
     stack = [node]
     while stack:
         n = stack.pop()
         if n.type in ("template_argument_list", "comment"):
             continue
         if n.child_count == 0:
-            parts.append(node_text(n, src))
+            yield n
         else:
             stack.extend(reversed(n.children))
-    return "".join(parts)
 
 
 def last_name(name: str) -> str:
@@ -317,14 +320,4 @@ def name_end(node: Node) -> int:
     """The end byte of the name ``node`` spells, before any trailing template arguments
     (``parlay::tabulate<double>`` → the end of ``tabulate``), so a name can be replaced and its
     template arguments kept."""
-    end = node.start_byte
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n.type in ("template_argument_list", "comment"):
-            continue
-        if n.child_count == 0:
-            end = max(end, n.end_byte)
-        else:
-            stack.extend(n.children)
-    return end
+    return max((n.end_byte for n in _name_leaves(node)), default=node.start_byte)

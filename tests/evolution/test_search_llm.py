@@ -409,3 +409,19 @@ def test_a_hit_that_cannot_be_rebuilt_keeps_its_cached_figures(fake_cascade, loo
     assert second.search.retimed == 0 and second.best.speedup == pytest.approx(first.best.speedup)
     measured = [r for r in Transcript.read(second.transcript_path) if r.get("type") == "measured"]
     assert measured == []
+
+
+def test_a_reply_that_does_not_parse_is_fed_back_and_never_evaluated(fake_cascade, loop_file, tmp_path):
+    tc, calls = fake_cascade
+    garbled = "```cpp\n{\n  s += parlay::reduce(a) @@;\n}\n```"
+    with FakeOpenAI(scripted([garbled, GOOD])) as srv:
+        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=1, evaluations=1,
+                             llm=LLMSettings(base_url=srv.base_url, model="fake-model", backoff_s=0.01,
+                                             timeout_s=5, max_retries=1)), toolchain=tc)
+    prompts = srv.user_prompts()
+    assert len(prompts) >= 2
+    assert ("could not be used: the new loop does not parse as C++ (line 2, column 26: unexpected text '@@')"
+            in prompts[1])
+    assert "line 2 of the new loop:\n    s += parlay::reduce(a) @@;" in prompts[1]
+    assert [m.failure.split(" (")[0] for m in res.mutations if m.failure] == ["the new loop does not parse as C++"]
+    assert all("@@" not in r.candidate.code for r in res.candidates) and calls["n"] == len(res.candidates)

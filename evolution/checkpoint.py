@@ -8,11 +8,10 @@ settings), the seed, the proposers (rules on or off, LLM endpoint and model)
 and the search settings that steer its choices. Budgets are not part of it:
 a search stopped by its budget can be resumed with a larger one.
 
-A checkpoint holds the run id (its transcript goes on in the same file), the
-last completed generation, the state of the random generator, every record in
-evaluation order, the population grid and fix queue, the pending feedback
-notes, the mutation log, the LLM usage and how many LLM exchanges had been
-made. ``finished`` is set when the search ended by itself (generations,
+A checkpoint holds the run id (its transcript goes on in the same file) and
+the whole :class:`~parevo.evolution.state.SearchState` after the last completed
+generation (random generator, records, population, notes, mutations, LLM
+usage and position). ``finished`` is set when the search ended by itself (generations,
 plateau, budget, exhaustion); a cancelled or crashed search leaves it unset,
 and the next identical request resumes it.
 """
@@ -27,10 +26,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from .population import PopulationState
-from .result import CandidateRecord, LLMUsage, MutationRecord
+from .state import SearchState
 
-VERSION = 1
+VERSION = 2  # 2: the state as one SearchState (version 1 checkpoints are ignored: the search starts afresh)
 
 
 def search_key(context: str, seed: int, proposers: dict, settings: dict) -> str:
@@ -41,25 +39,13 @@ def search_key(context: str, seed: int, proposers: dict, settings: dict) -> str:
 
 
 class Checkpoint(BaseModel):
-    """The state of a search after a completed generation (see the module docstring)."""
+    """A search's identity (``key``, ``run_id``), whether it ``finished`` and its state."""
 
     version: int = VERSION
     key: str
     run_id: str
-    generation: int
     finished: bool = False
-    stopped_by: str | None = None
-    rng_state: list = Field(default_factory=list)
-    records: list[CandidateRecord] = Field(default_factory=list)
-    population: PopulationState = Field(default_factory=PopulationState)
-    notes: list[str] = Field(default_factory=list)
-    mutations: list[MutationRecord] = Field(default_factory=list)
-    llm_usage: LLMUsage = Field(default_factory=LLMUsage)
-    llm_seq: int = 0
-    llm_active: bool = True
-    result_notes: list[str] = Field(default_factory=list)
-    stall: int = 0
-    best_fitness: float = 0.0
+    state: SearchState = Field(default_factory=SearchState)
 
 
 def checkpoint_path(cache_dir: str | os.PathLike, key: str) -> Path:
@@ -85,15 +71,3 @@ def load(path: Path, key: str) -> Checkpoint | None:
     if cp.version != VERSION or cp.key != key:
         return None
     return cp
-
-
-def rng_state_to_json(state: tuple) -> list:
-    """``random.Random.getstate()`` as JSON-friendly lists."""
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def rng_state_from_json(data: list) -> tuple:
-    """Inverse of :func:`rng_state_to_json`."""
-    version, internal, gauss = data
-    return (version, tuple(internal), gauss)

@@ -55,7 +55,8 @@ from .prompts import PromptBuilder
 from .responses import parse_reply
 from .result import CandidateRecord, LLMUsage, MutationRecord
 from .search import CascadeRunner, ProgressEvent
-from .transcript import Transcript, TranscriptExhausted, TranscriptLLM
+from .state import SearchState
+from .transcript import GenerationRecord, MutationEntry, ResumeRecord, Transcript, TranscriptExhausted, TranscriptLLM
 
 
 class SearchSettings(BaseModel):
@@ -138,14 +139,8 @@ class SearchController:
         self.rng = random.Random(seed)
         self.population = Population(exploit=settings.exploit, explore=settings.explore,
                                      tournament=settings.tournament, max_fix_attempts=settings.max_fix_attempts)
-        self.llm_active = llm is not None
-        self.notes: list[str] = []
-        self.mutations: list[MutationRecord] = []
-        self.result_notes: list[str] = []
-        self.generation = 0
-        self.stall = 0
-        self.best_fitness = 0.0
-        self.stopped_by: str | None = None
+        self.state = SearchState(llm_usage=self.usage, llm_active=llm is not None)
+        self.state.records = runner.records  # one list: the runner appends, checkpoints store it
         self.resumed_from: int | None = None
         self.taken: set[str] = set()
 
@@ -154,51 +149,48 @@ class SearchController:
         self.runner._emit(stage, message)
 
     def _log(self, m: MutationRecord) -> None:
-        self.mutations.append(m)
+        self.state.mutations.append(m)
         if self.transcript is not None:
-            self.transcript.write({"type": "mutation", **m.model_dump()})
+            self.transcript.write(MutationEntry(**m.model_dump()))
 
     def _note(self, text: str) -> None:
-        self.notes.append(text)
-        del self.notes[: -self.settings.max_notes]
+        self.state.notes.append(text)
+        del self.state.notes[: -self.settings.max_notes]
 
     def _take_notes(self) -> list[str]:
-        notes, self.notes = self.notes, []
+        notes, self.state.notes = self.state.notes, []
         return notes
 
     def restore(self, cp: ckpt.Checkpoint) -> None:
-        """Continue from checkpoint ``cp`` (the LLM's exchanges are positioned by the caller)."""
-        self.rng.setstate(ckpt.rng_state_from_json(cp.rng_state))
-        self.runner.records = list(cp.records)
-        self.runner.seen = {r.id for r in cp.records}
-        self.runner.first_verified_at = next((r.at_seconds for r in cp.records if r.faster), None)
-        self.population = Population.restore(cp.records, cp.population, exploit=self.settings.exploit,
+        """Continue from checkpoint ``cp``: its state becomes this search's state, and the live
+        objects (random generator, runner records, population, LLM counters) are rebuilt from it.
+        The LLM's recorded exchanges are positioned by the caller."""
+        self.state = cp.state.model_copy(deep=True)
+        st = self.state
+        st.load_rng(self.rng)
+        self.runner.records = st.records
+        self.runner.seen = {r.id for r in st.records}
+        self.runner.first_verified_at = next((r.at_seconds for r in st.records if r.faster), None)
+        self.population = Population.restore(st.records, st.population, exploit=self.settings.exploit,
                                               explore=self.settings.explore, tournament=self.settings.tournament,
                                               max_fix_attempts=self.settings.max_fix_attempts)
-        self.notes = list(cp.notes)
-        self.mutations = list(cp.mutations)
-        for field in LLMUsage.model_fields:
-            setattr(self.usage, field, getattr(cp.llm_usage, field))
-        self.llm_active = self.llm is not None and cp.llm_active
-        self.result_notes = list(cp.result_notes)
-        self.generation = cp.generation
-        self.stall = cp.stall
-        self.best_fitness = cp.best_fitness
-        self.resumed_from = cp.generation
+        self.usage = st.llm_usage
+        if self.llm is not None:
+            self.llm.usage = st.llm_usage
+        st.llm_active = self.llm is not None and st.llm_active
+        self.resumed_from = st.generation
         if self.transcript is not None:
-            self.transcript.write({"type": "resume", "generation": cp.generation, "evaluations": len(cp.records)})
+            self.transcript.write(ResumeRecord(generation=st.generation, evaluations=len(st.records)))
 
     def _save(self, finished: bool) -> None:
         if self.checkpoint is None:
             return
-        cp = ckpt.Checkpoint(
-            key=self.key, run_id=self.run_id, generation=self.generation, finished=finished,
-            stopped_by=self.stopped_by, rng_state=ckpt.rng_state_to_json(self.rng.getstate()),
-            records=self.runner.records, population=self.population.state(), notes=self.notes,
-            mutations=self.mutations, llm_usage=self.usage, llm_seq=self.llm.seq if self.llm is not None else 0,
-            llm_active=self.llm_active, result_notes=self.result_notes, stall=self.stall,
-            best_fitness=self.best_fitness)
-        ckpt.save(self.checkpoint, cp)
+        st = self.state
+        st.save_rng(self.rng)
+        st.records = self.runner.records
+        st.population = self.population.state()
+        st.llm_seq = self.llm.seq if self.llm is not None else 0
+        ckpt.save(self.checkpoint, ckpt.Checkpoint(key=self.key, run_id=self.run_id, finished=finished, state=st))
 
     # ---------------------------------------------------------------- the LLM
     def _tokens_left(self) -> int:
@@ -217,21 +209,22 @@ class SearchController:
                           + (", ".join(parent_ids) if parent_ids else "the loop"))
         seq = self.llm.seq
         try:
-            _, reply = self.llm.complete(messages, generation=self.generation, operator=op, parent_ids=parent_ids,
-                                         max_tokens=self._tokens_left(), seed=self.seed * 1000 + seq)
+            _, reply = self.llm.complete(messages, generation=self.state.generation, operator=op,
+                                         parent_ids=parent_ids, max_tokens=self._tokens_left(),
+                                         seed=self.seed * 1000 + seq)
         except LLMCancelled:
             raise _Stop("cancelled") from None
         except TranscriptExhausted:
             raise _Stop("transcript") from None
         except LLMUnavailable as e:
-            self.llm_active = False
-            self.result_notes.append(f"the LLM endpoint is unavailable ({e}); continuing with rule-based "
+            self.state.llm_active = False
+            self.state.result_notes.append(f"the LLM endpoint is unavailable ({e}); continuing with rule-based "
                                      "candidates and parameter mutations only")
-            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+            self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=parent_ids,
                                      failure=f"LLM unavailable: {e}", llm_call=seq))
             return seq, None
         except LLMError as e:
-            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+            self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=parent_ids,
                                      failure=f"LLM call failed: {e}", llm_call=seq))
             return seq, None
         return seq, reply.text
@@ -247,7 +240,7 @@ class SearchController:
                            description=f"{kind} by {self.model or 'LLM'}"
                            + (f" of {' and '.join(parent_ids)}" if parent_ids else ""))
         if not prop.ok:
-            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+            self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=parent_ids,
                                      failure=prop.failure + (f" ({prop.hint})" if prop.hint else ""), llm_call=seq))
             self._note(f"your reply to {what} could not be used: {prop.failure}"
                        + (f"\n  {prop.hint.replace(chr(10), chr(10) + '  ')}" if prop.hint else ""))
@@ -255,7 +248,7 @@ class SearchController:
         cand = prop.candidate
         if cand.id in self.runner.seen or cand.id in self.taken:
             prior = next((r for r in self.runner.records if r.id == cand.id), None)
-            self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+            self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=parent_ids,
                                      candidate_id=cand.id, duplicate=True, llm_call=seq))
             if self.runner.cache is not None:
                 self.runner.cache.count_hit()
@@ -263,7 +256,7 @@ class SearchController:
             self._note(f"your reply to {what} is the same program as candidate `{cand.id}`, evaluated "
                        f"already{outcome}: propose something different")
             return None
-        self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=parent_ids,
+        self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=parent_ids,
                                  candidate_id=cand.id, llm_call=seq))
         return cand
 
@@ -296,7 +289,7 @@ class SearchController:
                        if c.id not in self.runner.seen and c.id not in self.taken]
             if options:
                 op, child = options[self.rng.randrange(len(options))]
-                self._log(MutationRecord(generation=self.generation, operator=op, parent_ids=[parent.id],
+                self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=[parent.id],
                                          candidate_id=child.id))
                 return child
             parent = self.population.select_parent(self.rng)
@@ -306,10 +299,10 @@ class SearchController:
         """One child (or None) for the current generation."""
         pop = self.population
         if not pop.order:
-            return self._llm_first() if self.llm_active else None
+            return self._llm_first() if self.state.llm_active else None
         s = self.settings
         r = self.rng.random()
-        if self.llm_active:
+        if self.state.llm_active:
             if r < s.p_fix and pop.has_failures():
                 failed = pop.next_failure()
                 if failed is not None:
@@ -319,7 +312,7 @@ class SearchController:
                 if pair is not None:
                     return self._llm_combine(*pair)
         parent = pop.select_parent(self.rng)
-        if self.llm_active and self.rng.random() < s.p_llm and parent is not None:
+        if self.state.llm_active and self.rng.random() < s.p_llm and parent is not None:
             return self._llm_improve(parent) if parent.fitness > 0 else self._llm_fix(parent)
         return self._param(parent)
 
@@ -336,22 +329,23 @@ class SearchController:
 
     # ------------------------------------------------------------------ loop
     def _evaluate(self, cands: list[Candidate]) -> None:
-        self.runner.generation = self.generation
+        self.runner.generation = self.state.generation
         for rec in self.runner.run(cands):
             self.population.add(rec)
         self.taken.clear()
 
     def _end_generation(self) -> None:
         best = self.population.best_fitness()
-        if best > 0 and best > self.best_fitness * (1 + self.settings.min_improvement):
-            self.best_fitness, self.stall = best, 0
-        elif self.generation > 0:
-            self.stall += 1
+        if best > 0 and best > self.state.best_fitness * (1 + self.settings.min_improvement):
+            self.state.best_fitness, self.state.stall = best, 0
+        elif self.state.generation > 0:
+            self.state.stall += 1
         b = self.population.best()
         if self.transcript is not None:
-            self.transcript.write({"type": "generation", "generation": self.generation,
-                                   "evaluations": len(self.runner.records), "best_id": b.id if b else None,
-                                   "best_fitness": best, "tokens": self.usage.tokens, "stall": self.stall})
+            self.transcript.write(GenerationRecord(generation=self.state.generation,
+                                                   evaluations=len(self.runner.records), best_id=b.id if b else None,
+                                                   best_fitness=best, tokens=self.usage.tokens,
+                                                   stall=self.state.stall))
         self._save(finished=False)
 
     def run(self) -> str:
@@ -359,64 +353,64 @@ class SearchController:
         s = self.settings
         try:
             if self.resumed_from is None:
-                self.generation = 0
+                self.state.generation = 0
                 for c in self.seeds:
                     self._log(MutationRecord(generation=0, operator="rules", candidate_id=c.id))
                 if s.strategy == "best-of-n":
-                    self.stopped_by = self._best_of_n()
+                    self.state.stopped_by = self._best_of_n()
                     return self._finish()
                 seeds = list(self.seeds)
-                if not seeds and self.llm_active:
+                if not seeds and self.state.llm_active:
                     self._emit("generation", "generation 0: no rule applies; asking the LLM for first rewrites")
                     seeds = self._propose()
                 self._evaluate(seeds)
                 if self.runner.stopped_by:
-                    self.stopped_by = self.runner.stopped_by
+                    self.state.stopped_by = self.runner.stopped_by
                     return self._finish()
                 self._end_generation()
             while True:
-                if self.generation >= s.generations:
-                    self.stopped_by = "generations"
+                if self.state.generation >= s.generations:
+                    self.state.stopped_by = "generations"
                     break
                 why = self.runner.out_of_budget()
                 if why:
-                    self.stopped_by = why
+                    self.state.stopped_by = why
                     break
-                if self.llm_active and self._tokens_left() <= 0:
-                    self.stopped_by = "tokens"
+                if self.state.llm_active and self._tokens_left() <= 0:
+                    self.state.stopped_by = "tokens"
                     break
-                self.generation += 1
+                self.state.generation += 1
                 b = self.population.best()
-                self._emit("generation", f"generation {self.generation}/{s.generations}: proposing {s.children} "
-                                         f"candidates" + (f" (best {b.fitness:.2f}x)" if b else ""))
+                self._emit("generation", f"generation {self.state.generation}/{s.generations}: proposing "
+                                         f"{s.children} candidates" + (f" (best {b.fitness:.2f}x)" if b else ""))
                 children = self._propose()
-                if not children and not self.llm_active:
-                    self.stopped_by = "exhausted"
+                if not children and not self.state.llm_active:
+                    self.state.stopped_by = "exhausted"
                     break
                 self._evaluate(children)
                 if self.runner.stopped_by:
-                    self.stopped_by = self.runner.stopped_by
+                    self.state.stopped_by = self.runner.stopped_by
                     break
                 self._end_generation()
-                if self.stall >= s.patience:
-                    self.stopped_by = "plateau"
+                if self.state.stall >= s.patience:
+                    self.state.stopped_by = "plateau"
                     break
         except _Stop as stop:
-            self.stopped_by = stop.reason
+            self.state.stopped_by = stop.reason
         return self._finish()
 
     def _finish(self) -> str:
-        finished = self.stopped_by not in ("cancelled", "transcript")
-        if self.stopped_by != "cancelled":
+        finished = self.state.stopped_by not in ("cancelled", "transcript")
+        if self.state.stopped_by != "cancelled":
             self._save(finished=finished)
-        return self.stopped_by or "generations"
+        return self.state.stopped_by or "generations"
 
     # ------------------------------------------------------------ best-of-N
     def _best_of_n(self) -> str:
         """Baseline: N independent draws from the same proposers, no selection (see the module docstring)."""
         n = self.runner.budget.evaluations
-        self.generation = 1
-        if self.llm_active:
+        self.state.generation = 1
+        if self.state.llm_active:
             draws = list(self.seeds)
             while len(draws) < n:
                 try:
@@ -426,7 +420,7 @@ class SearchController:
                     return stop.reason
                 if child is not None and child.id not in {c.id for c in draws}:
                     draws.append(child)
-                elif not self.llm_active:
+                elif not self.state.llm_active:
                     break
         else:
             pool: list[Candidate] = []

@@ -14,32 +14,37 @@ Every run writes a transcript (:mod:`parevo.evolution.transcript`) under
 (:mod:`parevo.evolution.checkpoint`): an identical request after a cancel or a
 restart resumes the search. ``replay(run)`` re-runs a recorded search offline:
 LLM replies and timings from the transcript, verdicts from the evaluation
-cache (:mod:`parevo.evolution.evalcache`), no network.
+cache (:mod:`parevo.evolution.evalcache`), no network. The two differ only in
+their :class:`~parevo.evolution.runmode.RunMode` (``LiveRun`` or
+``ReplayRun``), which the engine is given; the search itself is the same code.
+
+One search, in order: ``_search`` reads and analyzes the loop (or returns
+"not parallelizable"), ``_open`` finds the toolchain, plans the inputs and
+opens the run, the mode prepares the original, ``_controller`` builds the
+search loop (resumed from a checkpoint when there is one), and ``_result``
+assembles the :class:`EvolutionResult`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from parevo.toolchain.compiler import Compiler
 from parevo.toolchain.discovery import DiscoverySettings, Toolchain, default_cache_dir, discover, require
 from parevo.toolchain.evaluate import Baseline, Cancelled, EvalConfig, Evaluator
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.harness import driver_source
-from parevo.toolchain.inputs import load_spec, plan_inputs
-from parevo.toolchain.models import LoopSite, ParevoError
+from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
 from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.splice import rewrite_edits, rewritten_source, unified_diff
-from parevo.toolchain.verdicts import StageVerdict
 
 from . import checkpoint as ckpt
 from . import rules
@@ -48,8 +53,9 @@ from .evalcache import EvalCache, context_key
 from .llm import LLMClient, LLMSettings
 from .prompts import PromptBuilder
 from .result import EvolutionResult, LLMUsage, SearchInfo, ToolchainInfo
+from .runmode import LiveRun, ReplayRun, RunMode
 from .search import Budget, CascadeRunner, ProgressEvent, ProgressFn
-from .transcript import Transcript, TranscriptLLM, exchanges, new_run_id, resolve_run, transcript_path
+from .transcript import EndRecord, RunRecord, resolve_run
 
 NO_LLM_NOTE = ("no LLM endpoint configured: the search used rule-based candidates and their parameter mutations "
                "only (set --llm-model / --llm-base-url, or PAREVO_LLM_MODEL / PAREVO_LLM_BASE_URL, to add LLM "
@@ -155,22 +161,6 @@ def loop_context(site: LoopSite, plan, tc: Toolchain, ev: Evaluator, cfg: EvalCo
                        flags=ev.compile_flags, race_flags=ev.tsan_compile_flags, config_json=cfg.model_dump_json())
 
 
-class _Replay(BaseModel):
-    run_id: str
-    records: list[dict]
-    llm: LLMSettings | None = None
-    baseline: Baseline | None = None
-    spec_text: str | None = None
-
-    def timings(self) -> dict[str, list[StageVerdict]]:
-        """The recorded run's own timing and profile verdicts per candidate id (the last one wins)."""
-        out: dict[str, list[StageVerdict]] = {}
-        for r in self.records:
-            if r.get("type") == "measured":
-                out[r["id"]] = [StageVerdict.model_validate(s) for s in r.get("stages", [])]
-        return out
-
-
 def evolve(req: EvolveRequest, progress: ProgressFn | None = None,
            cancel: threading.Event | None = None, toolchain: Toolchain | None = None, *,
            llm_client: LLMClient | None = None) -> EvolutionResult:
@@ -188,7 +178,7 @@ def evolve(req: EvolveRequest, progress: ProgressFn | None = None,
         ToolchainMissing: no compiler or no ParlayLib.
         BaselineFailed: the original does not compile or run in the harness.
     """
-    return _search(req, progress, cancel, toolchain, llm_client=llm_client, replay=None)
+    return _search(req, LiveRun(llm_client), progress, cancel, toolchain)
 
 
 def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | None = None,
@@ -204,32 +194,21 @@ def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | Non
 
     Raises:
         FileNotFoundError: no such run.
-        ParevoError: the transcript is not a parevo run transcript.
+        TranscriptError: the file is not a parevo run transcript (the message names the line and why).
+        ParevoError: the recorded request is not one this version understands.
     """
     cache_dir = cache_dir or default_cache_dir()
-    path = resolve_run(run, cache_dir)
-    records = Transcript.read(path)
-    head = next((r for r in records if r.get("type") == "run"), None)
-    if head is None:
-        raise ParevoError(f"{path} is not a parevo run transcript (no run record)")
-    req = EvolveRequest.model_validate(head["request"])
-    req.source = head.get("source")
+    mode = ReplayRun.load(resolve_run(run, cache_dir))
+    try:
+        req = EvolveRequest.model_validate(mode.head.request)
+    except ValidationError as e:
+        raise ParevoError(f"{mode.path}: the recorded request cannot be replayed by this parevo version: "
+                          f"{e.errors()[0].get('msg', e)}") from None
+    req.source = mode.head.source
     req.cache_dir = cache_dir
     req.resume = False
-    ends = [r for r in records if r.get("type") == "end"]
-    # the search's own stops (generations, plateau, evaluations, tokens, exhaustion) recur by themselves;
-    # a stop by the clock or a cancel is reproduced by stopping after as many evaluations
-    evaluations = req.budget.evaluations
-    if ends:
-        req.generations = int(ends[-1]["generations"])
-        if ends[-1].get("stopped_by") in ("time", "cancelled"):
-            evaluations = int(ends[-1]["evaluations"])
-    req.budget = Budget(seconds=math.inf, evaluations=evaluations)
-    prepared = next((r for r in records if r.get("type") == "prepared"), None)
-    rp = _Replay(run_id=head["run_id"], records=records, llm=req.llm,
-                 baseline=Baseline.model_validate(prepared["baseline"]) if prepared else None,
-                 spec_text=head.get("input_spec_text"))
-    return _search(req, progress, cancel, toolchain, llm_client=None, replay=rp)
+    req.budget, req.generations = mode.limits(req.budget, req.generations)
+    return _search(req, mode, progress, cancel, toolchain)
 
 
 def _not_parallelizable(facts, req: EvolveRequest, llm_on: bool, base: dict, start: float) -> EvolutionResult:
@@ -244,35 +223,37 @@ def _not_parallelizable(facts, req: EvolveRequest, llm_on: bool, base: dict, sta
                            seconds_total=time.monotonic() - start, **base)
 
 
-def _plan(req: EvolveRequest, site: LoopSite, replay: _Replay | None):
-    """The input plan and the input spec's text (recorded in transcripts; a replay uses the recorded one)."""
-    if replay is None:
-        path = _spec_path(req)
-        if path is None:
-            return plan_inputs(site, None), None
-        spec = load_spec(path)  # errors name the user's file
-        return plan_inputs(site, spec), Path(path).read_text()
-    text = replay.spec_text
-    if text is None:
-        return plan_inputs(site, None), None
-    fd, tmp = tempfile.mkstemp(prefix="parevo-spec-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        return plan_inputs(site, load_spec(tmp)), text
-    finally:
-        os.unlink(tmp)
+@dataclass
+class _Session:
+    """What one search works with, once the loop is read and the toolchain found."""
+
+    req: EvolveRequest
+    mode: RunMode
+    site: LoopSite
+    facts: LoopFacts
+    cfg: EvalConfig
+    settings: SearchSettings
+    base: dict
+    llm_cfg: LLMSettings | None
+    seeds: list
+    start: float
+    emit: ProgressFn
+    cancel: threading.Event
+    tc: Toolchain | None = None
+    compiler: Compiler | None = None
+    ev: Evaluator | None = None
+    evalcache: EvalCache | None = None
+    tinfo: ToolchainInfo | None = None
+    key: str = ""
 
 
-def _search(req: EvolveRequest, progress: ProgressFn | None, cancel: threading.Event | None,
-            toolchain: Toolchain | None, *, llm_client: LLMClient | None, replay: _Replay | None) -> EvolutionResult:
+def _search(req: EvolveRequest, mode: RunMode, progress: ProgressFn | None, cancel: threading.Event | None,
+            toolchain: Toolchain | None) -> EvolutionResult:
+    """Read and analyze the loop, set up the evaluation, run the search, assemble the result."""
     start = time.monotonic()
-    cancel = cancel or threading.Event()
-    emit = progress or (lambda e: None)
     site = read_site(req)
     facts = analyze(site)
     cfg = make_config(req)
-    settings = search_settings(req)
     base = dict(path=site.path, function=site.qualified_name, loop_start_line=site.loop.start_line,
                 loop_end_line=site.loop.end_line, content_hash=site.content_hash, seed=req.seed,
                 source_sha256=hashlib.sha256(site.source.encode()).hexdigest(),
@@ -281,129 +262,114 @@ def _search(req: EvolveRequest, progress: ProgressFn | None, cancel: threading.E
     seeds = rules.propose(site, facts) if (req.rules and facts.parallelizable) else []
     if facts.already_parallel or (not seeds and llm_cfg is None):
         return _not_parallelizable(facts, req, llm_cfg is not None, base, start)
-
-    tc = toolchain or discover(req.discovery)
-    require(tc, parlay=True, tsan=True)
-    cache_dir = req.cache_dir or default_cache_dir()
-    compiler = Compiler(tc, cache_dir)
-    plan, spec_text = _plan(req, site, replay)
-    ev = Evaluator(site, tc, compiler, plan, cfg, cancel)
-    tinfo = toolchain_info(tc, ev)
-    context = loop_context(site, plan, tc, ev, cfg)
-    evalcache = EvalCache(cache_dir, context)
-
-    # run identity: resume a checkpoint of the same search, else a fresh run with its own transcript
-    proposers = {"rules": req.rules, "llm": {"base_url": llm_cfg.base_url, "model": llm_cfg.model}
-                 if llm_cfg else None}
-    key = ckpt.search_key(context, req.seed, proposers, settings.steering())
-    cp_path = ckpt.checkpoint_path(cache_dir, key)
-    cp = ckpt.load(cp_path, key) if (req.resume and replay is None) else None
-    if cp is not None and cp.finished:
-        cp = None
-    transcript = None
-    if replay is not None:
-        run_id = replay.run_id
-    else:
-        run_id = cp.run_id if cp is not None else new_run_id()
-        transcript = Transcript(transcript_path(cache_dir, run_id))
-        if cp is not None and not transcript.path.exists():
-            cp = None  # its transcript is gone: the unfinished generation's replies cannot be served
-        if cp is None:
-            transcript.write({"type": "run", "run_id": run_id, "version": 1,
-                              "request": req.model_dump(mode="json", exclude={"source"}),
-                              "source": site.source, "input_spec_text": spec_text,
-                              "settings": settings.model_dump(), "context": context, "search_key": key})
-
-    # the original: prepared now, or (replay) only if a candidate is missing from the evaluation cache
-    before_evaluate = None
-    baseline: Baseline | None = None
-    if replay is not None and replay.baseline is not None:
-        baseline = replay.baseline
-
-        def lazy_prepare() -> None:  # a candidate the cache lost: prepare the evaluator after all
-            ev.baseline = evalcache.pin_baseline(ev.prepare())
-        before_evaluate = lazy_prepare
-    else:
-        emit(ProgressEvent(stage="prepare", message="compiling the harness and the original loop",
-                           total=req.budget.evaluations, elapsed=time.monotonic() - start))
-        try:
-            baseline = ev.prepare()
-            ev.baseline = baseline = evalcache.pin_baseline(baseline)
-        except Cancelled:
-            return EvolutionResult(status="cancelled", message="cancelled while preparing", run_id=run_id,
-                                   seconds_total=time.monotonic() - start, toolchain=tinfo, **base)
-        how = "calibrated" if baseline.n_source == "calibrated" else f"from the {baseline.n_source}"
-        emit(ProgressEvent(stage="prepare", message=f"timing size n = {baseline.n:,} ({how}, {baseline.repeats} calls "
-                                                    f"per round)", total=req.budget.evaluations,
-                           elapsed=time.monotonic() - start))
-        if transcript is not None and cp is None:
-            transcript.write({"type": "prepared", "baseline": baseline.model_dump(mode="json")})
-
-    def record_measurement(rec) -> None:  # the transcript keeps this run's own figures (for replays)
-        if transcript is not None:
-            transcript.write({"type": "measured", "id": rec.id, "stages": [
-                s.model_dump(mode="json") for s in rec.stages if s.stage in ("time", "profile")]})
-
-    runner = CascadeRunner(ev, req.budget, emit, cancel, start=start, cache=evalcache,
-                           before_evaluate=before_evaluate, retime=replay is None,
-                           timings=replay.timings() if replay is not None else None,
-                           on_measured=record_measurement)
-    usage = LLMUsage(base_url=llm_cfg.base_url if llm_cfg else None, model=llm_cfg.model if llm_cfg else None,
-                     token_budget=settings.token_budget, replayed=replay is not None)
-    llm = None
-    if llm_cfg is not None:
-        if replay is not None:
-            llm = TranscriptLLM(exchanges(replay.records), None, None, usage)
-        else:
-            live = llm_client or LLMClient(llm_cfg, cancel=cancel)
-            recorded = exchanges(Transcript.read(transcript.path))[cp.llm_seq:] if cp is not None else []
-            llm = TranscriptLLM(recorded, live, transcript, usage, start_seq=cp.llm_seq if cp is not None else 0)
-    prompts = PromptBuilder(site, facts, compiler=tc.cxx or "c++", flags=tinfo.flags, threads=cfg.threads,
-                            tsan_threads=cfg.tsan_threads, top_k=settings.top_k) if llm is not None else None
-    controller = SearchController(site, facts, runner, settings=settings, seed=req.seed, seeds=seeds, llm=llm,
-                                  prompts=prompts, usage=usage, transcript=transcript,
-                                  checkpoint=cp_path if replay is None else None, key=key, run_id=run_id,
-                                  cancel=cancel, model=llm_cfg.model if llm_cfg else "")
-    if cp is not None:
-        controller.restore(cp)
-        emit(ProgressEvent(stage="prepare", message=f"resuming run {run_id} after generation {cp.generation}",
-                           tried=len(runner.records), total=req.budget.evaluations,
-                           elapsed=time.monotonic() - start, generation=cp.generation))
+    s = _Session(req=req, mode=mode, site=site, facts=facts, cfg=cfg, settings=search_settings(req), base=base,
+                 llm_cfg=llm_cfg, seeds=seeds, start=start, emit=progress or (lambda e: None),
+                 cancel=cancel or threading.Event())
+    _open(s, toolchain)
+    try:
+        baseline, before_evaluate = mode.baseline(s.ev, s.evalcache, s.emit, total=req.budget.evaluations,
+                                                  start=start)
+    except Cancelled:
+        return EvolutionResult(status="cancelled", message="cancelled while preparing", run_id=mode.run_id,
+                               seconds_total=time.monotonic() - start, toolchain=s.tinfo, **base)
+    runner = CascadeRunner(s.ev, req.budget, s.emit, s.cancel, start=start, cache=s.evalcache,
+                           before_evaluate=before_evaluate, **mode.runner_options())
+    controller = _controller(s, runner)
     try:
         stopped = controller.run()
     except Cancelled:  # the lazy prepare of a replay
         stopped = "cancelled"
+    result = _result(s, baseline, runner, controller, stopped)
+    best = result.best
+    mode.finish(EndRecord(status=result.status, stopped_by=stopped, generations=controller.state.generation,
+                          evaluations=len(runner.records), best_id=result.best_id,
+                          best_speedup=best.speedup if best else None, tokens=controller.usage.tokens,
+                          eval_cache=s.evalcache.stats()))
+    s.emit(ProgressEvent(stage="done", message=result.message, tried=len(runner.records),
+                         total=req.budget.evaluations, best_speedup=best.speedup if best else None,
+                         elapsed=result.seconds_total, generation=controller.state.generation))
+    return result
 
+
+def _open(s: _Session, toolchain: Toolchain | None) -> None:
+    """Discover the toolchain, plan the inputs, build the evaluator and its cache, and open the run
+    (resume a checkpoint of the same search, start a new transcript, or replay one)."""
+    req = s.req
+    s.tc = toolchain or discover(req.discovery)
+    require(s.tc, parlay=True, tsan=True)
+    cache_dir = req.cache_dir or default_cache_dir()
+    s.compiler = Compiler(s.tc, cache_dir)
+    plan, spec_text = s.mode.plan(s.site, _spec_path(req))
+    s.ev = Evaluator(s.site, s.tc, s.compiler, plan, s.cfg, s.cancel)
+    s.tinfo = toolchain_info(s.tc, s.ev)
+    context = loop_context(s.site, plan, s.tc, s.ev, s.cfg)
+    s.evalcache = EvalCache(cache_dir, context)
+    proposers = {"rules": req.rules, "llm": {"base_url": s.llm_cfg.base_url, "model": s.llm_cfg.model}
+                 if s.llm_cfg else None}
+    s.key = ckpt.search_key(context, req.seed, proposers, s.settings.steering())
+    head = RunRecord(run_id="", request=req.model_dump(mode="json", exclude={"source"}), source=s.site.source,
+                     input_spec_text=spec_text, settings=s.settings.model_dump(), context=context, search_key=s.key)
+    s.mode.open(cache_dir=cache_dir, key=s.key, resume=req.resume, head=head)
+
+
+def _controller(s: _Session, runner: CascadeRunner) -> SearchController:
+    """The search loop over ``runner``, with the LLM and prompts when one is configured, resumed
+    from the run's checkpoint when it has one."""
+    cfg, settings, mode = s.cfg, s.settings, s.mode
+    usage = LLMUsage(base_url=s.llm_cfg.base_url if s.llm_cfg else None, model=s.llm_cfg.model if s.llm_cfg else None,
+                     token_budget=settings.token_budget, replayed=mode.replay_of is not None)
+    llm = mode.llm(s.llm_cfg, usage, s.cancel) if s.llm_cfg is not None else None
+    prompts = PromptBuilder(s.site, s.facts, compiler=s.tc.cxx or "c++", flags=s.tinfo.flags, threads=cfg.threads,
+                            tsan_threads=cfg.tsan_threads, top_k=settings.top_k) if llm is not None else None
+    controller = SearchController(s.site, s.facts, runner, settings=settings, seed=s.req.seed, seeds=s.seeds,
+                                  llm=llm, prompts=prompts, usage=usage, transcript=mode.transcript,
+                                  checkpoint=mode.checkpoint_path, key=s.key,
+                                  run_id=mode.run_id, cancel=s.cancel, model=s.llm_cfg.model if s.llm_cfg else "")
+    cp = mode.resume_from
+    if cp is not None:
+        controller.restore(cp)
+        s.emit(ProgressEvent(stage="prepare", message=f"resuming run {mode.run_id} after generation "
+                                                      f"{cp.state.generation}", tried=len(runner.records),
+                             total=s.req.budget.evaluations, elapsed=time.monotonic() - s.start,
+                             generation=cp.state.generation))
+    return controller
+
+
+def _result(s: _Session, baseline: Baseline, runner: CascadeRunner, controller: SearchController,
+            stopped: str) -> EvolutionResult:
+    """The :class:`EvolutionResult` of a finished search: the winner's edits and diff, every
+    record, the search's figures and notes."""
+    req, mode, site, facts = s.req, s.mode, s.site, s.facts
     best = runner.best()
-    stats = compiler.stats
-    notes = list(controller.result_notes)
-    if llm_cfg is None:
+    stats = s.compiler.stats
+    st = controller.state
+    usage = controller.usage
+    notes = list(st.result_notes)
+    if s.llm_cfg is None:
         notes.insert(0, NO_LLM_NOTE)
-    diverged = bool(replay is not None and ((llm is not None and llm.diverged) or runner.fresh > 0))
-    if replay is not None:
-        notes.append(f"replay of run {replay.run_id}: LLM replies and timings from its transcript, verdicts "
-                     "from the evaluation cache" + (" (DIVERGED: a prompt or a verdict differed from the recording)"
-                                           if diverged else ""))
+    diverged = mode.diverged(controller.llm, runner)
+    notes += mode.notes(diverged)
     ids = [r.id for r in runner.records]
-    info = SearchInfo(strategy=settings.strategy, generations=controller.generation, stopped_by=stopped,
+    ec = s.evalcache
+    info = SearchInfo(strategy=s.settings.strategy, generations=st.generation, stopped_by=stopped,
                       evaluations=len(runner.records),
                       evaluations_to_best=(ids.index(best.id) + 1) if best else None,
-                      eval_cache_lookups=evalcache.lookups, eval_cache_hits=evalcache.hits,
-                      eval_cache_hit_rate=round(evalcache.hit_rate, 4), retimed=runner.retimed,
+                      eval_cache_lookups=ec.lookups, eval_cache_hits=ec.hits,
+                      eval_cache_hit_rate=round(ec.hit_rate, 4), retimed=runner.retimed,
                       resumed_from_generation=controller.resumed_from,
-                      replay_of=replay.run_id if replay is not None else None, replay_diverged=diverged)
+                      replay_of=mode.replay_of, replay_diverged=diverged)
     proposer_names = (["rules"] if req.rules else []) + ["param-mutations"] + (
-        ["llm"] if llm_cfg is not None and (controller.llm_active or usage.calls) else [])
+        ["llm"] if s.llm_cfg is not None and (st.llm_active or usage.calls) else [])
     cancelled = stopped == "cancelled"
     result = EvolutionResult(
         status="verified" if best else ("cancelled" if cancelled else "none-verified"),
-        toolchain=tinfo, baseline=baseline, candidates=runner.records,
-        best_id=best.id if best else None, seconds_total=time.monotonic() - start,
+        toolchain=s.tinfo, baseline=baseline, candidates=runner.records,
+        best_id=best.id if best else None, seconds_total=time.monotonic() - s.start,
         time_to_first_verified=runner.first_verified_at,
         compile_seconds=float(stats.get("compile_seconds", 0.0)), compiles=int(stats.get("compiles", 0)),
-        cache_hits=int(stats.get("cache_hits", 0)), proposers=proposer_names, run_id=run_id,
-        transcript_path=str(transcript.path) if transcript is not None else None, search=info,
-        llm=usage if llm_cfg is not None else None, mutations=controller.mutations, notes=notes, **base,
+        cache_hits=int(stats.get("cache_hits", 0)), proposers=proposer_names, run_id=mode.run_id,
+        transcript_path=str(mode.transcript.path) if mode.transcript is not None else None, search=info,
+        llm=usage if s.llm_cfg is not None else None, mutations=st.mutations, notes=notes, **s.base,
     )
     if best:
         c = best.candidate
@@ -417,12 +383,4 @@ def _search(req: EvolveRequest, progress: ProgressFn | None, cancel: threading.E
         reasons = "; ".join(f"{r.candidate.origin}: {r.reason}" for r in runner.records[:3])
         result.message = ("no rewrite could be verified"
                           + (f" ({facts.reason})" if facts.reason else "") + (f": {reasons}" if reasons else ""))
-    if transcript is not None:
-        transcript.write({"type": "end", "status": result.status, "stopped_by": stopped,
-                          "generations": controller.generation, "evaluations": len(runner.records),
-                          "best_id": result.best_id, "best_speedup": best.speedup if best else None,
-                          "tokens": usage.tokens, "eval_cache": evalcache.stats()})
-    emit(ProgressEvent(stage="done", message=result.message, tried=len(runner.records), total=req.budget.evaluations,
-                       best_speedup=best.speedup if best else None, elapsed=result.seconds_total,
-                       generation=controller.generation))
     return result

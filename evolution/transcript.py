@@ -1,20 +1,24 @@
 """Run transcripts: every prompt and reply of a search, for replay and audit.
 
 A transcript is a JSON-lines file, ``<cache_dir>/runs/<run id>/transcript.jsonl``
-(the CLI also copies it next to ``--json``). Records, in order:
+(the CLI also copies it next to ``--json``). Each line is one record, a
+pydantic model told apart by its ``type`` field (:data:`TranscriptRecord`, a
+discriminated union). In order:
 
-* ``{"type": "run", "run_id", "version", "request": EvolveRequest, "source", "input_spec_text",
-  "settings"}``: enough to re-run the search (the file's text and the input
-  spec are stored, so a replay does not depend on the file on disk);
-* ``{"type": "prepared", "baseline": Baseline}``: the original's figures;
-* ``{"type": "llm", "seq", "generation", "operator", "parent_ids", "prompt_sha256", "messages",
-  "reply", "error", "error_kind", "usage": {...}, "attempts", "seconds"}``: one
-  completion (or its failure) as the search saw it;
-* ``{"type": "mutation", ...}`` (a :class:`MutationRecord`), ``{"type": "generation", ...}``
-  (population summary at the end of a generation), ``{"type": "resume", ...}``,
-  ``{"type": "supersede", "from_seq"}`` (exchanges from ``from_seq`` on were
-  discarded on resume) and ``{"type": "end", "status", "stopped_by", "generations",
-  "evaluations", "best_id", ...}``.
+* :class:`RunRecord` (``"run"``): the request, the file's text and the input
+  spec's text, enough to re-run the search without the file on disk;
+* :class:`PreparedRecord` (``"prepared"``): the original's figures;
+* :class:`Exchange` (``"llm"``): one completion (or its failure) as the search saw it;
+* :class:`MutationEntry` (``"mutation"``), :class:`GenerationRecord` (``"generation"``,
+  the population at the end of a generation), :class:`MeasuredRecord`
+  (``"measured"``: timing and profile verdicts this run measured),
+  :class:`ResumeRecord` (``"resume"``), :class:`SupersedeRecord` (``"supersede"``:
+  exchanges from ``from_seq`` on were discarded on resume) and
+  :class:`EndRecord` (``"end"``).
+
+:meth:`Transcript.read` validates every line; a line that is not one of these
+records raises :class:`TranscriptError` naming the file and line. Transcripts
+written before the records were typed have the same fields and read unchanged.
 
 :class:`TranscriptLLM` is the LLM the search talks to: it first serves the
 exchanges it was given (a replay, or the unfinished generation of a resumed
@@ -32,11 +36,16 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from parevo.toolchain.evaluate import Baseline
+from parevo.toolchain.models import ParevoError
+from parevo.toolchain.verdicts import StageVerdict
 
 from .llm import ChatReply, LLMClient, LLMError, LLMUnavailable
-from .result import LLMUsage
+from .result import LLMUsage, MutationRecord
 
 VERSION = 1
 
@@ -79,40 +88,35 @@ def prompt_sha(messages: list[dict]) -> str:
     return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-class Transcript:
-    """Append-only JSON-lines writer (thread-safe; each record flushed at once)."""
+# ------------------------------------------------------------------ records
+class RunRecord(BaseModel):
+    """The first record: what was asked (``request``: an ``EvolveRequest`` as JSON, without the
+    source), the file's text, the input spec's text, the search settings, the evaluation context
+    and the checkpoint key."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+    type: Literal["run"] = "run"
+    run_id: str
+    version: int = VERSION
+    request: dict
+    source: str | None = None
+    input_spec_text: str | None = None
+    settings: dict = Field(default_factory=dict)
+    context: str = ""
+    search_key: str = ""
 
-    def write(self, record: dict) -> None:
-        """Append ``record`` (a JSON-serializable dict with a ``type``)."""
-        line = json.dumps(record, ensure_ascii=False, default=str)
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
 
-    @staticmethod
-    def read(path: str | os.PathLike) -> list[dict]:
-        """Every complete record of the file (a truncated last line is ignored)."""
-        out = []
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-        return out
+class PreparedRecord(BaseModel):
+    """The original loop's figures (timing size, check cases) as this run prepared them."""
+
+    type: Literal["prepared"] = "prepared"
+    baseline: Baseline
 
 
 class Exchange(BaseModel):
-    """One recorded completion (see the ``llm`` record in the module docstring)."""
+    """One recorded completion (``"llm"``): the prompt as sent and its SHA-256, the reply or the
+    failure (``error_kind``: ``"error"`` or ``"unavailable"``), token usage, attempts, seconds."""
 
+    type: Literal["llm"] = "llm"
     seq: int
     generation: int = 0
     operator: str = ""
@@ -121,21 +125,138 @@ class Exchange(BaseModel):
     messages: list[dict] = Field(default_factory=list)
     reply: str | None = None
     error: str | None = None
-    error_kind: str | None = None  # "error" | "unavailable"
+    error_kind: str | None = None
     usage: dict = Field(default_factory=dict)
     attempts: int = 1
     seconds: float = 0.0
 
 
-def exchanges(records: list[dict]) -> list[Exchange]:
+class MutationEntry(MutationRecord):
+    """One mutation attempt (a :class:`MutationRecord`) as a transcript record."""
+
+    type: Literal["mutation"] = "mutation"
+
+
+class GenerationRecord(BaseModel):
+    """The population at the end of a generation: evaluations so far, the best candidate and its
+    fitness (verified speedup), LLM tokens so far, generations without improvement (``stall``)."""
+
+    type: Literal["generation"] = "generation"
+    generation: int
+    evaluations: int
+    best_id: str | None = None
+    best_fitness: float = 0.0
+    tokens: int = 0
+    stall: int = 0
+
+
+class ResumeRecord(BaseModel):
+    """A resumed search continues this transcript after ``generation`` (``evaluations`` records)."""
+
+    type: Literal["resume"] = "resume"
+    generation: int
+    evaluations: int
+
+
+class SupersedeRecord(BaseModel):
+    """The recorded exchanges from ``from_seq`` on no longer apply (a resume whose prompts changed)."""
+
+    type: Literal["supersede"] = "supersede"
+    from_seq: int = 0
+
+
+class MeasuredRecord(BaseModel):
+    """The timing and profile verdicts this run measured for candidate ``id`` (a replay shows them)."""
+
+    type: Literal["measured"] = "measured"
+    id: str
+    stages: list[StageVerdict] = Field(default_factory=list)
+
+
+class EndRecord(BaseModel):
+    """How the run ended: status, why the search stopped, generations, evaluations, the winner,
+    LLM tokens and the evaluation cache's counters."""
+
+    type: Literal["end"] = "end"
+    status: str
+    stopped_by: str | None = None
+    generations: int = 0
+    evaluations: int = 0
+    best_id: str | None = None
+    best_speedup: float | None = None
+    tokens: int = 0
+    eval_cache: dict = Field(default_factory=dict)
+
+
+TranscriptRecord = Annotated[
+    Union[RunRecord, PreparedRecord, Exchange, MutationEntry, GenerationRecord, ResumeRecord, SupersedeRecord,
+          MeasuredRecord, EndRecord],
+    Field(discriminator="type"),
+]
+_RECORD = TypeAdapter(TranscriptRecord)
+
+
+class TranscriptError(ParevoError):
+    """A transcript line is not a parevo transcript record (message: file, line and what is wrong)."""
+
+
+def _problem(e: ValidationError) -> str:
+    first = e.errors()[0]
+    where = ".".join(str(x) for x in first.get("loc", ()))
+    return f"{first.get('msg', 'invalid')}" + (f" (at {where})" if where else "")
+
+
+class Transcript:
+    """Append-only JSON-lines file of :data:`TranscriptRecord` (thread-safe; each record flushed at once)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(self, record: BaseModel) -> None:
+        """Append ``record`` (one of the :data:`TranscriptRecord` models)."""
+        line = record.model_dump_json()
+        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+
+    @staticmethod
+    def read(path: str | os.PathLike) -> list[TranscriptRecord]:
+        """Every record of the file, validated (a truncated last line, left by a crash, is ignored).
+
+        Raises:
+            OSError: the file cannot be read.
+            TranscriptError: a line is not JSON or not a transcript record (unknown ``type``,
+                missing or mistyped field); the message names the file and line.
+        """
+        with open(path, encoding="utf-8") as fh:
+            lines = [(k + 1, ln.strip()) for k, ln in enumerate(fh) if ln.strip()]
+        out: list[TranscriptRecord] = []
+        for i, (lineno, line) in enumerate(lines):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                if i == len(lines) - 1:
+                    break  # the last write was cut short
+                raise TranscriptError(f"{path}, line {lineno}: not a parevo transcript (not JSON: {e.msg})") from None
+            try:
+                out.append(_RECORD.validate_python(data))
+            except ValidationError as e:
+                kind = data.get("type") if isinstance(data, dict) else None
+                raise TranscriptError(f"{path}, line {lineno}: not a parevo transcript record"
+                                      + (f" of type {kind!r}" if kind else "") + f": {_problem(e)}") from None
+        return out
+
+
+def exchanges(records: list[TranscriptRecord]) -> list[Exchange]:
     """The effective exchanges of a transcript, in order (superseded ones dropped)."""
     out: list[Exchange] = []
     for r in records:
-        if r.get("type") == "llm":
-            out.append(Exchange.model_validate({k: v for k, v in r.items() if k != "type"}))
-        elif r.get("type") == "supersede":
-            cut = int(r.get("from_seq", 0))
-            out = [e for e in out if e.seq < cut]
+        if isinstance(r, Exchange):
+            out.append(r)
+        elif isinstance(r, SupersedeRecord):
+            out = [e for e in out if e.seq < r.from_seq]
     return out
 
 
@@ -208,7 +329,7 @@ class TranscriptLLM:
                 self.diverged = True
                 if self.live is not None:  # resume: the recorded rest no longer applies
                     if self.transcript is not None:
-                        self.transcript.write({"type": "supersede", "from_seq": self.seq})
+                        self.transcript.write(SupersedeRecord(from_seq=self.seq))
                     self.pending = []
             if self.pending:
                 self.pending.pop(0)
@@ -219,21 +340,21 @@ class TranscriptLLM:
             raise TranscriptExhausted("the transcript has no more LLM replies")
         seq = self.seq
         self.seq += 1
-        rec = {"type": "llm", "seq": seq, "generation": generation, "operator": operator,
-               "parent_ids": parent_ids, "prompt_sha256": sha, "messages": messages}
+        rec = Exchange(seq=seq, generation=generation, operator=operator, parent_ids=list(parent_ids),
+                       prompt_sha256=sha, messages=messages)
         try:
             reply = self.live.chat(messages, max_tokens=max_tokens, seed=seed)
         except LLMError as e:
             self._count(0, 0, e.attempts, True)
-            rec.update(reply=None, error=str(e), attempts=e.attempts,
-                       error_kind="unavailable" if isinstance(e, LLMUnavailable) else "error")
+            rec.error, rec.attempts = str(e), e.attempts
+            rec.error_kind = "unavailable" if isinstance(e, LLMUnavailable) else "error"
             if self.transcript is not None:
                 self.transcript.write(rec)
             raise
         self._count(reply.prompt_tokens, reply.completion_tokens, reply.attempts, False)
-        rec.update(reply=reply.text, error=None, attempts=reply.attempts, seconds=round(reply.seconds, 3),
-                   usage={"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                          "estimated": reply.estimated_usage})
+        rec.reply, rec.attempts, rec.seconds = reply.text, reply.attempts, round(reply.seconds, 3)
+        rec.usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+                     "estimated": reply.estimated_usage}
         if self.transcript is not None:
             self.transcript.write(rec)
         return seq, reply

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
 from pathlib import Path
 
 import pytest
 
 from llm_fakes import FakeOpenAI, closed_port_url, fake_prepare, scripted_evaluate
-from parevo.evolution.controller import SearchSettings
+from parevo.evolution.checkpoint import Checkpoint
+from parevo.evolution.controller import SearchController, SearchSettings
 from parevo.evolution.engine import EvolveRequest, evolve, replay
 from parevo.evolution.report import render_text
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.search import Budget, CascadeRunner
-from parevo.evolution.transcript import Transcript
+from parevo.evolution.transcript import Transcript, TranscriptError
 from parevo.toolchain.discovery import Toolchain
 from parevo.toolchain.evaluate import Evaluator
 
@@ -205,8 +207,8 @@ def test_retries_on_429_500_and_slow_replies(fake_cascade, loop_file, tmp_path):
     assert len(srv.requests) == 5  # 429, 500, timed out, 503, success
     assert res.llm.calls == 1 and res.llm.retries == 4 and res.llm.failed_calls == 0
     assert res.status == "verified" and res.best.speedup == pytest.approx(1.8)
-    rec = [r for r in Transcript.read(res.transcript_path) if r["type"] == "llm"]
-    assert rec[0]["attempts"] == 5
+    rec = [r for r in Transcript.read(res.transcript_path) if r.type == "llm"]
+    assert rec[0].attempts == 5
 
 
 def test_token_budget_stops_the_run(fake_cascade, loop_file, tmp_path):
@@ -338,8 +340,8 @@ def test_cancel_while_waiting_for_a_slow_reply_leaves_a_consistent_result(fake_c
     assert res.search.stopped_by == "cancelled"
     assert [r.generation for r in res.candidates] == [0, 0, 0]  # the rules, evaluated before the cancel
     assert res.status in ("verified", "none-verified")
-    end = [r for r in Transcript.read(res.transcript_path) if r["type"] == "end"]
-    assert end and end[-1]["stopped_by"] == "cancelled" and end[-1]["evaluations"] == 3
+    end = [r for r in Transcript.read(res.transcript_path) if r.type == "end"]
+    assert end and end[-1].stopped_by == "cancelled" and end[-1].evaluations == 3
 
 
 def test_replay_uses_the_recorded_input_spec(fake_cascade, loop_file, tmp_path):
@@ -348,7 +350,7 @@ def test_replay_uses_the_recorded_input_spec(fake_cascade, loop_file, tmp_path):
     spec.write_text("[heavy.a]\nmin = 0.0\nmax = 4.0\n")
     first = evolve(request(loop_file, tmp_path / "cache", rules=True, generations=1), toolchain=tc)
     head = Transcript.read(first.transcript_path)[0]
-    assert head["input_spec_text"] == spec.read_text()
+    assert head.type == "run" and head.input_spec_text == spec.read_text()
     spec.write_text("[heavy.a]\nmin = -9.0\nmax = 9.0\n")  # a different spec would be another loop context
     n = calls["n"]
     again = replay(first.run_id, cache_dir=str(tmp_path / "cache"), toolchain=tc)
@@ -407,7 +409,7 @@ def test_a_hit_that_cannot_be_rebuilt_keeps_its_cached_figures(fake_cascade, loo
         second = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
                         toolchain=tc)
     assert second.search.retimed == 0 and second.best.speedup == pytest.approx(first.best.speedup)
-    measured = [r for r in Transcript.read(second.transcript_path) if r.get("type") == "measured"]
+    measured = [r for r in Transcript.read(second.transcript_path) if r.type == "measured"]
     assert measured == []
 
 
@@ -425,3 +427,68 @@ def test_a_reply_that_does_not_parse_is_fed_back_and_never_evaluated(fake_cascad
     assert "line 2 of the new loop:\n    s += parlay::reduce(a) @@;" in prompts[1]
     assert [m.failure.split(" (")[0] for m in res.mutations if m.failure] == ["the new loop does not parse as C++"]
     assert all("@@" not in r.candidate.code for r in res.candidates) and calls["n"] == len(res.candidates)
+
+
+UNTYPED = Path(__file__).parent / "data" / "transcript_untyped.jsonl"
+
+
+def test_a_transcript_written_before_the_records_were_typed_still_replays(fake_cascade, tmp_path):
+    """``data/transcript_untyped.jsonl`` was written by the engine that wrote plain dicts (an LLM search:
+    a race, a compile error, an unusable reply, an edit that does not apply, two fixes at 1.8x and 1.5x).
+    It reads as typed records and replays offline to the same winner."""
+    tc, _ = fake_cascade
+    records = Transcript.read(UNTYPED)
+    assert [r.type for r in records[:3]] == ["run", "prepared", "llm"] and records[-1].type == "end"
+    assert records[-1].best_speedup == pytest.approx(1.8)
+    again = replay(str(UNTYPED), cache_dir=str(tmp_path / "cache"), toolchain=tc)  # no network, fresh cache
+    assert again.status == "verified" and again.best.speedup == pytest.approx(1.8)
+    assert again.llm.calls == 6 and again.search.replay_of == records[0].run_id
+    assert again.search.replay_diverged  # its verdicts were not in this cache: evaluated again, and it says so
+
+
+def test_a_damaged_transcript_is_a_clear_error(fake_cascade, tmp_path):
+    tc, _ = fake_cascade
+    lines = UNTYPED.read_text().splitlines()
+    bad = tmp_path / "unknown.jsonl"
+    bad.write_text("\n".join(lines[:2] + ['{"type": "bogus", "x": 1}'] + lines[2:]) + "\n")
+    with pytest.raises(TranscriptError, match=r"unknown.jsonl, line 3: not a parevo transcript record of type "
+                                              r"'bogus'"):
+        replay(str(bad), cache_dir=str(tmp_path / "cache"), toolchain=tc)
+    missing = tmp_path / "missing.jsonl"
+    llm = json.loads(lines[2])
+    del llm["prompt_sha256"]
+    missing.write_text("\n".join(lines[:2] + [json.dumps(llm)] + lines[3:]) + "\n")
+    with pytest.raises(TranscriptError, match=r"line 3: .* of type 'llm': Field required \(at llm.prompt_sha256\)"):
+        Transcript.read(missing)
+    headless = tmp_path / "headless.jsonl"
+    headless.write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(TranscriptError, match="not a parevo run transcript \\(no run record\\)"):
+        replay(str(headless), cache_dir=str(tmp_path / "cache"), toolchain=tc)
+    cut = tmp_path / "cut.jsonl"  # a crash while writing the last record loses only that record
+    cut.write_text("\n".join(lines) + "\n" + lines[-1][:40])
+    assert len(Transcript.read(cut)) == len(lines)
+
+
+def test_a_checkpoint_holds_the_whole_search_state_and_restores_it(fake_cascade, loop_file, tmp_path):
+    tc, _ = fake_cascade
+    with FakeOpenAI(_deterministic_responder) as srv:
+        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=2,
+                             search=SearchSettings(children=3, p_fix=0.3, p_combine=0.3, p_llm=0.8, patience=50)),
+                     toolchain=tc)
+    (path,) = (tmp_path / "cache" / "searches").glob("*/checkpoint.json")
+    cp = Checkpoint.model_validate_json(path.read_text())
+    assert cp.finished and cp.run_id == res.run_id
+    st = cp.state
+    assert st.generation == res.search.generations == 2 and st.stopped_by == "generations"
+    assert [r.id for r in st.records] == [r.id for r in res.candidates]
+    assert st.mutations == res.mutations and st.llm_usage == res.llm and st.llm_seq == res.llm.calls
+    # a controller restored from it has that state, its records in the runner, and the same random draws
+    runner = CascadeRunner(None, Budget())
+    c = SearchController(None, None, runner, settings=SearchSettings(), seed=1, seeds=[])
+    c.restore(cp)
+    assert c.state.model_dump(exclude={"llm_active"}) == st.model_dump(exclude={"llm_active"})
+    assert st.llm_active and not c.state.llm_active  # this controller has no LLM behind it
+    assert runner.records == st.records and runner.seen == {r.id for r in st.records}
+    again = random.Random()
+    st.load_rng(again)
+    assert [c.rng.random() for _ in range(3)] == [again.random() for _ in range(3)]

@@ -211,6 +211,21 @@ def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | Non
     return _search(req, mode, progress, cancel, toolchain)
 
 
+def needs_search(req: EvolveRequest, site: LoopSite, facts) -> bool:
+    """True when :func:`evolve` would search this loop, and so needs the compiler, ParlayLib and
+    ThreadSanitizer; False when it answers from the loop facts alone (``not-parallelizable``:
+    the loop is already parallel, or no rule applies and no LLM endpoint is configured)."""
+    return _searches(facts, _seeds(req, site, facts), req.llm if req.llm is not None and req.llm.configured else None)
+
+
+def _seeds(req: EvolveRequest, site: LoopSite, facts) -> list:
+    return rules.propose(site, facts) if (req.rules and facts.parallelizable) else []
+
+
+def _searches(facts, seeds: list, llm_cfg: LLMSettings | None) -> bool:
+    return not facts.already_parallel and (bool(seeds) or llm_cfg is not None)
+
+
 def _not_parallelizable(facts, req: EvolveRequest, llm_on: bool, base: dict, start: float) -> EvolutionResult:
     why = facts.reason or (
         "the loop is already parallel" if facts.already_parallel
@@ -259,8 +274,8 @@ def _search(req: EvolveRequest, mode: RunMode, progress: ProgressFn | None, canc
                 source_sha256=hashlib.sha256(site.source.encode()).hexdigest(),
                 threads=cfg.threads, pattern=facts.pattern, facts=facts)
     llm_cfg = req.llm if req.llm is not None and req.llm.configured else None
-    seeds = rules.propose(site, facts) if (req.rules and facts.parallelizable) else []
-    if facts.already_parallel or (not seeds and llm_cfg is None):
+    seeds = _seeds(req, site, facts)
+    if not _searches(facts, seeds, llm_cfg):
         return _not_parallelizable(facts, req, llm_cfg is not None, base, start)
     s = _Session(req=req, mode=mode, site=site, facts=facts, cfg=cfg, settings=search_settings(req), base=base,
                  llm_cfg=llm_cfg, seeds=seeds, start=start, emit=progress or (lambda e: None),

@@ -23,6 +23,7 @@ from parevo.toolchain.discovery import Toolchain, default_cache_dir, default_inc
 from parevo.toolchain.evaluate import Cancelled, Evaluator
 from parevo.toolchain.harness import original_source
 from parevo.toolchain.inputs import load_spec, plan_inputs
+from parevo.toolchain.models import LoopSite
 from parevo.toolchain.tsan import RaceReport
 
 from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
@@ -102,6 +103,12 @@ def uses_openmp(function_text: str) -> bool:
     return bool(_OPENMP.search(function_text))
 
 
+def uses_parlay(site: LoopSite) -> bool:
+    """True when the file includes a ParlayLib header (``#include <parlay/...>``): only then
+    does its race check need ParlayLib."""
+    return any(inc.strip('<>"').startswith("parlay/") for inc in site.includes)
+
+
 def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                 toolchain: Toolchain | None = None) -> RaceCheckResult:
     """Run the selected (already parallel) loop's function under ThreadSanitizer.
@@ -117,7 +124,8 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
     Raises:
         ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
         HarnessError: a parameter cannot be generated.
-        ToolchainMissing: no compiler, ParlayLib or ThreadSanitizer.
+        ToolchainMissing: no compiler or ThreadSanitizer, or no ParlayLib for a file that includes it
+            (:class:`~parevo.toolchain.discovery.ParlayLibMissing`).
         BaselineFailed: the function does not compile or run in the harness.
     """
     start = time.monotonic()
@@ -138,7 +146,7 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         return time.monotonic() - start
 
     tc = toolchain or discover(req.discovery)
-    require(tc, parlay=True, tsan=True)
+    require(tc, parlay=uses_parlay(site), tsan=True)
     compiler = Compiler(tc, req.cache_dir or default_cache_dir())
     spec_file = _spec_path(req)
     plan = plan_inputs(site, load_spec(spec_file) if spec_file else None)

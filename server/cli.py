@@ -1,4 +1,4 @@
-"""The ``parevo`` command: ``evolve``, ``doctor`` and ``serve``.
+"""The ``parevo`` command: ``evolve``, ``setup``, ``doctor`` and ``serve``.
 
 Exit codes: 0 success (a verified rewrite, or ``doctor`` all good); 1 the
 search ended without a verified rewrite (or the loop is not parallelizable);
@@ -19,9 +19,12 @@ from parevo.evolution.engine import EvolveRequest, evolve, replay
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.report import render_text
 from parevo.evolution.search import Budget, ProgressEvent
-from parevo.toolchain.discovery import DiscoverySettings, discover, doctor
+from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, discover, doctor
 from parevo.toolchain.models import ParevoError
+from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED
 from parevo.toolchain.splice import apply_edits
+
+from .cli_setup import cmd_setup, first_use
 
 LOCATION = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
 
@@ -43,16 +46,24 @@ def parse_location(text: str) -> tuple[str, int, int | None]:
 
 
 class ProgressPrinter:
-    """Progress on stderr: one rewritten line on a terminal, one line per event otherwise."""
+    """Progress on stderr: one rewritten line on a terminal, one line per event otherwise.
 
-    def __init__(self, stream=sys.stderr, quiet: bool = False):
-        self.stream = stream
+    ``note`` is printed once, before the first event: only a search that really
+    starts says it, so nothing precedes an error that stops it earlier.
+    """
+
+    def __init__(self, stream=None, quiet: bool = False, note: str | None = None):
+        self.stream = stream = stream or sys.stderr
         self.tty = stream.isatty()
         self.quiet = quiet
+        self.note = note
 
     def __call__(self, e: ProgressEvent) -> None:
         if self.quiet:
             return
+        if self.note:
+            self.stream.write(self.note + "\n")
+            self.note = None
         best = f" | best {e.best_speedup:.2f}x" if e.best_speedup else ""
         text = f"[{e.elapsed:6.1f}s] {e.stage:<9} {e.tried}/{e.total} {e.message}{best}"
         if self.tty:
@@ -76,7 +87,8 @@ def _positive_int(text: str) -> int:
 
 
 def _discovery(args) -> DiscoverySettings:
-    return DiscoverySettings(cxx=args.cxx, parlay_include=args.parlay, workspace=args.workspace)
+    return DiscoverySettings(cxx=args.cxx, parlay_include=args.parlay, workspace=args.workspace,
+                             system_parlay=not args.no_system_parlay)
 
 
 def _llm_settings(args) -> LLMSettings | None:
@@ -112,10 +124,9 @@ def cmd_evolve(args) -> int:
         eval={"timing_n": args.timing_n} if args.timing_n else {},
         llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
     )
-    if llm is None and not args.quiet:
-        print("parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only",
-              file=sys.stderr)
-    result = _run_search(lambda progress, cancel: evolve(req, progress, cancel), args,
+    note = None if llm is not None else \
+        "parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only"
+    result = _run_search(lambda progress, cancel: evolve(req, progress, cancel), args, note=note,
                          interrupted="the search resumes from its last generation when run again")
     if isinstance(result, int):
         return result
@@ -131,14 +142,21 @@ def cmd_evolve(args) -> int:
     return 0
 
 
-def _run_search(run, args, *, interrupted: str = ""):
+def _run_search(run, args, *, interrupted: str = "", note: str | None = None):
     """Run ``run(progress, cancel)`` with the progress display; print the report and write ``--json``.
 
+    When ParlayLib is missing, :func:`~parevo.server.cli_setup.first_use` installs it
+    (``--yes``, or asking on a terminal) and the search runs again.
     Returns the result, or the exit code (130 interrupted, 2 bad input) when there is none.
     """
     cancel = threading.Event()
     try:
-        result = run(ProgressPrinter(quiet=args.quiet), cancel)
+        try:
+            result = run(ProgressPrinter(quiet=args.quiet, note=note), cancel)
+        except ParlayLibMissing as e:
+            if not first_use(e, yes=args.yes):
+                return 2
+            result = run(ProgressPrinter(quiet=args.quiet, note=note), cancel)
     except KeyboardInterrupt:
         cancel.set()
         print(f"\nparevo: interrupted{f' ({interrupted})' if interrupted else ''}", file=sys.stderr)
@@ -181,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--cxx", help="C++ compiler (default: $CXX, then g++, clang++)")
         sp.add_argument("--parlay", help="ParlayLib include directory (the one holding parlay/)")
         sp.add_argument("--workspace", help="folder with compile_commands.json (default: none)")
+        sp.add_argument("--no-system-parlay", action="store_true",
+                        help="ignore a ParlayLib on the compiler's default include paths (/usr/local/include, ...)")
 
     e = sub.add_parser("evolve", help="find, verify and measure a ParlayLib rewrite of a loop")
     e.add_argument("location", type=parse_location, nargs="?", help="FILE:LINE or FILE:START-END (1-based)")
@@ -211,8 +231,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "timings from the transcript, verdicts from the evaluation cache")
     e.add_argument("--no-resume", action="store_true",
                    help="start afresh instead of resuming an interrupted search of the same loop")
+    e.add_argument("--yes", "-y", action="store_true",
+                   help="if ParlayLib is missing, install it without asking, as `parevo setup` does "
+                        "(also: PAREVO_AUTO_SETUP=1)")
     toolchain_opts(e)
     e.set_defaults(func=cmd_evolve)
+
+    st = sub.add_parser(
+        "setup", help=f"download the pinned ParlayLib ({PINNED.version}) for this user, or check what is installed",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"Download ParlayLib {PINNED.version} (commit {PINNED.commit[:7]}) over HTTPS, check its SHA-256 "
+                    "against the value pinned in parevo, and unpack its include/parlay into parevo's data folder. "
+                    "Your own installations keep priority.",
+        epilog=MANUAL_WAYS)
+    st.add_argument("--from", dest="source", metavar="URL|ARCHIVE|DIRECTORY",
+                    help="install from a mirror URL, a downloaded archive (.tar.gz, .zip) or a checkout "
+                         "(default: $PAREVO_PARLAYLIB_FROM, else GitHub)")
+    st.add_argument("--prefix", metavar="DIR",
+                    help="install into DIR/include/parlay (default: ~/.local/share/parevo/parlaylib, or "
+                         "$PAREVO_DATA_DIR/parlaylib)")
+    st.add_argument("--check", action="store_true", help="say what is installed, where, and what parevo uses")
+    toolchain_opts(st)
+    st.set_defaults(func=lambda args: cmd_setup(args, _discovery(args)))
 
     d = sub.add_parser("doctor", help="check the compiler, ThreadSanitizer, ParlayLib and profilers")
     toolchain_opts(d)

@@ -72,6 +72,7 @@ class ParevoServer(ToolchainMixin, JobsMixin, StalenessMixin, LanguageServer):
         self.toolchain_problem: str | None = None
         self._toolchain_task: asyncio.Task | None = None
         self._toolchain_key: tuple | None = None
+        self.parlay_setup: asyncio.Task | None = None  # ParlayLib's first-use install (lsp_setup)
         self.aux = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parevo-aux")
         self.queue = JobQueue(max_running=1, max_queued=self.settings.max_queued, on_start=self._job_started,
                               on_progress=self._job_progress, on_done=self._job_done)

@@ -27,6 +27,7 @@ from parevo.toolchain.models import ParevoError
 
 from . import actions
 from .jobs import AlreadyRunning, Job, QueueFull
+from .lsp_setup import toolchain_for_job
 from .store import Anchor, LoopRecord, ResultStore, anchor_of, file_digest
 from .watch import dependencies
 
@@ -66,16 +67,16 @@ class JobsMixin:
         if existing is not None:
             self.message(f"parevo: a search is already {existing.state} for this loop", types.MessageType.Info)
             return {"started": False, "reason": "already running", "key": anchor.key}
-        tc, problem = await self.ready_toolchain()
-        if problem or tc is None:
-            self.set_error(anchor, problem or "no toolchain")
-            self.message(f"parevo: {problem}", types.MessageType.Error)
-            return {"started": False, "reason": problem, "key": anchor.key}
         try:
             req = self.request_for(uri, line, end_line)
         except Exception as e:  # noqa: BLE001
             self.message(f"parevo: {e}", types.MessageType.Error)
             return {"started": False, "reason": str(e)}
+        tc, problem = await toolchain_for_job(self, kind, req, site, facts)
+        if problem:
+            self.set_error(anchor, problem)
+            self.message(f"parevo: {problem}", types.MessageType.Error)
+            return {"started": False, "reason": problem, "key": anchor.key}
         doc = self.workspace.get_text_document(uri)
         fn: Callable = evolve if kind == "evolve" else check_races
         title = (f"parevo: {actions.TITLE_PARALLELIZE}" if kind == "evolve" else f"parevo: {actions.TITLE_CHECK_RACES}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from parevo.toolchain.discovery import DiscoverySettings, Toolchain, discover, require
+from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, Toolchain, discover, require
 from parevo.toolchain.models import ParevoError
 
 from .settings import parse_settings
@@ -52,13 +52,15 @@ class ToolchainMixin:
     def discovery_settings(self) -> DiscoverySettings:
         """Where to look for the compiler and ParlayLib, from the settings."""
         return DiscoverySettings(cxx=self.settings.compiler, parlay_include=self.settings.parlay_include,
-                                 workspace=self.workspace_root(), cache_dir=self.settings.cache_dir)
+                                 workspace=self.workspace_root(), cache_dir=self.settings.cache_dir,
+                                 system_parlay=self.settings.system_parlay)
 
-    def start_discovery(self) -> None:
-        """(Re)discover the toolchain in the background when its settings changed."""
+    def start_discovery(self, force: bool = False) -> None:
+        """(Re)discover the toolchain in the background when its settings changed (or ``force``:
+        something was installed)."""
         ds = self.discovery_settings()
-        key = (ds.cxx, ds.parlay_include, ds.workspace, ds.cache_dir)
-        if key == self._toolchain_key and self._toolchain_task is not None:
+        key = (ds.cxx, ds.parlay_include, ds.workspace, ds.cache_dir, ds.system_parlay)
+        if key == self._toolchain_key and self._toolchain_task is not None and not force:
             return
         self._toolchain_key = key
         self._toolchain_task = self.spawn(self._discover(ds))
@@ -73,6 +75,9 @@ class ToolchainMixin:
         try:
             require(tc, parlay=True, tsan=True)
             problem = None
+        except ParlayLibMissing as e:
+            problem = None  # not a reason to disable actions: the first job that needs it offers the install
+            self.logmsg(f"parevo: {e}")
         except ParevoError as e:
             problem = str(e)
         self.toolchain, self.toolchain_problem = tc, problem

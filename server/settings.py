@@ -56,6 +56,10 @@ class Settings(_Model):
     """Everything a user can configure under ``parevo``.
 
     * ``compiler``, ``parlay_include``: toolchain (else discovered).
+    * ``system_parlay``: accept a ParlayLib on the compiler's default include
+      paths (default True; False ignores such a copy).
+    * ``auto_setup``: install ParlayLib without asking when a search needs it
+      and none is found (default False: ask with ``window/showMessageRequest``).
     * ``threads``: ParlayLib worker threads for timing (default: all cores).
     * ``budget``: ``{"seconds", "candidates"}`` of one search.
     * ``seed``: seed of input generation and proposers.
@@ -73,6 +77,8 @@ class Settings(_Model):
     compiler: str | None = Field(default=None, validation_alias=AliasChoices("compiler", "cxx"))
     parlay_include: str | None = Field(
         default=None, validation_alias=AliasChoices("parlayInclude", "parlay_include", "parlay"))
+    system_parlay: bool = True
+    auto_setup: bool = False
     threads: int | None = Field(default=None, ge=1, le=1024)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     seed: int = 1

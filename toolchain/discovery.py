@@ -2,9 +2,13 @@
 
 ``discover()`` returns a :class:`Toolchain` describing what this machine
 offers; ``doctor()`` turns it into a report for a user; ``require()`` raises
-:class:`~parevo.toolchain.models.ToolchainMissing` with a message saying how
-to install what is missing. The ThreadSanitizer and ``perf`` probes run once
-and are cached as JSON under the cache directory.
+:class:`~parevo.toolchain.models.ToolchainMissing` (:class:`ParlayLibMissing`
+for ParlayLib) with a message saying how to install what is missing. The
+ThreadSanitizer and ``perf`` probes run once and are cached as JSON under the
+cache directory. ParlayLib is searched in the user's own installations first,
+then in the copy ``parevo setup`` installed (:mod:`.parlay_setup`); its version
+comes from the CMake package, the record ``parevo setup`` wrote, or the table
+of known releases' header hashes (:mod:`.parlay_release`).
 """
 
 from __future__ import annotations
@@ -24,17 +28,18 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .models import ToolchainMissing
+from .parlay_release import MANUAL_WAYS, PINNED, known_version, parlay_headers_sha256, read_record, setup_prefix
 from .sandbox import RunLimits, run_sandboxed
 
-ParlayVia = Literal["setting", "PARLAYLIB_INCLUDE", "compile_commands.json", "cmake prefix", "default include paths"]
+ParlayVia = Literal["setting", "PARLAYLIB_INCLUDE", "compile_commands.json", "cmake prefix", "default include paths",
+                    "parevo setup"]
 
 PERF_HARDWARE = "perf stat (hardware counters)"
 PERF_SOFTWARE = "perf stat (software counters)"
 
 INSTALL_PARLAY = (
-    "install ParlayLib: `git clone https://github.com/cmuparlay/parlaylib && "
-    "cp -r parlaylib/include/parlay /usr/local/include/` (or `cmake -DCMAKE_INSTALL_PREFIX=PREFIX . && "
-    "cmake --install .` in the clone), or set PARLAYLIB_INCLUDE to the directory that contains parlay/"
+    f"run `parevo setup` (downloads ParlayLib {PINNED.version}, SHA-256 pinned, into parevo's data folder), "
+    "or install it one of the ways `parevo setup --help` and the README list"
 )
 INSTALL_CXX = "install a C++17 compiler: `apt-get install g++` (or clang), or set CXX to its path"
 INSTALL_TSAN = (
@@ -59,6 +64,9 @@ class DiscoverySettings(BaseModel):
       ``build/compile_commands.json``) include paths are searched.
     * ``cmake_prefixes``: CMake install prefixes (``<prefix>/include`` is
       searched); defaults to env ``CMAKE_PREFIX_PATH``.
+    * ``system_parlay``: accept a ParlayLib on the compiler's default include
+      paths (``/usr/local/include``, ...); False ignores such a copy (an old
+      version, or to test what happens without it).
     * ``cache_dir``: where probe results are cached (default
       :func:`default_cache_dir`).
     """
@@ -67,6 +75,7 @@ class DiscoverySettings(BaseModel):
     parlay_include: str | None = None
     workspace: str | None = None
     cmake_prefixes: list[str] = Field(default_factory=_env_cmake_prefixes)
+    system_parlay: bool = True
     cache_dir: str | None = None
 
 
@@ -75,9 +84,9 @@ class Toolchain(BaseModel):
 
     ``cxx`` is an absolute path (``None`` when no compiler was found);
     ``cxx_version`` the first line of ``cxx --version``. ``parlay_include``
-    is the directory that contains ``parlay/``; ``parlay_version`` comes from
-    CMake's ``ParlayConfigVersion.cmake`` when ParlayLib was installed by
-    CMake, else ``"unknown (headers sha256:<12 hex>)"``; ``parlay_headers_sha256``
+    is the directory that contains ``parlay/``; ``parlay_version`` and
+    ``parlay_version_from`` (where the version comes from) are as
+    :func:`parlay_version` gives them; ``parlay_headers_sha256``
     always hashes the header contents. ``perf`` names the profiler that works
     (``None`` without ``perf``). ``problems`` lists configured paths that were
     invalid and other findings for the user.
@@ -89,6 +98,7 @@ class Toolchain(BaseModel):
     parlay_include: str | None = None
     parlay_found_via: ParlayVia | None = None
     parlay_version: str | None = None
+    parlay_version_from: str | None = None
     parlay_headers_sha256: str | None = None
     tsan_ok: bool = False
     tsan_detail: str = "not probed"
@@ -244,17 +254,6 @@ def _include_dirs_from_args(args: list[str]) -> list[str]:
     return dirs
 
 
-def parlay_headers_sha256(include_dir: str) -> str:
-    """SHA-256 (hex) over the relative paths and contents of every ``.h`` under ``include_dir/parlay``."""
-    root = Path(include_dir) / "parlay"
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*.h") if p.is_file()):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 _VERSION_RE = re.compile(r'set\s*\(\s*PACKAGE_VERSION\s+"?([0-9][0-9A-Za-z.\-+]*)"?\s*\)')
 
 
@@ -275,6 +274,31 @@ def parlay_cmake_version(include_dir: str) -> str | None:
     return None
 
 
+def parlay_version(include_dir: str, headers_sha256: str) -> tuple[str, str]:
+    """``(version, where it comes from)`` of the ParlayLib in ``include_dir``.
+
+    In order: the CMake package (:func:`parlay_cmake_version`); the record
+    ``parevo setup`` wrote, while the headers still hash as recorded; the table
+    of known releases' header hashes
+    (:data:`~parevo.toolchain.parlay_release.KNOWN_HEADERS`); else ``unknown``,
+    saying whether the headers were modified since ``parevo setup`` installed
+    them or match no known release.
+    """
+    cmake = parlay_cmake_version(include_dir)
+    if cmake:
+        return cmake, "CMake package"
+    record = read_record(include_dir)
+    if record is not None and record.headers_sha256 == headers_sha256 and record.version != "unknown":
+        return record.version, "installed by parevo setup"
+    known = known_version(headers_sha256)
+    if known:
+        return known[0], f"headers of release {known[0]}, {known[1]}"
+    if record is not None and record.headers_sha256 != headers_sha256:
+        return (f"unknown (modified since parevo setup installed {record.version})",
+                f"headers sha256:{headers_sha256[:12]} differ from those installed")
+    return f"unknown (headers sha256:{headers_sha256[:12]})", "the headers match no known release"
+
+
 def find_parlay(
     settings: DiscoverySettings, cxx: str | None, problems: list[str]
 ) -> tuple[str, ParlayVia] | None:
@@ -282,8 +306,10 @@ def find_parlay(
 
     Order: ``settings.parlay_include``, env ``PARLAYLIB_INCLUDE``, the
     workspace's compile_commands.json include paths, ``<prefix>/include`` of
-    the CMake prefixes, the compiler's default include paths. An invalid
-    configured path is recorded in ``problems`` and the search goes on.
+    the CMake prefixes, the compiler's default include paths (unless
+    ``settings.system_parlay`` is False), then the copy ``parevo setup``
+    installed. An invalid configured path is recorded in ``problems`` and the
+    search goes on.
     """
     for origin, via, value in (
         ("setting parlay_include", "setting", settings.parlay_include),
@@ -305,10 +331,16 @@ def find_parlay(
         d = os.path.join(prefix, "include")
         if is_parlay_include(d):
             return os.path.abspath(d), "cmake prefix"
-    if cxx:
+    if cxx and settings.system_parlay:
         for d in default_include_paths(cxx):
             if is_parlay_include(d):
                 return d, "default include paths"
+    own = setup_prefix() / "include"
+    if is_parlay_include(own):
+        return str(own.absolute()), "parevo setup"
+    if read_record(own) is not None:
+        problems.append(f"parevo setup's copy in {own / 'parlay'} is incomplete (no primitives.h); "
+                        "run `parevo setup` again")
     return None
 
 
@@ -445,9 +477,7 @@ def discover(settings: DiscoverySettings | None = None, *, probe: bool = True) -
     if parlay:
         tc.parlay_include, tc.parlay_found_via = parlay
         tc.parlay_headers_sha256 = parlay_headers_sha256(tc.parlay_include)
-        tc.parlay_version = parlay_cmake_version(tc.parlay_include) or (
-            f"unknown (headers sha256:{tc.parlay_headers_sha256[:12]})"
-        )
+        tc.parlay_version, tc.parlay_version_from = parlay_version(tc.parlay_include, tc.parlay_headers_sha256)
 
     tc.perf_path = shutil.which("perf")
     if probe:
@@ -520,10 +550,12 @@ def doctor(tc: Toolchain) -> tuple[str, bool]:
         item(False, "ThreadSanitizer", tc.tsan_detail, INSTALL_TSAN)
 
     if tc.parlay_include:
-        item(True, "ParlayLib", f"{tc.parlay_include}/parlay (found via {tc.parlay_found_via}), version {tc.parlay_version}")
+        item(True, "ParlayLib", f"{tc.parlay_include}/parlay (found via {tc.parlay_found_via}), version "
+             f"{tc.parlay_version} ({tc.parlay_version_from})")
     else:
         ok = False
         item(False, "ParlayLib", "not found", INSTALL_PARLAY)
+        lines.extend("     " + line for line in MANUAL_WAYS.splitlines())
 
     if tc.perf:
         item(True, "Profiler", f"{tc.perf} ({tc.perf_path})")
@@ -550,13 +582,30 @@ def doctor(tc: Toolchain) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
+class ParlayLibMissing(ToolchainMissing):
+    """ParlayLib was not found (everything else :func:`require` checks is there).
+
+    ``problems`` are the discovery findings that explain why (an invalid
+    configured path, ...). Front doors catch it to offer ``parevo setup``.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 def require(tc: Toolchain, *, parlay: bool = True, tsan: bool = False) -> None:
     """Raise :class:`ToolchainMissing` unless the compiler (and ParlayLib,
-    and ThreadSanitizer when asked) are available; the message says how to fix it."""
+    and ThreadSanitizer when asked) are available; the message says how to fix it.
+
+    Raises:
+        ToolchainMissing: no compiler, or ThreadSanitizer does not work (checked first).
+        ParlayLibMissing: only ParlayLib is missing.
+    """
     if not tc.cxx:
         raise ToolchainMissing(f"No C++ compiler found. To fix: {INSTALL_CXX}.")
-    if parlay and not tc.parlay_include:
-        extra = f" ({'; '.join(tc.problems)})" if tc.problems else ""
-        raise ToolchainMissing(f"ParlayLib headers not found{extra}. To fix: {INSTALL_PARLAY}.")
     if tsan and not tc.tsan_ok:
         raise ToolchainMissing(f"ThreadSanitizer does not work with {tc.cxx}: {tc.tsan_detail}. To fix: {INSTALL_TSAN}.")
+    if parlay and not tc.parlay_include:
+        extra = f" ({'; '.join(tc.problems)})" if tc.problems else ""
+        raise ParlayLibMissing(f"ParlayLib headers not found{extra}. To fix: {INSTALL_PARLAY}.", tc.problems)

@@ -21,6 +21,7 @@ from parevo.toolchain.discovery import (
     doctor,
     find_parlay,
     parlay_cmake_version,
+    ParlayLibMissing,
     parlay_headers_sha256,
     require,
 )
@@ -38,9 +39,11 @@ def _fake_parlay(root: Path, content: str = "// primitives\n") -> Path:
 
 
 @pytest.fixture
-def clean_env(monkeypatch):
-    for var in ("PARLAYLIB_INCLUDE", "CXX", "CMAKE_PREFIX_PATH", "PAREVO_CACHE_DIR", "XDG_CACHE_HOME"):
+def clean_env(monkeypatch, tmp_path):
+    for var in ("PARLAYLIB_INCLUDE", "CXX", "CMAKE_PREFIX_PATH", "PAREVO_CACHE_DIR", "XDG_CACHE_HOME",
+                "XDG_DATA_HOME"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PAREVO_DATA_DIR", str(tmp_path / "parevo-data"))  # no copy of parevo setup's
     return monkeypatch
 
 
@@ -135,6 +138,21 @@ def test_parlay_not_found_anywhere(clean_env, tmp_path):
 
 
 @pytest.mark.fast
+@pytest.mark.skipif(not HAS_GXX, reason="needs g++")
+def test_system_parlay_can_be_ignored(clean_env, tmp_path):
+    """The compiler's default include paths are searched unless ``system_parlay`` is off."""
+    fake_cxx = tmp_path / "bin" / "c++"
+    sys_inc = _fake_parlay(tmp_path / "sysinc")
+    fake_cxx.parent.mkdir()
+    fake_cxx.write_text("#!/bin/sh\necho '#include <...> search starts here:' >&2\n"
+                        f"echo ' {sys_inc}' >&2\necho 'End of search list.' >&2\n")
+    fake_cxx.chmod(0o755)
+    problems: list[str] = []
+    assert find_parlay(DiscoverySettings(), str(fake_cxx), problems) == (str(sys_inc), "default include paths")
+    assert find_parlay(DiscoverySettings(system_parlay=False), str(fake_cxx), problems) is None
+
+
+@pytest.mark.fast
 def test_parlay_version_from_cmake_config(tmp_path):
     prefix = tmp_path / "prefix"
     _fake_parlay(prefix / "include")
@@ -172,7 +190,8 @@ def test_doctor_lists_every_missing_item_with_its_fix():
     report, ok = doctor(Toolchain(tsan_detail="no C++ compiler"))
     assert not ok
     assert "apt-get install g++" in report
-    assert "git clone https://github.com/cmuparlay/parlaylib" in report and "PARLAYLIB_INCLUDE" in report
+    assert "parevo setup" in report and "PARLAYLIB_INCLUDE" in report
+    assert "git clone https://github.com/cmuparlay/parlaylib && sudo cp -r" in report
     assert "libtsan2" in report
     assert report.count("[!!]") == 3
     assert "not ready" in report
@@ -199,13 +218,19 @@ def test_require_raises_user_facing_errors():
     require(full, parlay=True, tsan=True)  # no error
     with pytest.raises(ToolchainMissing, match="apt-get install g\\+\\+"):
         require(Toolchain())
-    with pytest.raises(ToolchainMissing, match="PARLAYLIB_INCLUDE"):
-        require(full.model_copy(update={"parlay_include": None}))
-    require(full.model_copy(update={"parlay_include": None}), parlay=False)
+    no_parlay = full.model_copy(update={"parlay_include": None, "problems": ["PARLAYLIB_INCLUDE = '/x' is empty"]})
+    with pytest.raises(ParlayLibMissing, match="parevo setup") as err:
+        require(no_parlay)
+    assert err.value.problems == ["PARLAYLIB_INCLUDE = '/x' is empty"] and "PARLAYLIB_INCLUDE = '/x'" in str(err.value)
+    require(no_parlay, parlay=False)
     no_tsan = full.model_copy(update={"tsan_ok": False, "tsan_detail": "cannot find -ltsan"})
     require(no_tsan)  # tsan not asked for
     with pytest.raises(ToolchainMissing, match="cannot find -ltsan.*libtsan2"):
         require(no_tsan, tsan=True)
+    # ParlayLibMissing means "only ParlayLib": a broken TSan is reported first
+    with pytest.raises(ToolchainMissing) as err:
+        require(no_tsan.model_copy(update={"parlay_include": None}), tsan=True)
+    assert not isinstance(err.value, ParlayLibMissing)
 
 
 # ------------------------------------------------------------------ with the real compiler

@@ -323,19 +323,17 @@ def _made_dirs(folder: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _locked(include: Path) -> Iterator[None]:
-    """One ``parevo setup`` at a time per prefix (an flock on ``include/.parevo-setup.lock``)."""
-    path = include / ".parevo-setup.lock"
+    """One ``parevo setup`` at a time per prefix: an flock on the ``include`` folder itself
+    (no lock file to leave behind, or to unlink under a waiting process)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(include, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as e:
-        raise SetupFailed(f"cannot write in {include}: {e.strerror or e}") from None
+        raise SetupFailed(f"cannot open {include}: {e.strerror or e}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
-        with contextlib.suppress(OSError):
-            path.unlink()
 
 
 @contextlib.contextmanager

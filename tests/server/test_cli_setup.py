@@ -23,13 +23,15 @@ AWAY = ["--no-system-parlay"]
 
 
 @pytest.fixture
-def fresh(tmp_path, monkeypatch) -> Path:
+def fresh(tmp_path, monkeypatch, parevo_cache_dir) -> Path:
     """A machine without ParlayLib as far as discovery is concerned: an empty data folder, no
-    ParlayLib from the environment (the system's copy is ignored with ``--no-system-parlay``)."""
+    ParlayLib from the environment (the system's copy is ignored with ``--no-system-parlay``).
+    Probes and compiles use the session's cache (``PAREVO_CACHE_DIR``)."""
     for var in ("PARLAYLIB_INCLUDE", "CMAKE_PREFIX_PATH", "XDG_DATA_HOME", "PAREVO_PARLAYLIB_FROM",
                 "PAREVO_AUTO_SETUP", "PAREVO_LLM_MODEL", "PAREVO_LLM_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PAREVO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PAREVO_CACHE_DIR", str(parevo_cache_dir))
     return tmp_path
 
 
@@ -72,7 +74,7 @@ def test_setup_failures_are_one_clear_message_and_exit_2(fresh, monkeypatch, cap
 @pytest.mark.fast
 def test_evolve_without_parlaylib_says_so_in_one_line_first(fresh, capsys):
     """No terminal, no --yes: one line saying ParlayLib is missing and how to get it; nothing printed before it."""
-    code = main(["evolve", f"{EXAMPLES / 'sum_squares.cpp'}:8", *AWAY, "--cache-dir", str(fresh / "cache")])
+    code = main(["evolve", f"{EXAMPLES / 'sum_squares.cpp'}:8", *AWAY])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     first, rest = captured.err.split("\n", 1)
@@ -85,7 +87,7 @@ def test_evolve_without_parlaylib_says_so_in_one_line_first(fresh, capsys):
 @pytest.mark.fast
 def test_evolve_yes_without_network_says_so_and_prints_the_manual_ways(fresh, monkeypatch, capsys):
     monkeypatch.setenv("PAREVO_PARLAYLIB_FROM", closed_port_url())
-    code = main(["evolve", f"{EXAMPLES / 'sum_squares.cpp'}:8", "--yes", *AWAY, "--cache-dir", str(fresh / "cache")])
+    code = main(["evolve", f"{EXAMPLES / 'sum_squares.cpp'}:8", "--yes", *AWAY])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("parevo: ParlayLib not found; installing ParlayLib 2.3.3 from 127.0.0.1 (SHA-256 pinned)")
@@ -113,8 +115,8 @@ def test_first_use_installs_parlaylib_and_searches(fresh, toolchain, parevo_cach
     archive = tar_gz(github_members(installed_headers(toolchain.parlay_include), top=f"parlaylib-{PINNED.commit}"))
     with Loopback({"/mirror.tar.gz": archive}) as srv:
         monkeypatch.setenv("PAREVO_PARLAYLIB_FROM", srv.url("/mirror.tar.gz"))
-        code = main(["evolve", f"{work}:8", "--yes", *AWAY, "--max-candidates", "1", "--cache-dir",
-                     str(parevo_cache_dir), "--json", str(fresh / "r.json")])
+        code = main(["evolve", f"{work}:8", "--yes", *AWAY, "--max-candidates", "1", "--json",
+                     str(fresh / "r.json")])
     captured = capsys.readouterr()
     assert code in (0, 1), captured.err  # verified, or correctly not offered on a busy machine
     include = fresh / "data" / "parlaylib" / "include"

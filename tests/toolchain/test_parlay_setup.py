@@ -9,6 +9,7 @@ import json
 import shutil
 import tarfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,18 @@ def test_from_an_archive_a_checkout_and_into_a_prefix(home):
         install(str(home / "downloads"), release=rel)
     with pytest.raises(SetupFailed, match="no such file or folder"):
         install(str(home / "nowhere.tar.gz"), release=rel)
+
+
+def test_two_installs_at_once_leave_one_good_copy(home):
+    """The server and the CLI may install at the same moment: one waits for the other."""
+    rel = release_for(GOOD, FAKE_HEADERS)
+    (home / "p.tar.gz").write_bytes(GOOD)
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda _: install(str(home / "p.tar.gz"), release=rel), range(2)))
+    assert sorted(d.changed for d in done) == [False, True]
+    include = home / "data" / "parlaylib" / "include"
+    assert sorted(p.name for p in include.iterdir()) == ["parlay"]  # no staging left behind
+    assert discover(_away(), probe=False).parlay_version == "9.9.9"
 
 
 def test_a_copy_parevo_did_not_install_is_left_alone(home):

@@ -90,8 +90,8 @@ def first_use(err: ParlayLibMissing, *, yes: bool, stream: TextIO | None = None,
         print(f"parevo: ParlayLib not found{why}.", file=stream)
         stream.write(f"Download {offer}? [Y/n] ")
         stream.flush()
-        answer = stdin.readline()
-        if answer.strip().lower() not in ("", "y", "yes"):
+        answer = stdin.readline()  # "" at end of input (Ctrl-D): no; an empty line: the default, yes
+        if not answer or answer.strip().lower() not in ("", "y", "yes"):
             print(MANUAL_WAYS, file=stream)
             return False
     else:

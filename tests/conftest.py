@@ -10,6 +10,8 @@ Several engineers add to this file: add new fixtures, don't replace others'.
   translation units compile once per machine, not once per test run.
 * ``toolchain`` and ``compiler`` (session) are the discovered toolchain and a
   :class:`~parevo.toolchain.compiler.Compiler` on that cache.
+* ``PAREVO_PARLAYLIB_FROM`` points first-use installs of ParlayLib at a closed
+  local port unless a test sets it: no test downloads from GitHub.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from pathlib import Path
 import pytest
 
 # ----------------------------------------------------------------- toolchain / ParlayLib
+
+#: No test reaches the internet: an install of ParlayLib that a test does not point at its own
+#: loopback server goes to a closed local port (connection refused, as without network).
+os.environ.setdefault("PAREVO_PARLAYLIB_FROM", "http://127.0.0.1:9/no-internet-in-tests/parlaylib.tar.gz")
 
 _PARLAY_STATE: dict[str, object] = {}
 

@@ -121,7 +121,7 @@ def install(source: str | None = None, prefix: str | os.PathLike | None = None, 
     if target.exists() and read_record(include) is None:
         raise SetupFailed(f"{target} exists and was not installed by parevo setup: leaving it alone "
                           "(choose another --prefix, or remove it)")
-    with _made_dirs(include) as _, _locked(include), _staging(include) as staging:
+    with _made_dirs(include), _locked(include), _staging(include) as staging:
         got, verified, commit = _fetch(source, staging, release, log, limits)
         headers = parlay_headers_sha256(got)
         version = release.version if commit else _checkout_version(headers)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +15,9 @@ import pytest
 from parlay_fakes import FAKE_HEADERS, Loopback, closed_port_url, github_members, installed_headers, release_for, tar_gz
 
 from parevo.server.cli import main
+from parevo.server.cli_setup import first_use
 from parevo.toolchain import parlay_setup
+from parevo.toolchain.discovery import ParlayLibMissing
 from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +97,30 @@ def test_evolve_yes_without_network_says_so_and_prints_the_manual_ways(fresh, mo
     assert "parevo: cannot download ParlayLib: no network access (cannot reach 127.0.0.1: Connection refused)" in err
     assert err.rstrip().endswith(MANUAL_WAYS)
     assert not (fresh / "data").exists()
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("answer, installs", [("n\n", False), ("", False), ("\n", True), ("yes\n", True)])
+def test_on_a_terminal_first_use_asks_first(fresh, monkeypatch, answer, installs):
+    archive = tar_gz(github_members(FAKE_HEADERS))
+    err = ParlayLibMissing("ParlayLib headers not found.", ["PARLAYLIB_INCLUDE = '/x' has no parlay/primitives.h"])
+    out = _Terminal()
+    with Loopback({"/p.tar.gz": archive}) as srv:
+        monkeypatch.setattr(parlay_setup, "PINNED", release_for(archive, FAKE_HEADERS, url=srv.url("/p.tar.gz")))
+        assert first_use(err, yes=False, stream=out, stdin=_Terminal(answer)) is installs
+    first, rest = out.getvalue().split("\n", 1)
+    assert first == "parevo: ParlayLib not found (PARLAYLIB_INCLUDE = '/x' has no parlay/primitives.h)."
+    assert rest.startswith(f"Download ParlayLib {PINNED.version} from 127.0.0.1 (SHA-256 pinned) into "
+                           f"{fresh / 'data' / 'parlaylib' / 'include' / 'parlay'}? [Y/n] ")
+    assert (MANUAL_WAYS in rest) is not installs
+    assert (fresh / "data" / "parlaylib" / "include" / "parlay" / "primitives.h").is_file() is installs
 
 
 @pytest.mark.fast

@@ -44,7 +44,8 @@ from parevo.toolchain.facts import analyze
 from parevo.toolchain.harness import driver_source
 from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
 from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.splice import rewrite_edits, rewritten_source, unified_diff
+from parevo.toolchain.splice import rewritten_source, unified_diff
+from parevo.toolchain.style import edits_between, styled_source
 
 from . import checkpoint as ckpt
 from . import rules
@@ -388,9 +389,11 @@ def _result(s: _Session, baseline: Baseline, runner: CascadeRunner, controller: 
     )
     if best:
         c = best.candidate
-        result.edits = rewrite_edits(site, c.loop_text, c.includes, function_text=c.function_text)
-        result.diff = unified_diff(site, rewritten_source(site, c.loop_text, c.includes, function_text=c.function_text),
-                                   display_path=display_path(site.path))
+        # what the user gets: the verified rewrite spliced in, formatted in their style, as minimal edits
+        styled = styled_source(site.source, rewritten_source(site, c.loop_text, c.includes,
+                                                             function_text=c.function_text), site.path)
+        result.edits = edits_between(site.source, styled)
+        result.diff = unified_diff(site, styled, display_path=display_path(site.path))
         result.message = f"verified ParlayLib rewrite: {best.stage('time').timing.describe()}"
     elif result.status == "cancelled":
         result.message = "search cancelled before a rewrite was verified"

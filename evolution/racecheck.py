@@ -24,6 +24,7 @@ from parevo.toolchain.evaluate import Cancelled, Evaluator
 from parevo.toolchain.harness import original_source
 from parevo.toolchain.inputs import load_spec, plan_inputs
 from parevo.toolchain.models import LoopSite
+from parevo.toolchain.race_sites import RaceSites, race_sites
 from parevo.toolchain.tsan import RaceReport
 
 from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
@@ -40,7 +41,10 @@ class RaceCheckResult(LoopResult):
     """What ThreadSanitizer found in the user's own parallel loop.
 
     ``status``: ``races`` (``races`` holds every report attributed to the
-    user's file, both accesses with their frames), ``clean`` (``runs`` runs
+    user's file, both accesses with their frames; ``sites[k]`` maps report
+    ``k`` onto the expressions of the loop's function and names the memory;
+    reports of the same race at other addresses are folded into one, ``reports``
+    counts them all), ``clean`` (``runs`` runs
     at ``threads`` workers on ``n`` elements reported nothing in user code),
     ``cancelled``, or ``error`` (the TSan build or run failed; ``message`` says
     how). Lines are 0-based like everywhere else; frame lines inside
@@ -49,6 +53,8 @@ class RaceCheckResult(LoopResult):
 
     status: RaceStatus
     races: list[RaceReport] = Field(default_factory=list)
+    sites: list[RaceSites] = Field(default_factory=list)
+    reports: int = 0
     unattributed: int = 0
     runs: int = 0
     threads: int = 0
@@ -196,12 +202,13 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
                                seconds_total=elapsed(), **base)
     runs = verdict.runs
-    if verdict.races:
-        n = len(verdict.races)
+    races, sites = distinct_races(site, verdict.races)
+    if races:
         status: RaceStatus = "races"
-        message = (f"ThreadSanitizer found {n} data race{'s' if n != 1 else ''} in {site.qualified_name} "
-                   f"({runs} run{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {verdict.n:,}): "
-                   + verdict.races[0].describe())
+        folded = len(verdict.races)
+        message = races_sentence(site, races, sites) + (
+            f" ({folded} report{'s' if folded != 1 else ''} in {runs} run{'s' if runs != 1 else ''}, "
+            f"{cfg.tsan_threads} threads, n = {verdict.n:,})")
     elif verdict.passed:
         status = "clean"
         message = (f"ThreadSanitizer found no data race in {site.qualified_name} ({runs} run"
@@ -210,8 +217,64 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         status = "error"
         message = verdict.summary
     base["n"] = verdict.n or base["n"]  # the size TSan actually ran at (at most the timing size)
-    result = RaceCheckResult(status=status, message=message, races=verdict.races,
+    result = RaceCheckResult(status=status, message=message, races=races, sites=sites, reports=len(verdict.races),
                              unattributed=len(verdict.unattributed_races), runs=runs, toolchain=info,
                              seconds_total=elapsed(), **base)
     emit(ProgressEvent(stage="done", message=message, tried=1, total=1, elapsed=result.seconds_total))
     return result
+
+
+def _who(thread: str) -> str:
+    return "the main thread" if thread == "main" else f"thread {thread}"
+
+
+def distinct_races(site: LoopSite, reports: list[RaceReport]) -> tuple[list[RaceReport], list[RaceSites]]:
+    """The distinct races among ``reports`` with their sites: TSan reports a race once per address, so a
+    scatter gives one report per colliding element; reports whose accesses are the same operations at the
+    same expressions (or lines) are one race for the user (the first report is kept)."""
+    kept: list[RaceReport] = []
+    kept_sites: list[RaceSites] = []
+    seen: set[tuple] = set()
+    for rep in reports:
+        rs = race_sites(site, rep)
+        frames = list(rep.user_frames) + [None] * len(rep.accesses)
+        sig = (rep.kind, rs.memory, tuple(sorted(
+            (a.op, a.atomic, repr((s.start, s.end) if s is not None else (f.file, f.line) if f is not None else None))
+            for a, s, f in zip(rep.accesses, list(rs.accesses) + [None] * len(rep.accesses), frames))))
+        if sig in seen:
+            continue
+        seen.add(sig)
+        kept.append(rep)
+        kept_sites.append(rs)
+    return kept, kept_sites
+
+
+def races_sentence(site: LoopSite, races: list[RaceReport], sites: list[RaceSites]) -> str:
+    """One sentence naming what raced and where, e.g. ``ThreadSanitizer found a data race on `total` in
+    racy_sum: a read by thread T1 and a write by the main thread, both at line 12``.
+
+    Lines are 1-based lines of the checked file; an access outside the loop's function is "in library code"
+    (or ``file:line`` for another of the user's files, by its base name). No absolute paths.
+    """
+    def where(rep: RaceReport, rs: RaceSites | None, i: int) -> str:
+        acc_site = rs.accesses[i] if rs is not None and i < len(rs.accesses) else None
+        if acc_site is not None:
+            return f"line {acc_site.line + 1}"
+        frame = rep.user_frames[i] if i < len(rep.user_frames) else None
+        if frame is not None and frame.line:
+            same = os.path.basename(frame.file or "") == os.path.basename(site.path)
+            return f"line {frame.line}" if same else f"{os.path.basename(frame.file or '?')}:{frame.line}"
+        return "library code"
+
+    first, rs = races[0], (sites[0] if sites else None)
+    memory = rs.memory if rs is not None and rs.memory else None
+    on = f" on `{memory}`" if memory else ""
+    parts = [f"{'an atomic ' if a.atomic else 'a '}{a.op} by {_who(a.thread)}" for a in first.accesses]
+    places = [where(first, rs, i) for i in range(len(first.accesses))]
+    if len(set(places)) == 1 and len(places) > 1:
+        at = f"{' and '.join(parts)}, {'both' if len(parts) == 2 else 'all'} at {places[0]}"
+    else:
+        at = " and ".join(f"{p} at {w}" for p, w in zip(parts, places))
+    if len(races) == 1:
+        return f"ThreadSanitizer found a data race{on} in {site.qualified_name}: {at}"
+    return f"ThreadSanitizer found {len(races)} data races in {site.qualified_name}; the first{on}: {at}"

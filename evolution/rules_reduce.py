@@ -16,6 +16,16 @@ Reduction rewrites follow ParlayLib's recommended forms (``reduce`` of a
 The reduced value is folded into the variable's value before the loop
 (``s += r;``, ``s = std::max(s, r);``), guarded by a non-empty range for
 min/max so an empty loop leaves ``s`` untouched.
+
+Rewrites read like the user's code: when the accumulator is declared right
+before the loop with the monoid's identity (``double s = 0.0;``), the
+declaration and the loop become one declaration (``double s =
+parlay::reduce(…);``, a function-level candidate: the program verified is
+the program applied); otherwise, when the loop sits in a statement list, the
+fold needs no wrapper block (generated names never collide, see
+:class:`~parevo.evolution.rule_frame.Names`); lambdas declare their return
+type, so operands are not cast; ``<algorithm>``/``<limits>`` only come with
+min/max.
 """
 
 from __future__ import annotations
@@ -23,23 +33,32 @@ from __future__ import annotations
 from parevo.evolution.candidates import Candidate
 from parevo.evolution.rule_frame import (
     Frame,
-    clean_type,
     body_lines,
     call_with_lambda,
+    clean_type,
     continue_edits,
+    drop_unused_decls,
     indent,
     lam,
     substitute,
     wrap,
 )
 from parevo.evolution.rule_ops import combine, identity, monoid, update_stmt, value_type
+from parevo.toolchain.loop_body import declared_name, find_loop_node
 from parevo.toolchain.models import LoopFacts, LoopSite, Reduction, ReductionOp
 from parevo.toolchain.parsing import node_text, parse
+from parevo.toolchain.splice import reindent
+from parevo.toolchain.syntax import int_value, strip_parens
 
 PRIM = "<parlay/primitives.h>"
 SEQ = "<parlay/sequence.h>"
 DELAYED = "<parlay/delayed.h>"
 STD_INC = ["<algorithm>", "<limits>"]
+
+
+def std_includes(*ops: ReductionOp) -> list[str]:
+    """``<algorithm>`` and ``<limits>`` when a min/max fold or identity needs them, else none."""
+    return STD_INC if any(op in (ReductionOp.MIN, ReductionOp.MAX) for op in ops) else []
 
 
 def top_statements(site: LoopSite, facts: LoopFacts) -> list:
@@ -70,10 +89,10 @@ def _closed_form(site: LoopSite, facts: LoopFacts, red: Reduction, T: str) -> li
     else:
         operand = red.expr
     if (last.start_byte, last.end_byte) == (red.update.start_byte, red.update.end_byte):
-        new = f"return static_cast<{T}>({operand});" if red.op not in (ReductionOp.AND, ReductionOp.OR) else \
-            f"return {operand};"
+        # the lambda's `-> T` converts the operand as the update did: no cast needed
+        new = f"return {operand};"
         if red.op == ReductionOp.COUNT:  # unconditional count: every iteration adds one
-            new = f"return {T}(1);"
+            new = "return 1;"
         return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
     if last.type == "if_statement" and last.child_by_field_name("alternative") is None:
         cons = last.child_by_field_name("consequence")
@@ -82,9 +101,92 @@ def _closed_form(site: LoopSite, facts: LoopFacts, red: Reduction, T: str) -> li
         if len(inner) == 1 and (inner[0].start_byte, inner[0].end_byte) == (red.update.start_byte,
                                                                             red.update.end_byte):
             cond = node_text(last.child_by_field_name("condition"), src).strip()
-            new = f"return {cond} ? static_cast<{T}>({operand}) : {ident};"
+            new = f"return {cond} ? {operand} : {ident};"
             return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
     return None
+
+
+def place(site: LoopSite, lines: list[str]) -> str:
+    """The candidate's loop text: the statements themselves when the loop sits in a statement list (its
+    generated names are fresh in the function), else a block ``{ … }`` (e.g. the body of an ``if``)."""
+    loop = find_loop_node(parse(site.source).root_node, site)
+    if loop is not None and loop.parent is not None and loop.parent.type == "compound_statement":
+        return "\n".join(drop_unused_decls(lines))
+    return wrap(lines)
+
+
+def _is_identity(value, op: ReductionOp, src: bytes) -> bool:
+    """True when the initializer node ``value`` is the identity of ``op`` (``0``, ``0.0``, ``1``, ``true``...)."""
+    value = strip_parens(value)
+    if value is None:
+        return False
+    if op in (ReductionOp.AND, ReductionOp.OR):
+        return value.type == ("true" if op == ReductionOp.AND else "false")
+    if value.type != "number_literal":
+        return False
+    want = 1 if op == ReductionOp.MUL else 0 if op in (ReductionOp.ADD, ReductionOp.COUNT, ReductionOp.BIT_OR,
+                                                        ReductionOp.BIT_XOR) else None
+    if want is None:
+        return False
+    text = node_text(value, src).strip().replace("'", "")
+    got = int_value(text)
+    if got is None and not text.lower().startswith("0x"):
+        try:
+            got = float(text.rstrip("fFlL"))
+        except ValueError:
+            return False
+    return got == want
+
+
+def accumulator_declaration(site: LoopSite, var: str, op: ReductionOp
+                            ) -> tuple[str, int, int, list[str]] | None:
+    """``(type, start_byte, end_byte, comments)`` when ``var`` is declared right before the loop (nothing
+    but whitespace and comments between), alone in its declaration, initialised to the identity of ``op``,
+    without ``static``/``const``/``auto``; the span runs from the declaration to the loop's end and
+    ``comments`` are the comments between (kept, above the new declaration). Else None."""
+    src = site.source.encode("utf-8")
+    loop = find_loop_node(parse(site.source).root_node, site)
+    if loop is None or loop.parent is None or loop.parent.type != "compound_statement":
+        return None
+    decl = loop.prev_named_sibling
+    comments = []
+    while decl is not None and decl.type == "comment":  # comments above the loop stay above the declaration
+        comments.insert(0, node_text(decl, src))
+        decl = decl.prev_named_sibling
+    if decl is None or decl.type != "declaration":
+        return None
+    between = src[decl.end_byte:loop.start_byte].decode("utf-8", errors="replace")
+    for c in comments:
+        between = between.replace(c, "", 1)
+    if between.strip():
+        return None
+    if any(c.type in ("storage_class_specifier", "type_qualifier", "attribute_declaration") for c in decl.children):
+        return None
+    ty = decl.child_by_field_name("type")
+    if ty is None or ty.type == "placeholder_type_specifier":
+        return None
+    parts = decl.children_by_field_name("declarator")
+    if len(parts) != 1 or parts[0].type != "init_declarator":
+        return None
+    target = parts[0].child_by_field_name("declarator")
+    if target is None or target.type != "identifier" or declared_name(target, src) != var:
+        return None
+    if not _is_identity(parts[0].child_by_field_name("value"), op, src):
+        return None
+    type_text = " ".join(src[decl.start_byte:parts[0].start_byte].decode("utf-8", errors="replace").split())
+    return type_text, decl.start_byte, loop.end_byte, comments
+
+
+def declaration_function(site: LoopSite, start: int, end: int, lines: list[str]) -> str:
+    """The loop's function with bytes ``start:end`` of the file (the accumulator's declaration and the
+    loop) replaced by ``lines``, indented like the declaration."""
+    src = site.source.encode("utf-8")
+    f0 = site.function.start_byte
+    line_start = src.rfind(b"\n", 0, start) + 1
+    pad = src[line_start:start].decode("utf-8", errors="replace")
+    text = reindent("\n".join(drop_unused_decls(lines)), pad if not pad.strip() else "")
+    fn = src[f0:site.function.end_byte]
+    return (fn[:start - f0] + text.encode("utf-8") + fn[end - f0:]).decode("utf-8")
 
 
 def _group(facts: LoopFacts) -> dict[str, list[Reduction]]:
@@ -112,22 +214,33 @@ def reduction_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Ca
         T = value_type(op, reds[0].var_type)
         r = names.get("total") if var != "total" else names.get("reduced")
         closed = _closed_form(site, facts, reds[0], T) if len(reds) == 1 else None
+        decl = accumulator_declaration(site, var, op) if closed is not None else None
         if closed is not None:
             for delayed in (True, False):
                 tab = "parlay::delayed_tabulate" if delayed else "parlay::tabulate"
+                call = call_with_lambda(f"parlay::reduce({tab}({fr.count}, ",
+                                        lam(fr.pos_param, fr.pos_bind, closed, ret=T), f"), {monoid(op, T)})")
+                fields = dict(
+                    includes=[PRIM] + ([DELAYED] if delayed else [SEQ]) + std_includes(op),
+                    origin="rule:reduce-delayed" if delayed else "rule:reduce-materialized",
+                    params={"sequence": "delayed" if delayed else "materialized", "form": "closed", "op": op.value})
+                if decl is not None:  # `double s = 0.0; for (...) s += f(i);` -> `double s = parlay::reduce(...);`
+                    ty, start, end, comments = decl
+                    lines = comments + list(fr.prologue) + [f"{ty} {var} = {call[0]}"] + call[1:-1]
+                    lines += [call[-1] + ";"]
+                    lines += fr.epilogue
+                    out.append(Candidate(
+                        function_text=declaration_function(site, start, end, lines),
+                        description=(f"`{var}` declared as the {'delayed' if delayed else 'materialized'} reduce "
+                                     f"of the per-iteration operand with {monoid(op, T)}"), **fields))
+                    continue
                 lines = list(fr.prologue)
-                lines += call_with_lambda(f"const {T} {r} = parlay::reduce({tab}({fr.count}, ",
-                                          lam(fr.pos_param, fr.pos_bind, closed, ret=T),
-                                          f"), {monoid(op, T)});")
+                lines += [f"const {T} {r} = {call[0]}"] + call[1:-1] + [call[-1] + ";"]
                 lines += _guarded_fold(op, var, r, fr.count) + fr.epilogue
                 out.append(Candidate(
-                    loop_text=wrap(lines),
-                    includes=[PRIM] + ([DELAYED] if delayed else [SEQ]) + STD_INC,
-                    origin="rule:reduce-delayed" if delayed else "rule:reduce-materialized",
+                    loop_text=place(site, lines),
                     description=(f"{'delayed' if delayed else 'materialized'} reduce of the per-iteration operand "
-                                 f"with {monoid(op, T)}, folded into `{var}`"),
-                    params={"sequence": "delayed" if delayed else "materialized", "form": "closed", "op": op.value},
-                ))
+                                 f"with {monoid(op, T)}, folded into `{var}`"), **fields))
         if op == ReductionOp.COUNT and len(reds) == 1 and reds[0].conditional:
             cnt = _count_if(site, facts, fr, reds[0], r)
             if cnt is not None:
@@ -146,13 +259,21 @@ def _count_if(site: LoopSite, facts: LoopFacts, fr: Frame, red: Reduction, r: st
     if len(inner) != 1 or (inner[0].start_byte, inner[0].end_byte) != (red.update.start_byte, red.update.end_byte):
         return None
     cond = node_text(ifs.child_by_field_name("condition"), site.source.encode("utf-8")).strip()
-    lines = list(fr.prologue)
-    lines += call_with_lambda(f"const size_t {r} = parlay::count_if(parlay::iota({fr.count}), ",
-                              lam(fr.pos_param, fr.pos_bind, [f"return {cond};"], ret="bool"), ");")
+    call = call_with_lambda(f"parlay::count_if(parlay::iota({fr.count}), ",
+                            lam(fr.pos_param, fr.pos_bind, [f"return {cond};"], ret="bool"), ")")
+    fields = dict(includes=[PRIM, DELAYED], origin="rule:count-if",
+                  params={"sequence": "delayed", "form": "count_if"})
+    decl = accumulator_declaration(site, red.var, red.op)
+    if decl is not None:  # `long c = 0; for (...) if (p) c++;` -> `long c = parlay::count_if(...);`
+        ty, start, end, comments = decl
+        lines = comments + list(fr.prologue) + [f"{ty} {red.var} = {call[0]}"] + call[1:-1] + [call[-1] + ";"]
+        return Candidate(function_text=declaration_function(site, start, end, lines + fr.epilogue),
+                         description=f"`{red.var}` declared as parlay::count_if over the iteration indices",
+                         **fields)
+    lines = list(fr.prologue) + [f"const size_t {r} = {call[0]}"] + call[1:-1] + [call[-1] + ";"]
     lines += [f"{red.var} += static_cast<{red.var_type}>({r});"] + fr.epilogue
-    return Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:count-if",
-                     description=f"parlay::count_if over the iteration indices, added to `{red.var}`",
-                     params={"sequence": "delayed", "form": "count_if"})
+    return Candidate(loop_text=place(site, lines),
+                     description=f"parlay::count_if over the iteration indices, added to `{red.var}`", **fields)
 
 
 def _shadowed(site: LoopSite, facts: LoopFacts, fr: Frame, groups: dict[str, list[Reduction]]) -> Candidate:
@@ -184,7 +305,8 @@ def _shadowed(site: LoopSite, facts: LoopFacts, fr: Frame, groups: dict[str, lis
         lines += folds
     lines += fr.epilogue
     return Candidate(
-        loop_text=wrap(lines), includes=[PRIM, DELAYED, "<tuple>"] + STD_INC, origin="rule:reduce-shadowed",
+        loop_text=place(site, lines), includes=[PRIM, DELAYED] + (["<tuple>"] if len(vars_) > 1 else [])
+        + std_includes(*ops), origin="rule:reduce-shadowed",
         description=("delayed reduce where each iteration runs the original body on a private accumulator "
                      f"({', '.join(vars_)}) initialised to the identity"),
         params={"sequence": "delayed", "form": "shadowed", "vars": len(vars_)},
@@ -229,7 +351,7 @@ def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
     body += indent([f"{ax.value_var} = {v};"] + store_index(pos))
     body += ["}"]
     lines += indent(body) + ["}"] + fr.epilogue
-    first = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin=f"rule:{ax.kind}-element",
+    first = Candidate(loop_text=place(site, lines), includes=[PRIM, DELAYED], origin=f"rule:{ax.kind}-element",
                       description=f"{elem} over a delayed sequence of `{ax.expr}` (first position on ties)",
                       params={"sequence": "delayed", "ties": "first"})
     # pair reduce: (value, position); strict keeps the earlier position on ties, non-strict the later one
@@ -245,7 +367,7 @@ def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
     lines += [f"if ({fr.count} > 0 && {best}.first {upd} {ax.value_var}) {{"]
     lines += indent([f"{ax.value_var} = {best}.first;"] + store_index(best + ".second"))
     lines += ["}"] + fr.epilogue
-    second = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED, "<utility>", "<limits>"],
+    second = Candidate(loop_text=place(site, lines), includes=[PRIM, DELAYED, "<utility>", "<limits>"],
                        origin=f"rule:arg{ax.kind}-pair-reduce",
                        description=("reduce of (value, position) pairs with a monoid that keeps the "
                                     f"{'earlier' if ax.strict else 'later'} position on ties"),

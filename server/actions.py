@@ -4,8 +4,15 @@ Like clangd's tweaks: listing only reads the loop (tree-sitter, no compile);
 the rewrite's ``WorkspaceEdit`` is computed in ``codeAction/resolve`` when the
 client can resolve ``edit``, else eagerly. The edit is always recomputed
 against the document's current text, after checking that the loop's function
-still has the content hash the result was verified for, and is versioned
-with the document's current version.
+still has the content hash the result was verified for, is formatted in the
+user's style and kept minimal (:mod:`parevo.toolchain.style`), and is
+versioned with the document's current version.
+
+On an already parallel loop whose race check found races, **Fix data race
+with ParlayLib** (a quick fix carrying the race diagnostics) starts a search
+of the loop's serial meaning (:mod:`parevo.evolution.racefix`); its verified
+rewrite is offered as *Apply ParlayLib rewrite (race-free, 1.84x faster)*.
+An action that would replace an existing result says ``(run again)``.
 """
 
 from __future__ import annotations
@@ -14,24 +21,31 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.evolution.racefix import FixChanged, fix_source
+from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
 from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.splice import rewrite_edits
+from parevo.toolchain.splice import apply_edits, rewrite_edits
+from parevo.toolchain.style import edits_between, styled_source
 
 from .convert import to_lsp_edits, workspace_edit
 from .store import LoopRecord, locate
 
 TITLE_PARALLELIZE = "Parallelize with ParlayLib"
 TITLE_CHECK_RACES = "Check for data races"
+TITLE_FIX = "Fix data race with ParlayLib"
 TITLE_CANCEL = "Cancel parevo search"
+#: Appended to an action that would replace an existing result of the loop.
+AGAIN = " (run again)"
 
 CMD_PARALLELIZE = "parevo.parallelize"
 CMD_CHECK_RACES = "parevo.checkRaces"
+CMD_FIX = "parevo.fixRace"
 CMD_CANCEL = "parevo.cancel"
 
 KIND_REWRITE = types.CodeActionKind.RefactorRewrite
 KIND_RACES = types.CodeActionKind.Refactor
-KINDS = [KIND_REWRITE, KIND_RACES]
+KIND_FIX = types.CodeActionKind.QuickFix
+KINDS = [KIND_REWRITE, KIND_RACES, KIND_FIX]
 
 
 class StaleResult(Exception):
@@ -39,10 +53,11 @@ class StaleResult(Exception):
 
 
 def apply_title(record: LoopRecord) -> str:
-    """``Apply ParlayLib rewrite (1.84x faster)``."""
+    """``Apply ParlayLib rewrite (1.84x faster)``; a race fix: ``Apply ParlayLib rewrite (race-free, 1.84x faster)``."""
     best = record.evolution.best if record.evolution else None
-    speed = f" ({best.speedup:.2f}x faster)" if best is not None and best.speedup else ""
-    return f"Apply ParlayLib rewrite{speed}"
+    speed = f"{best.speedup:.2f}x faster" if best is not None and best.speedup else ""
+    parts = (["race-free"] if record.race_fix else []) + ([speed] if speed else [])
+    return "Apply ParlayLib rewrite" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def wanted(kind: str, only: list[str] | None) -> bool:
@@ -65,11 +80,20 @@ class Offer:
     record: LoopRecord | None = None
     job_running: str | None = None  # "queued" / "running" when a job exists for this loop
     disabled_reason: str | None = None
+    races: LoopRecord | None = None  # the loop's race check, if any
+    race_diagnostics: list[types.Diagnostic] | None = None  # its diagnostics (what the fix fixes)
+
+    @property
+    def racy(self) -> bool:
+        """The loop has a current race check that found races."""
+        rc = self.races.race_check if self.races is not None else None
+        return rc is not None and rc.status == "races" and self.races.stale is None
 
 
 def rewrite_edit(record: LoopRecord, uri: str, path: str, source: str, version: int | None,
                  encoding: str) -> types.WorkspaceEdit:
-    """The versioned, minimal edit applying ``record``'s verified rewrite to ``source``.
+    """The versioned, minimal edit applying ``record``'s verified rewrite to ``source``, formatted in the
+    user's style (a race fix replaces the parallel loop by the rewrite of its serial meaning).
 
     Raises:
         StaleResult: the record is stale, not verified, or its loop's function
@@ -87,8 +111,15 @@ def rewrite_edit(record: LoopRecord, uri: str, path: str, source: str, version: 
     if site.content_hash != record.anchor.content_hash or site.loop_text != source[loc.start:loc.end]:
         raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
     best = record.evolution.best  # type: ignore[union-attr]
-    edits = rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
-                          function_text=best.candidate.function_text)
+    try:
+        if record.race_fix:
+            new = fix_source(site, record.evolution)  # type: ignore[arg-type]
+        else:
+            new = apply_edits(source, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
+                                                    function_text=best.candidate.function_text))
+    except (FixChanged, ParevoError, ValueError) as e:
+        raise StaleResult(f"the rewrite no longer applies: {e}") from None
+    edits = edits_between(source, styled_source(source, new, path))
     return workspace_edit(uri, version, to_lsp_edits(source, edits, encoding))
 
 
@@ -118,15 +149,23 @@ def build_actions(offer: Offer, *, only: list[str] | None, resolve_edit: bool, d
                 command=types.Command(title=TITLE_CANCEL, command=CMD_CANCEL, arguments=[offer.uri, offer.line,
                                                                                         offer.end_line])))
         return actions
+    again = rec is not None and rec.kind == "evolve"
     if offer.facts.already_parallel:
-        if wanted(KIND_RACES, only):
+        if offer.racy and wanted(KIND_FIX, only):
+            title = TITLE_FIX + (AGAIN if again and rec.race_fix else "")
             actions.append(_with_disabled(types.CodeAction(
-                title=TITLE_CHECK_RACES, kind=KIND_RACES,
+                title=title, kind=KIND_FIX, is_preferred=not actions, diagnostics=offer.race_diagnostics or None,
+                command=types.Command(title=TITLE_FIX, command=CMD_FIX, arguments=args)),
+                offer.disabled_reason, disabled_support))
+        if wanted(KIND_RACES, only):
+            title = TITLE_CHECK_RACES + (AGAIN if offer.races is not None else "")
+            actions.append(_with_disabled(types.CodeAction(
+                title=title, kind=KIND_RACES,
                 command=types.Command(title=TITLE_CHECK_RACES, command=CMD_CHECK_RACES, arguments=args)),
                 offer.disabled_reason, disabled_support))
     elif wanted(KIND_REWRITE, only):
         actions.append(_with_disabled(types.CodeAction(
-            title=TITLE_PARALLELIZE, kind=KIND_REWRITE,
+            title=TITLE_PARALLELIZE + (AGAIN if again else ""), kind=KIND_REWRITE,
             command=types.Command(title=TITLE_PARALLELIZE, command=CMD_PARALLELIZE, arguments=args)),
             offer.disabled_reason, disabled_support))
     return actions

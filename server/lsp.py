@@ -38,14 +38,14 @@ from parevo.toolchain.parsing import find_loop
 
 from . import actions
 from .convert import line_range
-from .diagnostics import diagnostics_for
+from .diagnostics import diagnostics_for, evolution_line
 from .hover import hover_for
 from .jobs import JobQueue
 from .lsp_jobs import JobsMixin
 from .lsp_staleness import StalenessMixin
 from .lsp_toolchain import ToolchainMixin
 from .settings import Settings, parse_settings
-from .store import Located, LoopRecord, ResultStore, anchor_of, locate
+from .store import Located, LoopRecord, ResultStore, anchor_of, locate, record_key
 from .watch import Watcher
 
 log = logging.getLogger("parevo.server")
@@ -255,9 +255,10 @@ class ParevoServer(ToolchainMixin, JobsMixin, StalenessMixin, LanguageServer):
         except Exception:  # noqa: BLE001
             return
         diags: list[types.Diagnostic] = []
+        root = self.workspace_root(path)
         for rec, loc in self.records_for(uri):
             try:
-                diags += diagnostics_for(rec, loc, uri, path, doc.source, self.encoding)
+                diags += diagnostics_for(rec, loc, uri, path, doc.source, self.encoding, root)
             except Exception:  # noqa: BLE001
                 log.exception("parevo: diagnostics of %s failed", rec.key)
         self.text_document_publish_diagnostics(
@@ -436,11 +437,18 @@ def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[types.
         except (NoLoopFound, NotInFunction):
             return None
         anchor = anchor_of(site)
-        record = ls.store_for(path).get(anchor.key)
+        store = ls.store_for(path)
+        record = store.get(anchor.key)
+        races = store.get(record_key(anchor.key, "races")) if facts.already_parallel else None
+        race_diags = None
+        if races is not None:
+            loc = locate(races.anchor, doc.source)
+            race_diags = diagnostics_for(races, loc, uri, path, doc.source, ls.encoding,
+                                         ls.workspace_root(path)) if loc is not None else None
         job = ls.queue.find(anchor.key)
         offer = actions.Offer(uri=uri, version=doc.version, line=line, end_line=end_line, site=site, facts=facts,
                               record=record, job_running=job.state if job else None,
-                              disabled_reason=ls.toolchain_reason())
+                              disabled_reason=ls.toolchain_reason(), races=races, race_diagnostics=race_diags)
         return actions.build_actions(offer, only=only, resolve_edit=ls.resolve_edit,
                                      disabled_support=ls.disabled_support, path=path, source=doc.source,
                                      encoding=ls.encoding) or None
@@ -477,11 +485,12 @@ def hover(ls: ParevoServer, params: types.HoverParams) -> types.Hover | None:
         if not hits:
             return None
         rec, loc = max(hits, key=lambda h: h[1].start_line)  # innermost
+        same = [r for r, lc in hits if (lc.start, lc.end) == (loc.start, loc.end)]  # its race check and search
         doc = ls.workspace.get_text_document(uri)
         rng = types.Range(start=line_range(doc.source, loc.start_line, ls.encoding).start,
                           end=line_range(doc.source, loc.end_line, ls.encoding).end)
-        h = hover_for(rec, rng)
-        job = ls.queue.find(rec.key)
+        h = hover_for(same, rng, ls.workspace_root(ls.doc_path(uri)))
+        job = ls.queue.find(rec.anchor.key)
         if job is not None:
             note = f"*A new parevo search of this loop is {job.state}"
             if job.last_event is not None:
@@ -515,7 +524,7 @@ def _args(args: tuple) -> tuple[str, int, int | None]:
 
 
 async def _start_command(ls: ParevoServer, kind: str, name: str, args: tuple) -> dict:
-    """Start a ``kind`` job (``evolve`` or ``races``) from command ``args``; errors become a message."""
+    """Start a ``kind`` job (``evolve``, ``races`` or ``fix``) from command ``args``; errors become a message."""
     try:
         uri, line, end = _args(args)
         return await ls.start_job(kind, uri, line, end)
@@ -537,6 +546,13 @@ async def cmd_check_races(ls: ParevoServer, *args) -> dict:
     return await _start_command(ls, "races", actions.CMD_CHECK_RACES, args)
 
 
+@server.command(actions.CMD_FIX)
+async def cmd_fix_race(ls: ParevoServer, *args) -> dict:
+    """``parevo.fixRace(uri, line, end_line?, version?)``: search a verified rewrite of the racy loop's serial
+    meaning (the same body run as a serial loop); returns at once."""
+    return await _start_command(ls, "fix", actions.CMD_FIX, args)
+
+
 @server.command(actions.CMD_CANCEL)
 async def cmd_cancel(ls: ParevoServer, *args) -> dict:
     """``parevo.cancel()`` cancels every search; ``parevo.cancel(uri, line[, end_line])`` the one of that loop."""
@@ -551,6 +567,45 @@ async def cmd_cancel(ls: ParevoServer, *args) -> dict:
     except Exception as e:  # noqa: BLE001
         ls.message(f"parevo: cannot cancel: {e}", types.MessageType.Warning)
         return {"cancelled": 0}
+
+
+@server.command("parevo.loopStatus")
+def cmd_loop_status(ls: ParevoServer, *args) -> dict:
+    """``parevo.loopStatus(uri, line, end_line?)``: what parevo has for the loop at the selection, so a client
+    can say "never run" apart from "nothing verified": ``{"state", "message"}`` with ``state`` one of
+    ``no-loop``, ``never-run``, ``queued``, ``running``, ``verified``, ``none-verified``,
+    ``not-parallelizable``, ``races``, ``race-free``, ``stale``, ``error``."""
+    try:
+        uri, line, end = _args(args)
+        site, _facts = ls.prepare(uri, line, end)
+    except Exception as e:  # noqa: BLE001 - a status question never fails
+        return {"state": "no-loop", "message": str(e)}
+    anchor = anchor_of(site)
+    job = ls.queue.find(anchor.key)
+    if job is not None:
+        return {"state": job.state, "message": f"a parevo search of this loop is {job.state}"}
+    path = ls.doc_path(uri) or ""
+    store = ls.store_for(path) if path else None
+    rec = ls.errors.get(anchor.key) or (store.get(anchor.key) if store else None)
+    races = store.get(record_key(anchor.key, "races")) if store else None
+    for r in (rec, races):
+        if r is not None and r.stale:
+            return {"state": "stale", "message": f"the result of this loop is stale ({r.stale})"}
+    if races is not None and races.race_check is not None and races.race_check.status == "races" and (
+            rec is None or not rec.applicable):
+        return {"state": "races", "message": races.race_check.message}
+    if rec is None:
+        if races is not None and races.race_check is not None:
+            return {"state": "race-free" if races.race_check.status == "clean" else "error",
+                    "message": races.race_check.message}
+        return {"state": "never-run", "message": "parevo has not searched this loop yet"}
+    if rec.kind == "error":
+        return {"state": "error", "message": rec.error or "parevo could not run"}
+    res = rec.evolution
+    status = res.status if res is not None else "error"
+    return {"state": {"verified": "verified", "none-verified": "none-verified",
+                      "not-parallelizable": "not-parallelizable"}.get(status, "error"),
+            "message": evolution_line(res, rec.race_fix) if res is not None else ""}
 
 
 @server.command("parevo.status")

@@ -20,12 +20,14 @@ from pygls.uris import to_fs_path
 from parevo.evolution.engine import EvolveRequest, evolve
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.racecheck import RaceCheckResult, check_races
-from parevo.evolution.report import summary_line
+from parevo.evolution.racefix import fix_race
 from parevo.evolution.result import EvolutionResult
 from parevo.evolution.search import Budget, ProgressEvent
 from parevo.toolchain.models import ParevoError
+from parevo.toolchain.serial_meaning import serial_meaning
 
 from . import actions
+from .diagnostics import evolution_line
 from .jobs import AlreadyRunning, Job, QueueFull
 from .lsp_setup import toolchain_for_job
 from .store import Anchor, LoopRecord, ResultStore, anchor_of, file_digest
@@ -52,7 +54,8 @@ class JobsMixin:
                              eval=dict(s.eval), llm=llm)
 
     async def start_job(self, kind: str, uri: str, line: int, end_line: int | None) -> dict:
-        """Start a search (``evolve``) or race check (``races``) of the loop at the selection."""
+        """Start a search (``evolve``), race check (``races``) or race fix (``fix``: a search of the loop's
+        serial meaning) of the loop at the selection."""
         path = self.doc_path(uri)
         if path is None:
             self.message(f"parevo: {uri} is not a C or C++ file on disk", types.MessageType.Warning)
@@ -63,6 +66,12 @@ class JobsMixin:
             self.message(f"parevo: {e}", types.MessageType.Warning)
             return {"started": False, "reason": str(e)}
         anchor = anchor_of(site)
+        if kind == "fix":
+            try:  # say at once when the loop has no serial meaning to search (no compile needed)
+                serial_meaning(site)
+            except ParevoError as e:
+                self.message(f"parevo: cannot fix this race: {e}", types.MessageType.Warning)
+                return {"started": False, "reason": str(e), "key": anchor.key}
         existing = self.queue.find(anchor.key)
         if existing is not None:
             self.message(f"parevo: a search is already {existing.state} for this loop", types.MessageType.Info)
@@ -78,8 +87,9 @@ class JobsMixin:
             self.message(f"parevo: {problem}", types.MessageType.Error)
             return {"started": False, "reason": problem, "key": anchor.key}
         doc = self.workspace.get_text_document(uri)
-        fn: Callable = evolve if kind == "evolve" else check_races
-        title = (f"parevo: {actions.TITLE_PARALLELIZE}" if kind == "evolve" else f"parevo: {actions.TITLE_CHECK_RACES}")
+        fn: Callable = {"evolve": evolve, "races": check_races, "fix": fix_race}[kind]
+        title = "parevo: " + {"evolve": actions.TITLE_PARALLELIZE, "races": actions.TITLE_CHECK_RACES,
+                              "fix": actions.TITLE_FIX}[kind]
         title += f" ({site.qualified_name}, line {site.loop.start_line + 1})"
 
         def run(progress, cancel):
@@ -193,8 +203,10 @@ class JobsMixin:
             return "cancelled"
         record = LoopRecord(kind="evolve" if isinstance(result, EvolutionResult) else "races", anchor=anchor,
                             evolution=result if isinstance(result, EvolutionResult) else None,
-                            race_check=result if isinstance(result, RaceCheckResult) else None)
-        message = summary_line(result) if isinstance(result, EvolutionResult) else result.message
+                            race_check=result if isinstance(result, RaceCheckResult) else None,
+                            race_fix=job.kind == "fix")
+        message = (evolution_line(result, record.race_fix) if isinstance(result, EvolutionResult)
+                   else result.message)
         store = self.store_for(ctx["path"])
         try:
             await asyncio.get_running_loop().run_in_executor(self.aux, self._save, store, record, ctx)

@@ -42,6 +42,16 @@ def loop_key(content_hash: str, loop_offset: int) -> str:
     return f"{content_hash[:40]}-{loop_offset}"
 
 
+#: Suffix of a race check's key: a loop keeps its race check beside its search result, so a search
+#: (or its "already parallel" note) never hides a race, and only a new race check replaces it.
+RACES_SUFFIX = "-races"
+
+
+def record_key(loop: str, kind: str) -> str:
+    """The store key of a ``kind`` record of the loop keyed ``loop``."""
+    return loop + RACES_SUFFIX if kind == "races" else loop
+
+
 class Anchor(BaseModel):
     """Where a loop sits: its function's text, and character offsets.
 
@@ -87,6 +97,9 @@ class LoopRecord(BaseModel):
     ``deps`` maps each file the result depends on (headers, compile
     database, input spec) to its SHA-256 when the result was made (``None``:
     it did not exist). ``stale`` says why the result no longer holds.
+    ``race_fix``: an ``evolve`` record whose search ran on the serial meaning
+    of the user's racy parallel loop (the *Fix data race* action); its
+    rewrite replaces the parallel loop.
     """
 
     format: int = FORMAT
@@ -97,12 +110,13 @@ class LoopRecord(BaseModel):
     error: str | None = None
     deps: dict[str, str | None] = Field(default_factory=dict)
     stale: str | None = None
+    race_fix: bool = False
     saved_at: float = Field(default_factory=time.time)
 
     @property
     def key(self) -> str:
-        """The store key (see :func:`loop_key`)."""
-        return self.anchor.key
+        """The store key: the loop's (:func:`loop_key`), with :data:`RACES_SUFFIX` for a race check."""
+        return record_key(self.anchor.key, self.kind)
 
     @property
     def path(self) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from test_nvim_plugin import EXAMPLE, EXAMPLE_LOOP, remember_verified, search_settings  # same loop, small search
+from test_nvim_plugin import EXAMPLE, EXAMPLE_LOOP, SETTINGS  # same loop, small search
 
 pytestmark = [
     pytest.mark.parlay,
@@ -149,7 +149,7 @@ def run_in_code_server(tmp_path: Path, env: dict, settings: dict, scenario: str)
 
 def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolchain):
     started = time.time()
-    search = search_settings(parevo_cache_dir)
+    search = SETTINGS
     settings = {
         "parevo.server.pythonPath": sys.executable,
         "parevo.server.env": {"PAREVO_CACHE_DIR": str(parevo_cache_dir), "PAREVO_TESTING": "1",
@@ -159,8 +159,6 @@ def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolch
     }
     res, ws = run_in_code_server(tmp_path, code_server_env, settings, "parallelize")
     print(f"code-server test: {time.time() - started:.0f} s in all, {res.get('seconds')} s in the browser")
-    if res.get("verified"):
-        remember_verified(parevo_cache_dir, res.get("targetSeconds"))
     if res.get("busy"):
         pytest.skip(f"!!! MACHINE TOO BUSY TO MEASURE A SPEEDUP: {res.get('error')} !!!")
     assert res.get("error") is None, res

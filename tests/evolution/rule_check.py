@@ -37,11 +37,15 @@ def site_from_text(src: str, line_marker: str = "parevo: select the loop below")
 
 
 def function_copy(site: LoopSite, cand: Candidate, suffix: str) -> str:
-    """The enclosing function with the loop replaced by ``cand`` and the name suffixed."""
+    """The enclosing function with the loop replaced by ``cand`` (or ``cand``'s whole function, for a
+    function-level candidate) and the name suffixed."""
     fs, fe = site.function.start_byte, site.function.end_byte
     src = site.source.encode("utf-8")
     ls, le = site.loop.start_byte, site.loop.end_byte
-    text = (src[fs:ls] + reindent(cand.loop_text, site.indent).encode("utf-8") + src[le:fe]).decode("utf-8")
+    if cand.function_text is not None:
+        text = cand.function_text
+    else:
+        text = (src[fs:ls] + reindent(cand.loop_text, site.indent).encode("utf-8") + src[le:fe]).decode("utf-8")
     name = site.function_name.split("::")[-1]
     return re.sub(rf"\b{re.escape(name)}(\s*\()", rf"{name}{suffix}\1", text, count=1)
 

@@ -64,18 +64,32 @@ def test_first_origins_cover_every_positive_example():
     assert sorted(FIRST_ORIGIN) == sorted(set(ALL_EXAMPLES) - NEGATIVE)
 
 
+#: Origins of evolution/rules_reduce.py, whose rewrites need no wrapper block in a statement list.
+REDUCE_ORIGINS = {"rule:reduce-delayed", "rule:reduce-materialized", "rule:reduce-shadowed", "rule:count-if",
+                  "rule:min-element", "rule:max-element", "rule:argmin-pair-reduce", "rule:argmax-pair-reduce"}
+
+
 @pytest.mark.parametrize("name", sorted(FIRST_ORIGIN))
 def test_example_candidates_shape(name):
     _site, cands = candidates(name)
     assert cands, f"no candidate for {name}"
     assert cands[0].origin == FIRST_ORIGIN[name]
     assert len({c.id for c in cands}) == len(cands)
+    site = _site
+    head = site.function_text[:site.function_text.index("{") + 1]
     for c in cands:
         assert c.origin.startswith("rule:") and c.description
-        assert c.loop_text.startswith("{\n") and c.loop_text.endswith("\n}")
+        if c.level == "function":  # the accumulator's declaration and the loop became one declaration
+            assert c.function_text.startswith(head) and c.function_text.endswith("}")
+            assert site.loop_text not in c.function_text
+        elif c.origin in REDUCE_ORIGINS:
+            # reductions: statements in the loop's statement list, no wrapper block
+            assert not c.loop_text.startswith("{") and c.loop_text.rstrip().endswith((";", "}"))
+        else:
+            assert c.loop_text.startswith("{\n") and c.loop_text.endswith("\n}")
         assert c.includes and all(i.startswith("<") and i.endswith(">") for i in c.includes)
         assert any(i.startswith("<parlay/") for i in c.includes)
-        assert "parlay::" in c.loop_text
+        assert "parlay::" in c.code
 
 
 @pytest.mark.parametrize("name", sorted(NEGATIVE))
@@ -99,19 +113,47 @@ void f(std::vector<double>& b, const std::vector<double>& a, int n) {
 def test_reduction_variants_delayed_before_materialized():
     _s, cands = candidates("sum_squares.cpp")
     assert [c.params.get("sequence") for c in cands[:2]] == ["delayed", "materialized"]
-    assert "parlay::delayed_tabulate(a.size()" in cands[0].loop_text
-    assert "parlay::plus<double>()" in cands[0].loop_text and "s += total;" in cands[0].loop_text
-    assert "parlay::tabulate(a.size()" in cands[1].loop_text
+    # `double s = 0.0;` right above the loop: the declaration and the loop become one declaration
+    assert cands[0].level == cands[1].level == "function"
+    assert "  double s = parlay::reduce(parlay::delayed_tabulate(a.size(), [&](size_t i) -> double {\n" \
+           "    return a[i] * a[i];\n  }), parlay::plus<double>());\n" in cands[0].function_text
+    assert "// parevo: select the loop below\n  double s = parlay::reduce(" in cands[0].function_text  # comment kept
+    assert "static_cast" not in cands[0].function_text and "double s = 0.0;" not in cands[0].function_text
+    assert "parlay::tabulate(a.size()" in cands[1].function_text
+    assert cands[0].includes == ["<parlay/primitives.h>", "<parlay/delayed.h>"]  # no <algorithm>, <limits>
     assert cands[-1].origin == "rule:reduce-shadowed" and "double s = double(0);" in cands[-1].loop_text
+
+
+def test_an_accumulator_that_does_not_start_at_the_identity_is_folded_into():
+    src = """#include <vector>
+double f(const std::vector<double>& a) {
+  double s = 1.0;
+  // parevo: select the loop below
+  for (size_t i = 0; i < a.size(); ++i) {
+    s += a[i];
+  }
+  return s;
+}
+"""
+    site = site_from_text(src)
+    [first] = propose(site, analyze(site))[:1]
+    assert first.level == "loop"
+    assert first.loop_text == ("const double total = parlay::reduce(parlay::delayed_tabulate(a.size(), "
+                               "[&](size_t i) -> double {\n  return a[i];\n}), parlay::plus<double>());\n"
+                               "s += total;")
+    # as the body of an `if`, the statements need a block
+    site = site_from_text(src.replace("  // parevo: select the loop below\n  for", "  if (a.size() > 2)\n"
+                                      "  // parevo: select the loop below\n  for"))
+    assert propose(site, analyze(site))[0].loop_text.startswith("{\n  const double total = ")
 
 
 def test_count_and_logical_and_fold_into_their_variables():
     _s, cands = candidates("count_if.cpp")
-    assert any(c.origin == "rule:count-if" and "parlay::count_if(parlay::iota(a.size())" in c.loop_text
+    assert any(c.origin == "rule:count-if" and "parlay::count_if(parlay::iota(a.size())" in c.code
                for c in cands)
-    assert "? static_cast<long>(1) : long(0)" in cands[0].loop_text
+    assert "long count = parlay::reduce(" in cands[0].code and "? 1 : long(0)" in cands[0].code
     _s, cands = candidates("all_positive.cpp")
-    assert "parlay::logical_and<bool>()" in cands[0].loop_text and "ok = ok && total;" in cands[0].loop_text
+    assert "bool ok = parlay::reduce(" in cands[0].code and "parlay::logical_and<bool>()" in cands[0].code
 
 
 def test_max_is_guarded_for_an_empty_range_and_keeps_int_index_type():
@@ -269,7 +311,8 @@ def test_first_candidate_runs_like_the_original(name, tmp_path, parlay_flags):
     site, cands = candidates(name)
     orig, new = tmp_path / "orig.cpp", tmp_path / "new.cpp"
     orig.write_text(site.source)
-    new.write_text(rewritten_source(site, cands[0].loop_text, cands[0].includes))
+    c = cands[0]
+    new.write_text(rewritten_source(site, c.loop_text, c.includes, function_text=c.function_text))
     for src, exe in ((orig, tmp_path / "orig"), (new, tmp_path / "new")):
         r = _gxx([*parlay_flags, "-O2", str(src), "-o", str(exe)])
         assert r.returncode == 0, r.stderr[-4000:]

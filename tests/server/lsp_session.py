@@ -49,7 +49,12 @@ RETRY_PAUSE_S = 20.0
 
 
 class MachineBusy(AssertionError):
-    """Every search produced a correct rewrite that was not measurably faster."""
+    """Every search produced a correct rewrite that was not measurably faster; ``token`` is the progress
+    token of the last search (its progress is complete, only its verdict is "not faster")."""
+
+    def __init__(self, message: str, token: Any = None):
+        super().__init__(message)
+        self.token = token
 
 
 def server_env(cache_dir: Path | str, **extra: str) -> dict[str, str]:
@@ -205,6 +210,7 @@ class Session:
         Returns the progress token of the successful run and its diagnostics.
         """
         notes = []
+        token = None
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(RETRY_PAUSE_S)
@@ -234,7 +240,7 @@ class Session:
             notes.append(others)
             if not all(code == "parevo.none-verified" and "not faster" in msg for code, msg in others):
                 raise AssertionError(f"the search failed: {others}")
-        raise MachineBusy(f"no speedup could be verified in {attempts} searches: {notes}")
+        raise MachineBusy(f"no speedup could be verified in {attempts} searches: {notes}", token)
 
     async def stop(self) -> None:
         """Shut the server down cleanly and stop the client."""
@@ -283,24 +289,31 @@ def workspace_with(tmp: Path, *files: Path) -> Path:
 VERIFIED_RECORD = DATA / "heavy_sum.verified.json"
 
 
-def seed_verified_result(ws: Path, *, compiler_version: str | None = None) -> Path:
-    """Put the recorded verified result into ``ws``'s result store (for ``ws / HEAVY``).
+def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: str | None = None) -> Path:
+    """Put a recorded result (``record_file``, a LoopRecord with ``@FILE@`` for the path) into ``ws``'s
+    result store, for the file ``ws / target``.
 
-    The record was measured on the development machine; its toolchain provenance is
-    stamped with this machine's compiler and ParlayLib (so the server does not mark it
+    Records were measured on the development machine; their toolchain provenance is
+    stamped with this machine's compiler and ParlayLib (so the server does not mark them
     stale for another toolchain), or with ``compiler_version`` when a test wants a
     record measured with another compiler.
     """
-    text = VERIFIED_RECORD.read_text().replace("@FILE@", str((ws / HEAVY).resolve()))
+    text = record_file.read_text().replace("@FILE@", str((ws / target).resolve()))
     from parevo.server.store import LoopRecord
     from parevo.toolchain.discovery import DiscoverySettings, discover
 
     rec = LoopRecord.model_validate_json(text)
     tc = discover(DiscoverySettings())
-    info = rec.evolution.toolchain
+    result = rec.evolution or rec.race_check
+    info = result.toolchain
     info.compiler_version = compiler_version or tc.cxx_version or info.compiler_version
     info.parlay_version = tc.parlay_version or info.parlay_version
     out = ws / ".parevo" / "results" / f"{rec.key}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(rec.model_dump_json())
     return out
+
+
+def seed_verified_result(ws: Path, *, compiler_version: str | None = None) -> Path:
+    """Put the recorded verified result of heavy_sum.cpp into ``ws``'s result store (see :func:`seed_record`)."""
+    return seed_record(ws, VERIFIED_RECORD, HEAVY, compiler_version=compiler_version)

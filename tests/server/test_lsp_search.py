@@ -25,10 +25,10 @@ from lsp_session import (DATA, EXAMPLES, FAST_SETTINGS, HEAVY, HEAVY_LOOP, Machi
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from parevo.server.convert import to_lsp_edits
 from parevo.server.store import LoopRecord
 from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.splice import apply_edits, rewrite_edits
+from parevo.toolchain.style import same_tokens
 
 pytestmark = [pytest.mark.parlay, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -46,6 +46,7 @@ class Searched:
     token: object
     live: bool
     busy: str | None
+    live_session_progress: list
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -61,12 +62,12 @@ async def live(tmp_path_factory, parevo_cache_dir):
 async def searched(live, tmp_path_factory, parevo_cache_dir):
     """A server after a verified search of heavy_sum.cpp's loop.
 
-    parevo offers nothing that is not measurably faster. When other jobs keep
-    both cores busy through every attempt, the live search cannot verify a
-    speedup: the tests then run against a verified result recorded on this
+    parevo offers nothing that is not measurably faster. One live search runs;
+    when other jobs keep both cores busy, it cannot verify a speedup: the tests
+    of the verified result then run against a verified result recorded on this
     machine (tests/server/data/heavy_sum.verified.json) loaded from the store
-    of a fresh workspace, and the test that needs the live search's progress
-    is skipped, loudly.
+    of a fresh workspace, and the progress test checks the live search's
+    progress with its "not faster" verdict. Nothing skips.
     """
     s = live
     st = Searched()
@@ -74,11 +75,15 @@ async def searched(live, tmp_path_factory, parevo_cache_dir):
     st.text = st.path.read_text()
     st.uri = s.open(st.path)
     st.live, st.busy = True, None
+    st.live_session_progress = []
     fallback = None
     try:
-        st.token, _ = await s.search_until_verified(st.uri, LOOP_LINE)
+        # one live search: its progress is checked whatever its verdict; the tests of the verified
+        # result use it when it verified a speedup, else the result recorded on this machine
+        st.token, _ = await s.search_until_verified(st.uri, LOOP_LINE, attempts=1)
     except MachineBusy as e:
-        st.live, st.busy, st.token = False, str(e), None
+        st.live, st.busy, st.token = False, str(e), e.token
+        st.live_session_progress = s.progress(e.token)
         ws = workspace_with(tmp_path_factory.mktemp("recorded") / "ws", DATA / HEAVY)
         seed_verified_result(ws)
         fallback = await start(ws, parevo_cache_dir, config=FAST_SETTINGS)
@@ -96,9 +101,9 @@ def _record(ws: Path) -> LoopRecord:
 
 
 async def test_progress_begin_report_end(searched):
-    if not searched.live:
-        pytest.skip(f"!!! MACHINE TOO BUSY TO VERIFY A SPEEDUP LIVE: {searched.busy} !!!")
-    values = searched.session.progress(searched.token)
+    """The live search's progress, whatever its verdict: on a machine too busy to measure a speedup the
+    search still compiles, tests, race-checks and times its candidates, and says "not faster" at the end."""
+    values = searched.session.progress(searched.token) if searched.live else searched.live_session_progress
     kinds = [v.kind for v in values]
     assert kinds[0] == "begin" and kinds[-1] == "end" and kinds.count("report") >= 3
     begin = values[0]
@@ -111,10 +116,13 @@ async def test_progress_begin_report_end(searched):
         assert "time" in stages and any("(verified in an earlier run)" in m for m in reports), reports
     else:
         assert {"compile", "test", "race", "time"} <= stages, stages
-    assert any("best" in m and "x" in m for m in reports), reports
     pct = [v.percentage for v in values if v.kind == "report" and v.percentage is not None]
     assert pct == sorted(pct)
-    assert "ParlayLib rewrite verified" in values[-1].message
+    if searched.live:
+        assert any("best" in m and "x" in m for m in reports), reports
+        assert "ParlayLib rewrite verified" in values[-1].message
+    else:  # the rewrite was correct and race-free, and measured: not faster on this loaded machine
+        assert "not faster" in values[-1].message, values[-1].message
 
 
 async def test_speedup_diagnostic(searched):
@@ -125,30 +133,48 @@ async def test_speedup_diagnostic(searched):
                      d.message), d.message
 
 
-async def test_apply_action_resolves_to_the_exact_versioned_edit(searched, toolchain):
+async def test_apply_action_resolves_to_the_formatted_minimal_versioned_edit(searched, toolchain):
     s = searched.session
     acts = await s.actions(searched.uri, LOOP_LINE + 1)
-    apply = next(a for a in acts if a.title.startswith("Apply ParlayLib rewrite"))
+    assert acts[0].title.startswith("Apply ParlayLib rewrite")  # listed first
+    apply = acts[0]
     assert re.fullmatch(r"Apply ParlayLib rewrite \(\d+\.\d\dx faster\)", apply.title)
     assert apply.is_preferred and apply.kind == types.CodeActionKind.RefactorRewrite
     assert apply.edit is None and apply.data  # VS Code resolves `edit` lazily
-    assert "Parallelize with ParlayLib" in [a.title for a in acts]  # may be run again
+    # a new search would replace the result: it says so
+    assert [a.title for a in acts[1:]] == ["Parallelize with ParlayLib (run again)"]
     resolved = await s.client.code_action_resolve_async(apply)
     [change] = resolved.edit.document_changes
     assert change.text_document.uri == searched.uri
     assert change.text_document.version == s.versions[searched.uri]
-    # expected: the stored winner spliced into the current text
+    # the stored winner spliced into the current text, formatted in the file's style
     rec = _record(searched.ws)
     best = rec.evolution.best
     site = find_loop(searched.text, str(searched.path), LOOP_LINE)
-    expected = to_lsp_edits(searched.text, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes))
-    assert list(change.edits) == expected
-    assert len(expected) == 2 and expected[0].new_text.startswith("#include <parlay/")
-    assert expected[1].range.start == types.Position(line=LOOP_LINE, character=2)
-    new_text = apply_edits(searched.text, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes))
+    spliced = apply_edits(searched.text, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
+                                                       function_text=best.candidate.function_text))
+    edits = list(change.edits)
+    assert len(edits) == 2 and edits[0].new_text.startswith("#include <parlay/")
+    assert edits[1].range.start == types.Position(line=LOOP_LINE, character=2)  # minimal: from the loop on
+    new_text = _apply_lsp(searched.text, edits)
+    assert same_tokens(new_text, spliced)  # exactly the verified program
+    assert max(len(ln) for ln in new_text.split("\n")) <= 80  # the file's 80 columns, clang-format's layout
     out = subprocess.run([toolchain.cxx, "-std=c++17", "-fsyntax-only", "-I", toolchain.parlay_include, "-x", "c++",
                           "-"], input=new_text, text=True, capture_output=True)
     assert out.returncode == 0, out.stderr
+
+
+def _apply_lsp(text: str, edits: list[types.TextEdit]) -> str:
+    """``text`` with LSP ``edits`` (ASCII text: characters are UTF-16 units) applied."""
+    lines = text.split("\n")
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln) + 1)
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        a = starts[e.range.start.line] + e.range.start.character
+        b = starts[e.range.end.line] + e.range.end.character
+        text = text[:a] + e.new_text + text[b:]
+    return text
 
 
 async def test_eager_edit_for_clients_without_resolve(searched, parevo_cache_dir):
@@ -227,7 +253,7 @@ async def test_a_watched_file_change_marks_the_result_stale(searched):
     assert "compile_commands.json changed" in d.message and d.severity == types.DiagnosticSeverity.Hint
     assert not s.diags(uri, "parevo.speedup")
     titles = [a.title for a in await s.actions(uri, LOOP_LINE)]
-    assert titles == ["Parallelize with ParlayLib"]
+    assert titles == ["Parallelize with ParlayLib (run again)"]  # the stale result is replaced by a new search
     assert _record(searched.ws).stale  # persisted
     h = await s.hover(uri, LOOP_LINE)
     assert h is not None and h.contents.value.startswith("*Stale:*")
@@ -279,8 +305,8 @@ async def test_race_check_reports_both_access_sites(live):
     lines = {d.range.start.line for d in diags}
     assert 11 in lines  # `total += a[i];`
     for d in diags:
-        assert "`total`" in d.message and "thread" in d.message
-        assert re.search(r"(read|write) by .* conflicts with .*(read|write) by ", d.message), d.message
+        assert d.message.startswith("data race on `total`: ") and "thread" in d.message
+        assert re.search(r"(read|write) by .*(conflicts with .*(read|write) by |conflict here)", d.message), d.message
         assert d.related_information, d.message
         assert all(r.location.uri == uri for r in d.related_information)
     h = await s.hover(uri, 11)

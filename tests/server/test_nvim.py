@@ -84,16 +84,22 @@ def _check_applied(res: dict, ws: Path, toolchain) -> None:
 
 @pytest.mark.parametrize("nvim", _neovims())
 def test_neovim_parallelizes_and_applies_the_rewrite(nvim, tmp_path, parevo_cache_dir, toolchain):
-    """The whole path, live: search, progress, diagnostic, apply, compile."""
+    """The whole path, live: search, progress, verdict; apply and compile when the search verified a speedup.
+
+    One search: on a machine too busy to measure a speedup its verdict is "not faster" (with figures), and
+    parevo rightly offers nothing; the apply path then runs in test_neovim_applies_a_stored_result."""
     ws = workspace_with(tmp_path / "ws", DATA / HEAVY)
-    res = _run_nvim(nvim, ws, tmp_path, parevo_cache_dir)
-    if res.get("busy"):
-        pytest.skip(f"!!! MACHINE TOO BUSY TO VERIFY A SPEEDUP: {res.get('error')} !!!")
+    res = _run_nvim(nvim, ws, tmp_path, parevo_cache_dir, PAREVO_ATTEMPTS="1")
     assert res.get("error") is None, res
-    assert res["steps"] == ["initialized", "parallelize requested", "diagnostic", "applied", "done"]
-    assert set(res["picked"][:-1]) == {"Parallelize with ParlayLib"}  # more than one after a retry
     kinds = [p["kind"] for p in res["progress"]]
     assert kinds and kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    assert set(res["picked"][:1]) == {"Parallelize with ParlayLib"}
+    if res.get("verdict") == "not faster":
+        assert res["steps"] == ["initialized", "parallelize requested", "not faster"]
+        assert res["diagnostic"]["lnum"] == HEAVY_LOOP
+        assert re.search(r"not faster than the original: \d+\.\d\dx on \d+ threads", res["diagnostic"]["message"])
+        return
+    assert res["steps"] == ["initialized", "parallelize requested", "diagnostic", "applied", "done"]
     _check_applied(res, ws, toolchain)
 
 

@@ -13,7 +13,7 @@ from parevo.server.convert import char_to_position, line_range, to_lsp_edits, wo
 from parevo.server.diagnostics import CODE_RACE, diagnostics_for, race_message
 from parevo.server.jobs import AlreadyRunning, Job, JobQueue, QueueFull
 from parevo.server.settings import TESTING_ENV, parse_settings
-from parevo.server.store import LoopRecord, ResultStore, anchor_of, locate
+from parevo.server.store import LoopRecord, ResultStore, anchor_of, locate, record_key
 from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.splice import TextEdit
 from parevo.toolchain.tsan import Frame, RaceAccess, RaceReport
@@ -95,11 +95,13 @@ def test_store_roundtrip_and_stale(tmp_path):
                          loop_start_line=7, loop_end_line=9, content_hash=anchor.content_hash)
     store.put(LoopRecord(kind="races", anchor=anchor, race_check=rc, deps={"/nonexistent/x.h": None}))
     again = ResultStore(tmp_path / "results")
-    got = again.get(anchor.key)
+    key = record_key(anchor.key, "races")  # a race check has its own key beside the loop's search result
+    assert again.get(anchor.key) is None
+    got = again.get(key)
     assert got is not None and got.race_check.message == "no race" and got.deps == {"/nonexistent/x.h": None}
-    assert again.for_path("/w/./sum_squares.cpp")[0].key == anchor.key
-    assert again.mark_stale(anchor.key, "x.h changed") is not None
-    assert ResultStore(tmp_path / "results").get(anchor.key).stale == "x.h changed"
+    assert again.for_path("/w/./sum_squares.cpp")[0].key == key
+    assert again.mark_stale(key, "x.h changed") is not None
+    assert ResultStore(tmp_path / "results").get(key).stale == "x.h changed"
     (tmp_path / "results" / "junk.json").write_text("{not json")
     assert len(ResultStore(tmp_path / "results").load()) == 1  # corrupt files are skipped
 

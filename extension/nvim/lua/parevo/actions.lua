@@ -1,6 +1,7 @@
 -- The :Parevo* commands. Each forwards to the server (workspace/executeCommand,
 -- textDocument/codeAction + codeAction/resolve, textDocument/hover): no C++ here.
 local compat = require("parevo.compat")
+local messages = require("parevo.messages")
 
 local M = {}
 
@@ -9,7 +10,7 @@ local APPLY_PREFIX = "Apply ParlayLib rewrite"
 local pending = {}
 
 local function notify(msg, level)
-  vim.notify("parevo: " .. msg, level or vim.log.levels.INFO)
+  messages.say("parevo: " .. msg, level or vim.log.levels.INFO)
 end
 
 --- The parevo client of the current buffer, or nil after saying why.
@@ -97,7 +98,7 @@ function M.report()
   local params = { textDocument = { uri = vim.uri_from_bufnr(bufnr) }, position = { line = line, character = 0 } }
   compat.request(client, "textDocument/hover", params, function(err, result)
     if err or not result or not result.contents then
-      notify("no result for the loop at the cursor yet: run :ParevoParallelize first")
+      M.explain_missing(client, bufnr, line, nil, "report")
       return
     end
     local c = result.contents
@@ -134,8 +135,32 @@ local function fetch_rewrite(client, bufnr, line, end_line, callback)
         end, bufnr)
       end
     end
-    notify("no verified rewrite for the loop at the cursor: run :ParevoParallelize first")
+    M.explain_missing(client, bufnr, line, end_line, "rewrite")
   end, bufnr)
+end
+
+--- Say why the loop at `line` has no verified rewrite (`what` = "rewrite") or no report: never run,
+--- running, searched without a verified rewrite, not parallelizable, racy, stale (parevo.loopStatus).
+function M.explain_missing(client, bufnr, line, end_line, what)
+  execute(client, bufnr, "parevo.loopStatus", loop_args(bufnr, line, end_line), function(st)
+    local state, msg = st.state or "never-run", st.message or ""
+    local text = ({
+      ["no-loop"] = "no loop at the cursor: " .. msg,
+      ["never-run"] = "parevo has not searched this loop yet: run :ParevoParallelize",
+      queued = "a search of this loop is queued; its result appears when it ends",
+      running = "a search of this loop is running; its result appears when it ends",
+      ["none-verified"] = "parevo searched this loop and verified no rewrite (:ParevoReport says why): " .. msg,
+      ["not-parallelizable"] = "this loop cannot be parallelized as it stands: " .. msg,
+      races = "this loop has a data race: the code action \"Fix data race with ParlayLib\" searches a fix",
+      ["race-free"] = "this loop is already parallel and race-free: " .. msg,
+      stale = msg .. ": run :ParevoParallelize again",
+      error = "parevo could not run on this loop: " .. msg,
+    })[state] or msg
+    if what == "rewrite" and state == "verified" then
+      text = "the verified rewrite no longer applies to this buffer: run :ParevoParallelize again"
+    end
+    notify(text)
+  end)
 end
 
 --- The text edits of `edit` for buffer `bufnr`.
@@ -217,7 +242,7 @@ function M.status()
       "problem: " .. tostring(st.toolchainProblem ~= vim.NIL and st.toolchainProblem or "none"),
       "searches: " .. tostring(#(st.jobs or {})),
     }
-    notify(table.concat(lines, "\n"))
+    messages.float(lines, "parevo-status")
   end)
 end
 

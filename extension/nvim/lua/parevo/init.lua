@@ -1,9 +1,10 @@
 -- parevo for Neovim 0.7+: starts `parevo serve` for C and C++ buffers and adds
--- :ParevoParallelize, :ParevoCancel, :ParevoReport, :ParevoDiff, :ParevoApply
--- and :ParevoStatus. Code actions, diagnostics and progress use Neovim's
--- standard LSP handlers. See :help parevo.
+-- :ParevoParallelize, :ParevoCancel, :ParevoReport, :ParevoDiff, :ParevoApply,
+-- :ParevoStatus and :ParevoMessages. Code actions, diagnostics and progress use
+-- Neovim's standard LSP handlers. See :help parevo.
 local compat = require("parevo.compat")
 local actions = require("parevo.actions")
+local messages = require("parevo.messages")
 local progress = require("parevo.progress")
 
 local M = {}
@@ -21,6 +22,9 @@ local defaults = {
   settings = {},
   -- echo search progress in the command line
   progress = true,
+  -- map K to the hover (the evidence) in parevo's buffers on Neovim < 0.10, where K
+  -- runs 'keywordprg' unless mapped (0.10+ maps K to the LSP hover itself)
+  hover_key = "K",
   on_attach = nil,
   capabilities = nil,
   handlers = nil,
@@ -29,6 +33,57 @@ local defaults = {
 M.config = vim.deepcopy(defaults)
 
 local warned = false
+
+local islist = vim.islist or vim.tbl_islist
+
+--- `v` as it must reach the server: tables that are not lists become JSON objects even when empty
+--- (Lua's `{}` is encoded as `[]`, which the server would refuse as settings).
+local function as_object(v)
+  if type(v) ~= "table" then
+    return vim.empty_dict()
+  end
+  local out = vim.empty_dict()
+  for k, x in pairs(v) do
+    if type(x) == "table" and (next(x) == nil or not islist(x)) then
+      out[k] = as_object(x)
+    else
+      out[k] = x
+    end
+  end
+  return out
+end
+M._as_object = as_object
+
+--- The plugin's doc folder (…/extension/nvim/doc), from this file's path.
+local function doc_dir()
+  local src = debug.getinfo(1, "S").source:gsub("^@", "")
+  return vim.fn.fnamemodify(src, ":p:h:h:h") .. "/doc"
+end
+
+--- `:help parevo` works without a plugin manager: build doc/tags when missing or older than the help file.
+local function ensure_helptags()
+  local dir = doc_dir()
+  local txt, tags = dir .. "/parevo.txt", dir .. "/tags"
+  if vim.fn.filereadable(txt) ~= 1 then
+    return
+  end
+  if vim.fn.filereadable(tags) ~= 1 or vim.fn.getftime(tags) < vim.fn.getftime(txt) then
+    pcall(vim.cmd, "silent! helptags " .. vim.fn.fnameescape(dir))
+  end
+end
+
+--- K shows the hover (the evidence) in `bufnr` on Neovim < 0.10, unless the buffer maps K already.
+local function map_hover(bufnr)
+  local key = M.config.hover_key
+  if not key or key == "" or vim.fn.has("nvim-0.10") == 1 then
+    return
+  end
+  local existing = vim.fn.maparg(key, "n", false, true)
+  if type(existing) == "table" and existing.buffer == 1 then
+    return
+  end
+  vim.keymap.set("n", key, vim.lsp.buf.hover, { buffer = bufnr, desc = "parevo: hover (the evidence)" })
+end
 
 local function server_cmd(cfg)
   if cfg.python and cfg.python ~= "" then
@@ -49,13 +104,14 @@ function M.attach(bufnr)
   if vim.fn.executable(cmd[1]) ~= 1 then
     if not warned then
       warned = true
-      vim.notify(string.format("parevo: cannot start the language server: %q is not executable. "
+      messages.say(string.format("parevo: cannot start the language server: %q is not executable. "
         .. "Install it (pip install parevo) or call require('parevo').setup({ cmd = {...} }) "
         .. "or setup({ python = '/path/to/python' }) with a Python that has parevo.", cmd[1]), vim.log.levels.ERROR)
     end
     return nil
   end
-  local settings = cfg.settings or {}
+  local settings = as_object(cfg.settings)
+  local user_attach = cfg.on_attach
   local config = {
     name = "parevo",
     cmd = cmd,
@@ -65,8 +121,15 @@ function M.attach(bufnr)
     init_options = settings,
     settings = { parevo = settings },
     capabilities = cfg.capabilities,
-    handlers = cfg.handlers,
-    on_attach = cfg.on_attach,
+    -- the server's messages on one line (no Press-ENTER prompt); the user's handlers win
+    handlers = vim.tbl_extend("force", { ["window/showMessage"] = messages.show_message_handler },
+      cfg.handlers or {}),
+    on_attach = function(client, b)
+      map_hover(b)
+      if user_attach then
+        user_attach(client, b)
+      end
+    end,
   }
   return compat.start(config, bufnr)
 end
@@ -74,9 +137,10 @@ end
 --- Change the server's settings while it runs (workspace/didChangeConfiguration).
 function M.update_settings(settings)
   M.config.settings = vim.tbl_deep_extend("force", M.config.settings or {}, settings or {})
+  local obj = as_object(M.config.settings)
   for _, c in ipairs(compat.clients()) do
-    c.config.settings = { parevo = M.config.settings }
-    compat.notify(c, "workspace/didChangeConfiguration", { settings = { parevo = M.config.settings } })
+    c.config.settings = { parevo = obj }
+    compat.notify(c, "workspace/didChangeConfiguration", { settings = { parevo = obj } })
   end
 end
 
@@ -92,6 +156,7 @@ local commands = {
   { "ParevoDiff", actions.diff, { range = true, desc = "parevo: show the verified rewrite as a diff" } },
   { "ParevoApply", actions.apply, { range = true, desc = "parevo: apply the verified rewrite" } },
   { "ParevoStatus", actions.status, { desc = "parevo: toolchain and searches" } },
+  { "ParevoMessages", messages.show_log, { desc = "parevo: this session's messages, in full" } },
 }
 
 function M.setup(opts)
@@ -105,6 +170,7 @@ function M.setup(opts)
   for _, c in ipairs(commands) do
     vim.api.nvim_create_user_command(c[1], c[2], c[3])
   end
+  ensure_helptags()
   local group = vim.api.nvim_create_augroup("parevo", { clear = true })
   vim.api.nvim_create_autocmd("FileType", {
     group = group,
@@ -113,9 +179,7 @@ function M.setup(opts)
       M.attach(ev.buf)
     end,
   })
-  if M.config.progress then
-    progress.attach()
-  end
+  progress.attach(M.config.progress)
   -- buffers opened before setup() (e.g. lazy-loading on filetype)
   for _, b in ipairs(vim.api.nvim_list_bufs()) do
     if vim.api.nvim_buf_is_loaded(b) and vim.tbl_contains(M.config.filetypes, vim.bo[b].filetype) then

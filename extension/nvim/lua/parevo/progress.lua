@@ -1,30 +1,43 @@
--- Echo parevo's work-done progress in the command line. The standard
--- `$/progress` handler records it (client.messages on 0.7-0.9, client.progress
--- on 0.10+) and fires `User LspProgressUpdate` / `LspProgress`; this only
--- listens to those events, so statusline plugins keep working as usual.
-local M = { last = nil, short = nil } -- the latest progress text, and its short form (statuslines)
+-- parevo's work-done progress: one state, echoed and shown in statuslines.
+--
+-- The standard `$/progress` handler records the server's progress
+-- (client.messages on 0.7-0.9, client.progress on 0.10+) and fires
+-- `User LspProgressUpdate` / `LspProgress`; this module only listens to those
+-- events (statusline plugins keep working) and keeps ONE state, the latest
+-- update of parevo's newest search: the echo and `status()` both render it, so
+-- they always show the same percentage. Each update redraws statuslines.
+local messages = require("parevo.messages")
 
-local function show(text, short)
-  M.short = short or M.short
-  if text == nil or text == M.last then
-    return
+local M = { current = nil, echo = true }
+-- { token, title, message, percentage, done }
+
+--- "<title> 40%: <message>" (echo) and "parevo 40%: <message>" (statusline) of a state.
+local function render(s)
+  if s == nil then
+    return nil, ""
   end
-  M.last = text
-  -- one line that fits: a longer message would stop the editor at a hit-enter prompt
-  local width = (vim.v.echospace and vim.v.echospace > 0) and vim.v.echospace or (vim.o.columns - 12)
-  local line = text:gsub("\n", " ")
-  if vim.fn.strdisplaywidth(line) > width then
-    line = vim.fn.strcharpart(line, 0, math.max(width - 1, 1)) .. "…"
-  end
-  vim.api.nvim_echo({ { line, "ModeMsg" } }, false, {})
+  local pct = (s.percentage and not s.done) and string.format(" %d%%", s.percentage) or ""
+  local echo = string.format("%s%s: %s", s.title or "parevo", s.done and " (done)" or pct, s.message or "")
+  return echo, string.format("parevo%s: %s", pct, s.message or "")
 end
 
---- The echoed text ("<title> 40%: <message>") and the statusline's ("parevo 40%: <message>").
-local function format(title, message, percentage, done)
-  local pct = percentage and string.format(" %d%%", percentage) or ""
-  local state = done and " (done)" or pct
-  return string.format("%s%s: %s", title or "parevo", state, message or ""),
-    string.format("parevo%s: %s", done and "" or pct, message or "")
+local titles = {} -- `begin` titles by token: `report` and `end` values carry none
+
+local function update(token, kind, value)
+  if kind == "begin" then
+    titles[token] = value.title
+  end
+  local cur = M.current
+  local pct = value.percentage
+  if pct == nil and cur ~= nil and cur.token == token then
+    pct = cur.percentage -- a report without a percentage keeps the last one
+  end
+  M.current = { token = token, title = titles[token] or value.title, message = value.message,
+                percentage = pct, done = kind == "end" }
+  if M.echo then
+    messages.status((render(M.current)))
+  end
+  pcall(vim.cmd, "redrawstatus!")
 end
 
 local function is_parevo(client_id)
@@ -32,12 +45,11 @@ local function is_parevo(client_id)
   return c ~= nil and c.name == "parevo"
 end
 
--- `begin` titles by token: `report` and `end` values carry no title
-local titles = {}
--- 0.7-0.9: tokens whose end was shown
-local ended = {}
+-- 0.7-0.9: what each token last showed, to find the one an update changed
+local seen = {}
 
-function M.attach()
+function M.attach(echo)
+  M.echo = echo ~= false
   local group = vim.api.nvim_create_augroup("parevo_progress", { clear = true })
   if vim.fn.has("nvim-0.10") == 1 then
     vim.api.nvim_create_autocmd("LspProgress", {
@@ -46,13 +58,9 @@ function M.attach()
         local d = ev.data or {}
         local p = d.params or {}
         local v = p.value or {}
-        if not is_parevo(d.client_id) or type(v) ~= "table" then
-          return
+        if is_parevo(d.client_id) and type(v) == "table" and v.kind then
+          update(p.token, v.kind, v)
         end
-        if v.kind == "begin" then
-          titles[p.token] = v.title
-        end
-        show(format(titles[p.token], v.message, v.percentage, v.kind == "end"))
       end,
     })
   else
@@ -61,14 +69,14 @@ function M.attach()
       pattern = "LspProgressUpdate",
       callback = function()
         -- read client.messages without consuming it (get_progress_messages would)
-        local clients = vim.lsp.get_active_clients()
-        for _, c in ipairs(clients) do
+        for _, c in ipairs(vim.lsp.get_active_clients()) do
           if c.name == "parevo" and c.messages then
             for token, p in pairs(c.messages.progress or {}) do
-              -- finished entries stay in client.messages: show each end once
-              if not p.done or not ended[token] then
-                ended[token] = p.done or nil
-                show(format(p.title, p.message, p.percentage, p.done))
+              local key = table.concat({ tostring(p.message), tostring(p.percentage), tostring(p.done) }, "\1")
+              if seen[token] ~= key then
+                local kind = p.done and "end" or (seen[token] and "report" or "begin")
+                seen[token] = key
+                update(token, kind, { title = p.title, message = p.message, percentage = p.percentage })
               end
             end
           end
@@ -78,9 +86,15 @@ function M.attach()
   end
 end
 
+--- The echoed text of the latest progress (nil when none).
+function M.text()
+  return (render(M.current))
+end
+
 --- The latest parevo progress, short, for a statusline (`%{v:lua.require'parevo'.status()}`).
 function M.status()
-  return M.short or ""
+  local _, short = render(M.current)
+  return short
 end
 
 return M

@@ -189,8 +189,8 @@ def evolution_line(result: EvolutionResult, race_fix: bool = False) -> str:
     best = result.best
     if best is not None:
         t = best.stage("time").timing
-        return (f"race fix verified: a race-free ParlayLib rewrite, {t.speedup:.2f}x faster than the serial loop "
-                f"on {t.threads} threads (n = {t.n:,}, median of {len(t.candidate_samples)} runs)")
+        return (f"race fix verified: {t.speedup:.2f}x faster than the serial loop on {t.threads} threads, race-free "
+                f"(ParlayLib rewrite; n = {t.n:,}, median of {len(t.candidate_samples)} runs)")
     return f"race fix: {result.message}"
 
 

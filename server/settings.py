@@ -51,6 +51,11 @@ class LlmSettings(_Model):
     model: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
 
+    @field_validator("base_url", "model")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v if v is None or v.strip() else None  # an empty field in an editor's settings UI: unset
+
 
 class Settings(_Model):
     """Everything a user can configure under ``parevo``.
@@ -88,6 +93,11 @@ class Settings(_Model):
     input_spec: str | None = None
     max_queued: int = Field(default=4, ge=0, le=100)
     eval: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _zero_is_all(cls, v: Any) -> Any:
+        return None if v == 0 else v  # 0 in an editor's settings UI: all cores
 
     @field_validator("result_store")
     @classmethod
@@ -170,6 +180,8 @@ def parse_settings(*layers: Any) -> tuple[Settings, list[str]]:
         layer = _unwrap(layer)
         if layer is None:
             continue
+        if isinstance(layer, list) and not layer:
+            continue  # an empty JSON array is what an empty Lua table encodes to: no settings
         if not isinstance(layer, dict):
             problems.append(f"parevo settings must be an object, got {type(layer).__name__}; using defaults")
             continue

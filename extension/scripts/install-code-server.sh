@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install code-server 4.139.1 (real VS Code in a browser) and playwright-core
-# for the opt-in editor test, outside the repository (~4 min, ~620 MB).
+# for the opt-in editor test, outside the repository. Measured on the 2-core
+# development machine (2026-11-30, from nothing, load average 8 to 10 from other
+# jobs): 883 s in all, 827 MB in ~/.cache/parevo-editors (code-server's native
+# modules compile for most of it), plus Debian's chromium and libkrb5-dev.
 #
 #   bash extension/scripts/install-code-server.sh      # then:
 #   PAREVO_EDITOR_TESTS=1 pytest tests/editors/test_code_server.py -s

@@ -5,7 +5,10 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
+  MessageType,
   ServerOptions,
+  ShowMessageNotification,
+  ShowMessageParams,
   State,
 } from "vscode-languageclient/node";
 import { SECTION, needsRestart, serverLaunch, serverSettings } from "./config";
@@ -110,7 +113,21 @@ export class Controller implements vscode.Disposable {
       return;
     }
     this.status.setState("ready");
+    // the server's own messages: warnings and errors as notifications; information (e.g. "a search is
+    // already running") in the status bar for a while, so no stale toast outlives what it said
+    client.onNotification(ShowMessageNotification.type, (p) => this.showServerMessage(p));
     void this.checkToolchain();
+  }
+
+  private showServerMessage(p: ShowMessageParams): void {
+    this.output.appendLine(`[server] ${p.message}`);
+    if (p.type === MessageType.Error) {
+      void vscode.window.showErrorMessage(p.message);
+    } else if (p.type === MessageType.Warning) {
+      void vscode.window.showWarningMessage(p.message);
+    } else {
+      this.status.flash(p.message);
+    }
   }
 
   async stop(): Promise<void> {

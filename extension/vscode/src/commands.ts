@@ -7,6 +7,12 @@ import { Controller, errorText } from "./client";
 import { RewriteDocuments, REWRITE_SCHEME, applyToText, fetchRewrite } from "./rewrite";
 
 const REPORT_SCHEME = "parevo-report";
+
+/** What `parevo.loopStatus` returns (see server/lsp.py). */
+interface LoopStatus {
+  state: string;
+  message: string;
+}
 const C_LANGUAGES = new Set(["c", "cpp", "cuda-cpp"]);
 
 /** The active C/C++ editor, or a message saying one is needed. */
@@ -35,6 +41,39 @@ export function registerCommands(ctl: Controller): vscode.Disposable[] {
   const reportProvider: vscode.TextDocumentContentProvider = {
     provideTextDocumentContent: (uri) => reports.get(uri.toString()) ?? "",
   };
+
+  /** Say why the loop at the cursor has no report / verified rewrite: never searched, searching, searched
+   * without a verified rewrite, not parallelizable, racy, stale (the server's `parevo.loopStatus`). */
+  async function explainMissing(ed: vscode.TextEditor, what: "report" | "rewrite"): Promise<void> {
+    const [line, end] = selectedLines(ed);
+    const client = ctl.client;
+    const uri = client ? client.code2ProtocolConverter.asUri(ed.document.uri) : ed.document.uri.toString();
+    const st = await ctl.serverCommand<LoopStatus>("parevo.loopStatus", [uri, line, end])
+      .catch((): LoopStatus => ({ state: "never-run", message: "" }));
+    const run = "Run \"parevo: Parallelize the Loop at the Cursor\"";
+    const text: Record<string, string> = {
+      "no-loop": `parevo: there is no loop at the cursor (${st.message}).`,
+      "never-run": `parevo has not searched this loop yet. ${run} to search for a verified rewrite.`,
+      queued: "parevo: the search of this loop is queued; its result appears when it ends.",
+      running: "parevo: the search of this loop is running; its result appears when it ends.",
+      "none-verified": `parevo searched this loop and verified no rewrite: ${st.message}. The report says why for ` +
+        "each candidate.",
+      "not-parallelizable": `parevo: this loop cannot be parallelized as it stands: ${st.message}.`,
+      races: "parevo: this loop has a data race. The quick fix \"Fix data race with ParlayLib\" searches a " +
+        "verified rewrite of its serial meaning.",
+      "race-free": `parevo: this loop is already parallel and race-free (${st.message}).`,
+      stale: `parevo: ${st.message}. ${run} again.`,
+      error: `parevo could not run on this loop: ${st.message}.`,
+      verified: what === "rewrite"
+        ? `parevo: the verified rewrite no longer applies to this file as it is now. ${run} again.`
+        : `parevo: ${st.message}.`,
+    };
+    const pick = await vscode.window.showInformationMessage(text[st.state] ?? `parevo: ${st.message}`,
+      ...(["never-run", "stale", "verified", "none-verified"].includes(st.state) ? ["Parallelize"] : []));
+    if (pick === "Parallelize") {
+      await parallelize();
+    }
+  }
 
   async function parallelize(): Promise<void> {
     const ed = cppEditor();
@@ -84,8 +123,7 @@ export function registerCommands(ctl: Controller): vscode.Disposable[] {
     });
     const text = hover ? markdownOf(hover.contents) : "";
     if (!text) {
-      void vscode.window.showInformationMessage(
-        "parevo: no result for the loop at the cursor yet. Run \"parevo: Parallelize the Loop at the Cursor\" first.");
+      await explainMissing(ed, "report");
       return;
     }
     const name = path.basename(ed.document.uri.fsPath);
@@ -114,8 +152,7 @@ export function registerCommands(ctl: Controller): vscode.Disposable[] {
       return;
     }
     if (!found) {
-      void vscode.window.showInformationMessage(
-        "parevo: no verified rewrite for the loop at the cursor. Run \"parevo: Parallelize the Loop at the Cursor\" first.");
+      await explainMissing(ed, "rewrite");
       return;
     }
     const doc = ed.document;

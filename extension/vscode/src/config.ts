@@ -26,7 +26,11 @@ export function serverLaunch(cfg = vscode.workspace.getConfiguration(SECTION)): 
   return { command: exe, args: ["serve"], env, describe: `${exe} serve` };
 }
 
-/** The server's settings: the `parevo` section as plain JSON, without the client-only keys. */
+/**
+ * The server's settings: the `parevo` section as plain JSON, without the client-only keys.
+ * Fields left empty in the Settings editor ("" paths, `threads` 0) mean "discover / all cores": they are
+ * not sent, so the server's defaults apply.
+ */
 export function serverSettings(value?: unknown): Record<string, unknown> {
   const raw = value ?? vscode.workspace.getConfiguration(SECTION);
   // a WorkspaceConfiguration enumerates its values; JSON drops its methods
@@ -34,7 +38,19 @@ export function serverSettings(value?: unknown): Record<string, unknown> {
   for (const key of CLIENT_ONLY) {
     delete plain[key];
   }
-  return plain;
+  return withoutUnset(plain);
+}
+
+/** `settings` without empty strings, nulls and a zero `threads` (recursively, except inside `eval`). */
+export function withoutUnset(settings: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(settings)) {
+    if (v === null || v === undefined || (typeof v === "string" && v.trim() === "") || (key === "threads" && v === 0)) {
+      continue;
+    }
+    out[key] = typeof v === "object" && !Array.isArray(v) && key !== "eval" ? withoutUnset(v as Record<string, unknown>) : v;
+  }
+  return out;
 }
 
 /** True when a configuration change needs a new server process (launch settings). */

@@ -11,7 +11,11 @@ interface Open {
   report: (v: { message?: string; increment?: number }) => void;
   done: () => void;
   percentage: number;
+  timer?: NodeJS.Timeout;
 }
+
+/** How long a cancelled notification waits for the server's `end` before it closes anyway (ms). */
+const CANCEL_GRACE_MS = 15000;
 
 export class ProgressNotifications implements vscode.Disposable {
   private readonly open = new Map<string, Open>();
@@ -30,8 +34,7 @@ export class ProgressNotifications implements vscode.Disposable {
         p.report({ message: value.message, increment });
       }
     } else if (value.kind === "end") {
-      this.open.get(key)?.done();
-      this.open.delete(key);
+      this.close(key);
     }
   }
 
@@ -40,21 +43,35 @@ export class ProgressNotifications implements vscode.Disposable {
     void vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: value.title ?? "parevo", cancellable: value.cancellable ?? false },
       (progress, cancel) => new Promise<void>((resolve) => {
-        this.open.set(key, { report: (v) => progress.report(v), done: resolve, percentage: value.percentage ?? 0 });
+        const open: Open = { report: (v) => progress.report(v), done: resolve, percentage: value.percentage ?? 0 };
+        this.open.set(key, open);
         progress.report({ message: value.message, increment: value.percentage });
         cancel.onCancellationRequested(() => {
           void this.client()?.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+          // the server ends the progress once its subprocesses are killed; a server that is gone
+          // never will: the notification closes after a grace period either way
+          open.timer = setTimeout(() => this.close(key), CANCEL_GRACE_MS);
         });
       }),
     );
   }
 
+  private close(key: string): void {
+    const p = this.open.get(key);
+    if (p) {
+      if (p.timer) {
+        clearTimeout(p.timer);
+      }
+      p.done();
+      this.open.delete(key);
+    }
+  }
+
   /** Close every notification (the server stopped). */
   clear(): void {
-    for (const p of this.open.values()) {
-      p.done();
+    for (const key of [...this.open.keys()]) {
+      this.close(key);
     }
-    this.open.clear();
   }
 
   dispose(): void {

@@ -18,7 +18,10 @@ export class StatusBar implements vscode.Disposable {
   private toolchainProblem: string | undefined;
   private readonly searches = new Map<string, Search>();
   private lastResult: string | undefined;
+  /** The last outcome as the status bar shows it: one sentence, short. */
+  private lastOutcome: string | undefined;
   private lastTimer: NodeJS.Timeout | undefined;
+  private flashed: vscode.Disposable | undefined;
 
   constructor() {
     this.item = vscode.window.createStatusBarItem("parevo.status", vscode.StatusBarAlignment.Right, 100);
@@ -41,6 +44,12 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
+  /** Show an informational server message in the status bar for a few seconds (no toast to dismiss). */
+  flash(message: string): void {
+    this.flashed?.dispose();
+    this.flashed = vscode.window.setStatusBarMessage(`$(info) ${sentence(message, 90)}`, 8000);
+  }
+
   /** A `$/progress` value of token `token` (begin / report / end). */
   progress(token: string | number, value: { kind: string; title?: string; message?: string; percentage?: number }): void {
     const key = String(token);
@@ -56,15 +65,16 @@ export class StatusBar implements vscode.Disposable {
       const s = this.searches.get(key);
       this.searches.delete(key);
       if (s) {
-        this.showLast(`${s.title}: ${value.message ?? "ended"}`);
+        this.showLast(`${s.title}: ${value.message ?? "ended"}`, value.message ?? "ended");
       }
     }
     this.render();
   }
 
-  /** Show a finished search's outcome in the tooltip and, for a while, the text. */
-  private showLast(text: string): void {
+  /** Show a finished search's outcome in the tooltip and, for a while, its sentence in the text. */
+  private showLast(text: string, message: string): void {
     this.lastResult = text;
+    this.lastOutcome = sentence(message, 90);
     if (this.lastTimer) {
       clearTimeout(this.lastTimer);
     }
@@ -103,7 +113,7 @@ export class StatusBar implements vscode.Disposable {
       it.tooltip = `parevo: ${this.toolchainProblem}\nSet parevo.compiler / parevo.parlayInclude, or run \`parevo doctor\`.`;
       it.backgroundColor = new vscode.ThemeColor("statusBarItem.warningBackground");
     } else {
-      const last = this.lastTimer && this.lastResult ? `: ${shorten(lastPart(this.lastResult), 48)}` : "";
+      const last = this.lastTimer && this.lastOutcome ? `: ${this.lastOutcome}` : "";
       it.text = `$(check) parevo${last}`;
       it.tooltip = (this.lastResult ? `${this.lastResult}\n\n` : "parevo is ready.\n") +
         "Click to show the report of the loop at the cursor.";
@@ -111,6 +121,7 @@ export class StatusBar implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.flashed?.dispose();
     if (this.lastTimer) {
       clearTimeout(this.lastTimer);
     }
@@ -122,8 +133,29 @@ function shorten(text: string, n: number): string {
   return text.length <= n ? text : text.slice(0, n - 1) + "…";
 }
 
-/** "parevo: Parallelize with ParlayLib (f, line 8): 1.84x faster ..." → the part after the title. */
-function lastPart(text: string): string {
-  const i = text.lastIndexOf("): ");
-  return i >= 0 ? text.slice(i + 3) : text;
+/**
+ * The first sentence of a server message, for the status bar: its trailing parenthesis (how it was
+ * measured) dropped; when still longer than `n` characters, its headline (the part before the first ": ",
+ * e.g. "ThreadSanitizer found a data race on `s` in f"), else cut at a word. Never a fragment of a path:
+ * the server's messages name lines, not files.
+ */
+export function sentence(message: string, n: number): string {
+  let text = message.split("\n")[0].trim();
+  const dot = text.search(/\.(\s|$)/);
+  if (dot > 0) {
+    text = text.slice(0, dot);
+  }
+  const paren = text.lastIndexOf(" (");
+  if (paren > 20 && text.endsWith(")")) {
+    text = text.slice(0, paren);
+  }
+  if (text.length <= n) {
+    return text;
+  }
+  const colon = text.indexOf(": ");
+  if (colon > 15 && colon <= n) {
+    return text.slice(0, colon);
+  }
+  const cut = text.lastIndexOf(" ", n - 1);
+  return text.slice(0, cut > n / 2 ? cut : n - 1) + "…";
 }

@@ -1,0 +1,100 @@
+"""Record the stored results the editor and language-server tests load (real runs on this machine).
+
+    python tests/server/data/record_results.py [races] [fix] [verified]
+
+Each result is a :class:`~parevo.server.store.LoopRecord` as the server stores it, with the
+file's path written as ``@FILE@`` (``lsp_session.seed_record`` puts it back):
+
+* ``races``: ``check_races`` of racy_sum.cpp, racy_scatter.cpp and racy_heavy.cpp
+  -> ``<name>.races.json`` (ThreadSanitizer at 4 threads: deterministic);
+* ``fix``: ``fix_race`` of racy_heavy.cpp (a search of its serial meaning) -> ``racy_heavy.fix.json``;
+* ``verified``: ``evolve`` of heavy_sum.cpp -> ``heavy_sum.verified.json``.
+
+The searches keep only a verified result: on a loaded machine a correct rewrite can measure "not
+faster", so each is retried (another seed, a pause) until one verifies. Run it when the machine is
+quiet; the compile cache is ``$PAREVO_CACHE_DIR`` (default ``/tmp/parevo-record``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from parevo.evolution.engine import EvolveRequest, evolve
+from parevo.evolution.racecheck import check_races
+from parevo.evolution.racefix import fix_race
+from parevo.evolution.search import Budget
+from parevo.server.store import LoopRecord, anchor_of
+from parevo.toolchain.parsing import find_loop
+
+DATA = Path(__file__).resolve().parent
+CACHE = os.environ.get("PAREVO_CACHE_DIR", "/tmp/parevo-record")
+#: The editor tests' small search (tests/editors/test_nvim_plugin.py SETTINGS).
+EVAL = {"rounds": 5, "repeats": 3, "target_seconds": 0.02, "check_sizes": [0, 1, 5, 100], "check_seeds": [1]}
+ATTEMPTS = 12
+
+
+def _copy(name: str, work: Path) -> tuple[Path, str]:
+    path = work / name
+    shutil.copy(DATA / name, path)
+    return path, path.read_text()
+
+
+def _write(record: LoopRecord, path: Path, out: str) -> None:
+    (DATA / out).write_text(record.model_dump_json(indent=1).replace(str(path), "@FILE@") + "\n")
+    print(f"wrote {out}")
+
+
+def record_races(work: Path) -> None:
+    for name, line in (("racy_sum.cpp", 10), ("racy_scatter.cpp", 6), ("racy_heavy.cpp", 9)):
+        path, src = _copy(name, work)
+        res = check_races(EvolveRequest(path=str(path), line=line, source=src, cache_dir=CACHE))
+        assert res.status == "races", res.message
+        print(res.message)
+        rec = LoopRecord(kind="races", anchor=anchor_of(find_loop(src, str(path), line)), race_check=res)
+        _write(rec, path, name.replace(".cpp", ".races.json"))
+
+
+def _until_verified(run, req: EvolveRequest):
+    for attempt in range(ATTEMPTS):
+        res = run(req.model_copy(update={"seed": req.seed + attempt}))
+        print(f"attempt {attempt + 1}: {res.status}: {res.message[:160]}")
+        if res.status == "verified":
+            return res
+        time.sleep(60)
+    raise SystemExit("no verified result: the machine is too busy to measure a speedup now")
+
+
+def _request(path: Path, src: str, line: int) -> EvolveRequest:
+    return EvolveRequest(path=str(path), line=line, source=src, cache_dir=CACHE,
+                         budget=Budget(seconds=900, evaluations=1), eval=dict(EVAL))
+
+
+def record_fix(work: Path) -> None:
+    path, src = _copy("racy_heavy.cpp", work)
+    res = _until_verified(fix_race, _request(path, src, 9))
+    rec = LoopRecord(kind="evolve", anchor=anchor_of(find_loop(src, str(path), 9)), evolution=res, race_fix=True)
+    _write(rec, path, "racy_heavy.fix.json")
+
+
+def record_verified(work: Path) -> None:
+    path, src = _copy("heavy_sum.cpp", work)
+    res = _until_verified(evolve, _request(path, src, 8))
+    rec = LoopRecord(kind="evolve", anchor=anchor_of(find_loop(src, str(path), 8)), evolution=res)
+    _write(rec, path, "heavy_sum.verified.json")
+
+
+def main(argv: list[str]) -> None:
+    what = argv or ["races", "fix", "verified"]
+    with tempfile.TemporaryDirectory(prefix="parevo-record-") as tmp:
+        work = Path(tmp)
+        for name in what:
+            {"races": record_races, "fix": record_fix, "verified": record_verified}[name](work)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

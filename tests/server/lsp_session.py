@@ -303,6 +303,14 @@ def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: s
     from parevo.toolchain.discovery import DiscoverySettings, discover
 
     rec = LoopRecord.model_validate_json(text)
+    if not rec.deps:  # what the server records with a result: the files it depends on, as they are now
+        from parevo.server.store import file_digest
+        from parevo.server.watch import dependencies
+        from parevo.toolchain.parsing import find_loop
+
+        path = ws / target
+        site = find_loop(path.read_text(), str(path), rec.anchor.loop_start_line)
+        rec.deps = {p: file_digest(p) for p in dependencies(str(path), site.includes, str(ws))}
     tc = discover(DiscoverySettings())
     result = rec.evolution or rec.race_check
     info = result.toolchain

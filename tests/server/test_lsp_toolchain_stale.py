@@ -44,7 +44,7 @@ async def test_a_result_from_another_compiler_is_stale_on_open(tmp_path, parevo_
         assert "measured with g++ (Gentoo 9.9.9) 9.9.9; the compiler is now" in d.message
         assert not s.diags(uri, "parevo.speedup")
         titles = [a.title for a in await s.actions(uri, HEAVY_LOOP)]
-        assert titles == ["Parallelize with ParlayLib"]  # no "Apply ParlayLib rewrite"
+        assert titles == ["Parallelize with ParlayLib (run again)"]  # no "Apply ParlayLib rewrite"
         [f] = list((ws / ".parevo" / "results").glob("*.json"))
         assert LoopRecord.model_validate_json(f.read_text()).stale  # persisted
     finally:

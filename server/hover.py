@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from parevo.evolution.report import render_markdown, rejected_line
+from parevo.evolution.report import render_markdown
 from parevo.evolution.result import EvolutionResult
 from parevo.toolchain.tsan import RaceReport
 
@@ -80,6 +80,18 @@ def races_markdown(record: LoopRecord, root: str | None = None) -> str:
     return "\n".join(md)
 
 
+_STAGE = {"compile": "did not compile", "test": "wrong output", "race": "data race", "time": "not faster",
+          "profile": "profile"}
+
+
+def _candidate_line(rec) -> str:
+    """`` `origin`: why`` for a rejected candidate, the stage named once (reasons often start with it)."""
+    label = _STAGE.get(rec.rejected_stage or "", rec.rejected_stage or "rejected")
+    reason = (rec.reason or "").strip()
+    why = reason if reason.lower().startswith(label.split()[0].lower()) else f"{label}: {reason}"
+    return f"`{rec.candidate.origin}`: {why}"
+
+
 def none_verified_markdown(result: EvolutionResult) -> str:
     """Markdown for a search that verified nothing: one headline, then each candidate once, with the
     stage that rejected it and why (the diagnostic's message lists the first reasons; not repeated here)."""
@@ -89,7 +101,7 @@ def none_verified_markdown(result: EvolutionResult) -> str:
     md = [f"**parevo** — {head}", ""]
     if n:
         md.append(f"**{n} candidate{'s' if n != 1 else ''} tried**; none was correct, race-free and faster:")
-        md += [f"- {rejected_line(r)}" for r in result.candidates]
+        md += [f"- {_candidate_line(r)}" for r in result.candidates]
         md.append("")
     md += [f"- note: {note}" for note in result.notes]
     return "\n".join(md)

@@ -1,0 +1,41 @@
+"""Hover texts (pure): "none verified" says each reason once; a race names its memory with relative paths."""
+
+from __future__ import annotations
+
+import pytest
+from lsp_session import DATA
+
+from parevo.server.hover import hover_markdown
+from parevo.server.store import LoopRecord
+
+pytestmark = pytest.mark.fast
+
+
+def _record(name: str, path: str) -> LoopRecord:
+    return LoopRecord.model_validate_json((DATA / name).read_text().replace("@FILE@", path))
+
+
+def test_none_verified_says_each_reason_once():
+    rec = _record("heavy_sum.verified.json", "/w/heavy_sum.cpp")
+    res = rec.evolution
+    reason = "not faster than the original: 0.96x on 2 threads (n = 1,048,576, range 0.82x-1.15x)"
+    for c in res.candidates:
+        c.rejected_stage, c.reason, c.verified = "time", reason, False
+    res.status, res.best_id = "none-verified", None
+    res.message = f"no rewrite could be verified: {res.candidates[0].candidate.origin}: {reason}"
+    md = hover_markdown(rec)
+    assert md.count(reason) == len(res.candidates)  # once per candidate, never again in a headline
+    assert md.startswith("**parevo** — no rewrite could be verified\n")
+    assert "not faster: not faster" not in md
+
+
+def test_a_race_hover_names_the_memory_without_absolute_paths():
+    rec = _record("racy_scatter.races.json", "/home/dev/proj/src/racy_scatter.cpp")
+    md = hover_markdown(rec, root="/home/dev/proj")
+    assert "data race on `out[idx[i]]`" in md
+    assert "`out[idx[i]]` at line 9" in md
+    assert "src/racy_scatter.cpp:9" in md  # the user's file, relative to the workspace
+    assert "parlay/scheduler.h" in md  # ParlayLib's headers by their include path
+    assert "/tmp/" not in md and "/home/dev" not in md and "/usr/local" not in md
+    assert "WARNING: ThreadSanitizer" not in md
+    assert "Fix data race with ParlayLib" in md

@@ -27,7 +27,7 @@ from lsprotocol import types
 from parevo.evolution.racecheck import RaceCheckResult
 from parevo.evolution.report import summary_line
 from parevo.evolution.result import EvolutionResult
-from parevo.toolchain.race_sites import AccessSite, location_name
+from parevo.toolchain.race_sites import AccessSite, location_name, same_file
 from parevo.toolchain.tsan import Frame, RaceReport
 
 from .convert import char_to_position, line_range
@@ -45,17 +45,6 @@ CODE_STALE = "parevo.stale"
 CODE_CANCELLED = "parevo.cancelled"
 
 MAX_RELATED = 8
-
-
-def _same_file(a: str | None, b: str) -> bool:
-    if not a:
-        return False
-    if os.path.normpath(a) == os.path.normpath(b):
-        return True
-    try:
-        return os.path.realpath(a) == os.path.realpath(b)
-    except OSError:
-        return False
 
 
 def _location(uri: str, source: str, line: int, encoding: str) -> types.Location:
@@ -135,7 +124,7 @@ def _race_diagnostics(record: LoopRecord, rc: RaceCheckResult, loc: Located, uri
                 return types.Location(uri=uri, range=r), f"line {r.start.line + 1}"
             if frame is None or not frame.line:
                 return None, "library code"
-            if _same_file(frame.file, path):
+            if same_file(frame.file, path):
                 n = frame.line - 1 + loc.line_delta
                 return _location(uri, source, n, encoding), f"line {n + 1}"
             p = os.path.abspath(frame.file or "")
@@ -227,7 +216,7 @@ def _candidate_related(result: EvolutionResult, loc: Located, uri: str, path: st
             continue
         for rep in race.races[:1]:
             for i, frame in enumerate(rep.user_frames):
-                if frame is None or not frame.line or not _same_file(frame.file, path):
+                if frame is None or not frame.line or not same_file(frame.file, path):
                     continue
                 if len(related) >= MAX_RELATED:
                     return related

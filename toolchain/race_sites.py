@@ -188,7 +188,7 @@ def race_sites(site: LoopSite, report: RaceReport) -> RaceSites:
     fstart_chars = len(src[: fn.start_byte].decode("utf-8", errors="ignore"))
 
     def on_line(frame: Frame | None) -> int | None:
-        if frame is None or not frame.line or not frame.file or not _same_file(frame.file, site.path):
+        if frame is None or not frame.line or not frame.file or not same_file(frame.file, site.path):
             return None
         line = frame.line - 1
         return line if fn.start_point[0] <= line <= fn.end_point[0] else None
@@ -261,7 +261,10 @@ def race_sites(site: LoopSite, report: RaceReport) -> RaceSites:
     return RaceSites(memory=" ".join(memory.split()) if memory else None, accesses=out)
 
 
-def _same_file(a: str, b: str) -> bool:
+def same_file(a: str | None, b: str) -> bool:
+    """True when paths ``a`` and ``b`` name the same file (normalized, else resolved)."""
+    if not a:
+        return False
     if os.path.normpath(a) == os.path.normpath(b):
         return True
     try:

@@ -276,6 +276,19 @@ async def start(root: Path, cache_dir: Path, *, caps: str | types.ClientCapabili
     return session
 
 
+def apply_lsp_edits(text: str, edits: list[types.TextEdit]) -> str:
+    """``text`` with LSP ``edits`` applied (ASCII text: characters are UTF-16 units)."""
+    lines = text.split("\n")
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln) + 1)
+    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        a = starts[e.range.start.line] + e.range.start.character
+        b = starts[e.range.end.line] + e.range.end.character
+        text = text[:a] + e.new_text + text[b:]
+    return text
+
+
 def workspace_with(tmp: Path, *files: Path) -> Path:
     """A workspace folder in ``tmp`` holding copies of ``files``."""
     tmp.mkdir(parents=True, exist_ok=True)

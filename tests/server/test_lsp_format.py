@@ -7,7 +7,8 @@ so no search runs: the test looks only at the edit the server resolves.
 from __future__ import annotations
 
 import pytest
-from lsp_session import DATA, FAST_SETTINGS, HEAVY, HEAVY_LOOP, seed_verified_result, start, workspace_with
+from lsp_session import (DATA, FAST_SETTINGS, HEAVY, HEAVY_LOOP, apply_lsp_edits, seed_verified_result, start,
+                         workspace_with)
 from lsprotocol import types
 
 from parevo.server.store import LoopRecord
@@ -27,16 +28,6 @@ BreakBeforeBraces: Allman
 """
 
 
-def _apply_lsp(text: str, edits: list[types.TextEdit]) -> str:
-    lines = text.split("\n")
-    starts = [0]
-    for ln in lines:
-        starts.append(starts[-1] + len(ln) + 1)
-    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        a = starts[e.range.start.line] + e.range.start.character
-        b = starts[e.range.end.line] + e.range.end.character
-        text = text[:a] + e.new_text + text[b:]
-    return text
 
 
 async def _resolved_text(ws, cache) -> tuple[str, str, list[types.TextEdit]]:
@@ -47,7 +38,7 @@ async def _resolved_text(ws, cache) -> tuple[str, str, list[types.TextEdit]]:
         [apply] = [a for a in await s.actions(uri, HEAVY_LOOP) if a.title.startswith("Apply ParlayLib rewrite")]
         resolved = await s.client.code_action_resolve_async(apply)
         edits = list(resolved.edit.document_changes[0].edits)
-        return s.texts[uri], _apply_lsp(s.texts[uri], edits), edits
+        return s.texts[uri], apply_lsp_edits(s.texts[uri], edits), edits
     finally:
         await s.stop()
 

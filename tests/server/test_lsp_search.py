@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from lsp_session import (DATA, EXAMPLES, FAST_SETTINGS, HEAVY, HEAVY_LOOP, MachineBusy, Session,
+from lsp_session import (DATA, EXAMPLES, FAST_SETTINGS, HEAVY, HEAVY_LOOP, MachineBusy, Session, apply_lsp_edits,
                          seed_verified_result, start, workspace_with)
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -156,7 +156,7 @@ async def test_apply_action_resolves_to_the_formatted_minimal_versioned_edit(sea
     edits = list(change.edits)
     assert len(edits) == 2 and edits[0].new_text.startswith("#include <parlay/")
     assert edits[1].range.start == types.Position(line=LOOP_LINE, character=2)  # minimal: from the loop on
-    new_text = _apply_lsp(searched.text, edits)
+    new_text = apply_lsp_edits(searched.text, edits)
     assert same_tokens(new_text, spliced)  # exactly the verified program
     assert max(len(ln) for ln in new_text.split("\n")) <= 80  # the file's 80 columns, clang-format's layout
     out = subprocess.run([toolchain.cxx, "-std=c++17", "-fsyntax-only", "-I", toolchain.parlay_include, "-x", "c++",
@@ -164,17 +164,6 @@ async def test_apply_action_resolves_to_the_formatted_minimal_versioned_edit(sea
     assert out.returncode == 0, out.stderr
 
 
-def _apply_lsp(text: str, edits: list[types.TextEdit]) -> str:
-    """``text`` with LSP ``edits`` (ASCII text: characters are UTF-16 units) applied."""
-    lines = text.split("\n")
-    starts = [0]
-    for ln in lines:
-        starts.append(starts[-1] + len(ln) + 1)
-    for e in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        a = starts[e.range.start.line] + e.range.start.character
-        b = starts[e.range.end.line] + e.range.end.character
-        text = text[:a] + e.new_text + text[b:]
-    return text
 
 
 async def test_eager_edit_for_clients_without_resolve(searched, parevo_cache_dir):

@@ -170,7 +170,7 @@ async def test_configuration_pull_and_did_change_configuration(example_ws, parev
             await asyncio.sleep(0.05)
         assert st["threads"] == 1 and st["max_queued"] == 2
         # pulled settings, one invalid value
-        s.client.set_configuration({"parevo": {"threads": 0}})
+        s.client.set_configuration({"parevo": {"threads": -3}})
         s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
         for _ in range(100):
             st = (await s.status())["settings"]

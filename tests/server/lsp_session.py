@@ -309,10 +309,11 @@ def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: s
     Records were measured on the development machine; their toolchain provenance is
     stamped with this machine's compiler and ParlayLib (so the server does not mark them
     stale for another toolchain), or with ``compiler_version`` when a test wants a
-    record measured with another compiler.
+    record measured with another compiler. They are written through the server's
+    :class:`~parevo.server.store.ResultStore`, as the server writes what it stores.
     """
     text = record_file.read_text().replace("@FILE@", str((ws / target).resolve()))
-    from parevo.server.store import LoopRecord
+    from parevo.server.store import LoopRecord, ResultStore
     from parevo.toolchain.discovery import DiscoverySettings, discover
 
     rec = LoopRecord.model_validate_json(text)
@@ -329,10 +330,9 @@ def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: s
     info = result.toolchain
     info.compiler_version = compiler_version or tc.cxx_version or info.compiler_version
     info.parlay_version = tc.parlay_version or info.parlay_version
-    out = ws / ".parevo" / "results" / f"{rec.key}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(rec.model_dump_json())
-    return out
+    # written as the server writes what it stores (ResultStore.put: atomically, and signed once the store signs)
+    ResultStore(ws / ".parevo" / "results").put(rec)
+    return ws / ".parevo" / "results" / f"{rec.key}.json"
 
 
 def seed_verified_result(ws: Path, *, compiler_version: str | None = None) -> Path:

@@ -292,7 +292,7 @@ vim.o.shortmess = vim.o.shortmess .. "I"
 require("parevo").setup({{ python = {json.dumps(sys.executable)},
   on_attach = function() io.open({json.dumps(str(ready))}, "w"):close() end }})
 """)
-    sock = f"parevo-test-{os.getpid()}"
+    sock = f"parevo-test-{os.getpid()}-{tmp_path.name}"  # one tmux server per test
     env = dict(os.environ, XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"),
                XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "xcache"))
     subprocess.run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "90", "-y", "20", "-c", str(ws),

@@ -108,6 +108,8 @@ def _is_read(node: Node) -> bool:
         return False
     if p.type == "field_expression" and p.child_by_field_name("field") == node:
         return False
+    if p.type == "init_declarator" and p.child_by_field_name("value") == node:
+        return True  # `double t = total;` reads `total`
     if p.type in ("init_declarator", "declaration", "reference_declarator", "pointer_declarator",
                   "array_declarator", "parameter_declaration", "qualified_identifier", "template_function",
                   "lambda_capture_specifier"):

@@ -176,3 +176,11 @@ def test_a_clang_column_picks_the_expression_under_it():
     col_sum = line.index("acc.sum") + 1
     s = race_sites(site, report(("write", 7), ("read", 7), cols=(col_sum, col_sum)))
     assert texts(site, s) == ["acc.sum", "acc.sum"]
+
+
+def test_a_read_in_a_declaration_of_a_private_local():
+    src = SUM.replace("    total += a[i];\n", "    long seen = total;\n    total = seen + a[i];\n")
+    site = find_loop(src, PATH, 7)
+    s = race_sites(site, report(("write", 10), ("read", 9), location="Location is global 'total' of size 8"))
+    assert texts(site, s) == ["total", "total"]
+    assert [a.line for a in s.accesses] == [9, 8]

@@ -30,7 +30,7 @@ from . import actions
 from .diagnostics import evolution_line
 from .jobs import AlreadyRunning, Job, QueueFull
 from .lsp_setup import toolchain_for_job
-from .store import Anchor, LoopRecord, ResultStore, anchor_of, file_digest
+from .store import Anchor, LoopRecord, ResultStore, anchor_of, file_digest, record_key
 from .watch import dependencies
 
 log = logging.getLogger("parevo.server")
@@ -66,6 +66,13 @@ class JobsMixin:
             self.message(f"parevo: {e}", types.MessageType.Warning)
             return {"started": False, "reason": str(e)}
         anchor = anchor_of(site)
+        if kind == "evolve" and facts.already_parallel:
+            races = self.store_for(path).get(record_key(anchor.key, "races"))
+            rc = races.race_check if races is not None and races.stale is None else None
+            if rc is not None and rc.status == "races":
+                # parallelizing a racy parallel loop means fixing it: search its serial meaning
+                kind = "fix"
+                self.logmsg("parevo: the loop is already parallel and has a data race: searching a fix")
         if kind == "fix":
             try:  # say at once when the loop has no serial meaning to search (no compile needed)
                 serial_meaning(site)
@@ -124,7 +131,7 @@ class JobsMixin:
         elif not job.token:
             self.logmsg(f"{title}: {job.state}")
         self.publish(uri)  # the previous result of this loop stays visible; refresh code actions' basis
-        return {"started": True, "key": anchor.key, "state": job.state}
+        return {"started": True, "key": anchor.key, "state": job.state, "kind": kind}
 
     def _job_started(self, job: Job) -> None:
         if job.token and not job.context.get("begun"):

@@ -93,18 +93,22 @@ async def test_the_fix_action_is_offered_on_the_racy_loop(session):
     assert (await s.actions(uri, SUM_LOOP))[0].title == "Fix data race with ParlayLib"
 
 
-async def test_a_search_of_the_racy_loop_does_not_hide_the_race(session):
-    """Parallelize on an already parallel loop answers "already parallel"; the race stays visible."""
+async def test_parallelize_on_the_racy_loop_searches_its_fix_and_keeps_the_race(session):
+    """Parallelize on a racy parallel loop means fixing it (not an "already parallel" note that would hide the
+    race); the race stays shown while the fix searches and after it is cancelled."""
     s = session
     uri = s.open(s.root / SUM)
     await s.wait_diags(uri, "parevo.race", timeout=30)
+    before = set(s.client.progress_reports)
     res = await s.execute(types.Command(title="", command="parevo.parallelize", arguments=[uri, SUM_LOOP, None]))
-    assert res["started"] is True
-    await s.wait_diags(uri, "parevo.not-parallelizable", timeout=120)
+    assert res["started"] is True and res["kind"] == "fix"
+    token, values = await s.wait_progress(lambda v: bool(v), timeout=60, exclude=before)
+    assert values[0].title.startswith("parevo: Fix data race with ParlayLib (racy_sum, line 11)")
+    assert (await s.execute(types.Command(title="", command="parevo.cancel", arguments=[uri, SUM_LOOP])))["cancelled"]
+    await s.wait_progress(lambda v: v[-1].kind == "end", timeout=120, exclude=before)
     [race] = s.diags(uri, "parevo.race")
     assert race.message.startswith("data race on `total`")
-    h = await s.hover(uri, 11)
-    assert h.contents.value.index("data race on `total`") < h.contents.value.index("already parallel")
-    # an edit of the loop clears both
+    assert not s.diags(uri, "parevo.not-parallelizable")
+    # an edit of the loop clears the race
     s.change(uri, s.texts[uri].replace("total += a[i];", "total += 2 * a[i];"))
     await s.wait_diags(uri, "parevo.race", present=False, timeout=10)

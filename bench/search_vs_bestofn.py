@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_EXAMPLES = ["sum_squares.cpp:8", "saxpy.cpp:8", "histogram.cpp:8", "prefix_sum.cpp:8"]
 FAST_EVAL = dict(check_sizes=[0, 1, 2, 3, 17, 100, 1000, 4099], check_seeds=[1, 2], rounds=3, repeats=3,
-                 tsan_runs=2, tsan_n=1 << 16, target_seconds=0.005)
+                 tsan_runs=2, tsan_max_input_bytes=2 << 20, target_seconds=0.005)
 
 
 def run_one(example: str, strategy: str, args, llm) -> dict:

@@ -146,7 +146,7 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
     base = dict(path=site.path, function=site.qualified_name, loop_start_line=site.loop.start_line,
                 loop_end_line=site.loop.end_line, content_hash=site.content_hash,
                 source_sha256=hashlib.sha256(site.source.encode()).hexdigest(),
-                threads=cfg.tsan_threads, n=cfg.tsan_n)
+                threads=cfg.tsan_threads, n=0)
 
     def elapsed() -> float:
         return time.monotonic() - start
@@ -191,10 +191,13 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
                                seconds_total=elapsed(), **base)
 
-    emit(ProgressEvent(stage="race", message=f"ThreadSanitizer: {cfg.tsan_runs} runs at {cfg.tsan_threads} threads",
+    plan = ev.race_plan(site.loop_text)
+    emit(ProgressEvent(stage="race", message=f"ThreadSanitizer: {len(plan.schedule())} runs at n = "
+                                             f"{', '.join(f'{n:,}' for n in plan.sizes) or '-'} with "
+                                             f"{'/'.join(str(w) for w in plan.workers)} workers",
                        total=1, elapsed=elapsed()))
     try:
-        verdict = ev.race_stage(source, "original")
+        verdict = ev.race_stage(source, "original", code=site.loop_text)
     except Cancelled:
         return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
                                seconds_total=elapsed(), **base)
@@ -202,17 +205,18 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         return RaceCheckResult(status="cancelled", message="race check cancelled", toolchain=info,
                                seconds_total=elapsed(), **base)
     runs = verdict.runs
+    last = verdict.race_runs[-1] if verdict.race_runs else None
+    at = f"n = {verdict.n:,}, {last.workers if last else cfg.tsan_threads} workers"
     races, sites = distinct_races(site, verdict.races)
     if races:
         status: RaceStatus = "races"
         folded = len(verdict.races)
         message = races_sentence(site, races, sites) + (
-            f" ({folded} report{'s' if folded != 1 else ''} in {runs} run{'s' if runs != 1 else ''}, "
-            f"{cfg.tsan_threads} threads, n = {verdict.n:,})")
+            f" ({folded} report{'s' if folded != 1 else ''} in run {runs}, {at})")
     elif verdict.passed:
         status = "clean"
-        message = (f"ThreadSanitizer found no data race in {site.qualified_name} ({runs} run"
-                   f"{'s' if runs != 1 else ''}, {cfg.tsan_threads} threads, n = {verdict.n:,})" + caveat)
+        message = (f"ThreadSanitizer found no data race in {site.qualified_name} ("
+                   f"{verdict.summary.removeprefix('ThreadSanitizer clean: ')})" + caveat)
     else:
         status = "error"
         message = verdict.summary

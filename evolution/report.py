@@ -49,10 +49,12 @@ def size_origin(t) -> str:
 
 
 def rejected_line(rec: CandidateRecord) -> str:
-    """``origin  stage: reason`` for a candidate that did not win."""
-    stage = {"compile": "did not compile", "test": "wrong output", "race": "data race",
-             "time": "not faster", "profile": "profile"}.get(rec.rejected_stage or "", rec.rejected_stage or "")
-    return f"{rec.candidate.origin} [{rec.id}] {stage}: {rec.reason}"
+    """``origin [id] verdict: reason`` for a candidate that did not win; the verdict names what happened
+    (``wrong output``, ``crash``, ``out of memory``, ``hang``, ``sanitizer crash``, ``data race``, ``not
+    faster``...; :data:`~parevo.toolchain.verdicts.Verdict`), not only the stage it happened at."""
+    failed = rec.stage(rec.rejected_stage) if rec.rejected_stage else None
+    label = failed.label if failed is not None else (rec.rejected_stage or "")
+    return f"{rec.candidate.origin} [{rec.id}] {label}: {rec.reason}"
 
 
 def summary_line(result: EvolutionResult) -> str:
@@ -86,6 +88,8 @@ def render_text(result: EvolutionResult, *, show_diff: bool = True) -> str:
         for r in others:
             if r.rejected_stage:
                 out.append("  rejected: " + rejected_line(r))
+                failed = r.stage(r.rejected_stage)
+                out.extend(f"    stderr: {ln}" for ln in (failed.stderr_tail[-3:] if failed is not None else []))
             else:
                 out.append(f"  verified: {r.candidate.origin} [{r.id}] {r.speedup:.2f}x (slower than the winner)")
     if result.candidates:

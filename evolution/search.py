@@ -251,7 +251,7 @@ class CascadeRunner:
             return self._reject(rec, verdict)
 
         self._emit("race", f"ThreadSanitizer on {cand.origin}", cand)
-        verdict = ev.race_stage(source, label)
+        verdict = ev.race_stage(source, label, code=cand.code)
         rec.stages.append(verdict)
         if not verdict.passed:
             return self._reject(rec, verdict)

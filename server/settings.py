@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel
 TESTING_ENV = "PAREVO_TESTING"
 
 _EVAL_KEYS = {
-    "threads", "opt_flags", "check_sizes", "check_seeds", "check_threads", "tsan_threads", "tsan_runs", "tsan_n",
+    "threads", "opt_flags", "check_sizes", "check_seeds", "check_threads", "tsan_threads", "tsan_runs", "tsan_max_input_bytes",
     "target_seconds", "max_input_bytes", "n_start", "n_max", "timing_n", "rounds", "repeats", "max_repeats",
     "min_speedup",
     "run_timeout_s", "compile_timeout_s",

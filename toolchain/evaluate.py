@@ -14,9 +14,12 @@ returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
 2. **test**: run on edge and small sizes with several seeds at
    ``check_threads`` workers, compare every output with the original's
    (outside the candidate's process, in Python).
-3. **race**: ThreadSanitizer build run ``tsan_runs`` times with
-   ``tsan_threads`` workers (more than the cores: a race at 2 threads is missed
-   in 10-20% of runs, toolchain.md), reports mapped to the user's lines.
+3. **race**: ThreadSanitizer build run where the candidate really runs in
+   parallel, at sizes that put chunk and block boundaries mid-word
+   (:mod:`~parevo.toolchain.racesizes`, the candidate's block read from its code
+   by :mod:`~parevo.toolchain.blocking`) and at the timing size, ``tsan_runs``
+   runs per size with more workers than cores (a race at 2 threads is missed in
+   10-20% of runs, toolchain.md), reports mapped to the user's lines.
 4. **time**: original and candidate interleaved over ``rounds`` processes of
    ``repeats`` timed calls each at the timing size (more calls when one is
    shorter than ``target_seconds``: :func:`timing_repeats`); a candidate passes when
@@ -37,7 +40,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import tempfile
 import threading
 import time
@@ -54,8 +56,10 @@ from .outputs import CaseOutput, Tolerance, compare, parse_dump
 from .profile import profile_run
 from .sandbox import RunLimits, RunOutcome, run_sandboxed
 from .timing import TimingResult
-from .tsan import parse_reports, tsan_env
-from .verdicts import StageVerdict
+from .blocking import read_blocking
+from .racesizes import MIN_CALL_S, RacePlan, max_n_for_bytes, race_plan, race_workers, work_size
+from .tsan import TSAN_EXITCODE, parse_reports, tsan_env
+from .verdicts import RaceRun, StageVerdict, classify_run, sanitizer_tail, stderr_tail, with_tail
 
 
 class BaselineFailed(ParevoError):
@@ -65,7 +69,9 @@ class BaselineFailed(ParevoError):
 class EvalConfig(BaseModel):
     """Knobs of the cascade. Times in seconds, sizes in elements or bytes.
 
-    Defaults follow toolchain.md: TSan at 4 threads, 2 runs; timing medians
+    Defaults follow toolchain.md: TSan with more workers than cores (``cores + 1`` and at least
+    ``tsan_threads``), 2 runs per race size, inputs of at most ``tsan_max_input_bytes`` per race
+    run (ThreadSanitizer needs about 5x the program's memory); timing medians
     over 5 interleaved rounds of 3 calls; calibrate until the original takes
     ``target_seconds`` per call. ``timing_n`` (elements) fixes the timing size
     instead (it wins over the input spec's ``timing_n``); a call shorter than
@@ -81,7 +87,7 @@ class EvalConfig(BaseModel):
     check_threads: int = 4
     tsan_threads: int = 4
     tsan_runs: int = 2
-    tsan_n: int = 1 << 18  # cap of the race-check size (the timing size when smaller)
+    tsan_max_input_bytes: int = 256 << 20  # largest inputs a race-check run may generate
     target_seconds: float = 0.01
     max_input_bytes: int = 1 << 30
     n_start: int = 1 << 10
@@ -115,13 +121,6 @@ class Baseline(BaseModel):
     original_seconds: float = 0.0
     calibration: list[dict] = Field(default_factory=list)
     original_compile: CompileOutcome | None = None
-
-
-def _signal_name(sig: int | None) -> str:
-    try:
-        return signal.Signals(sig).name if sig else "?"
-    except ValueError:
-        return str(sig)
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -378,20 +377,19 @@ class Evaluator:
         for key in cases:
             if key not in got:
                 n, seed = key.split(":")
-                if res.timed_out:
-                    why = f"did not finish within {self.config.run_timeout_s:.0f} s (hang?) at n = {n} (seed {seed})"
-                elif res.signal:
-                    why = f"crashed with {_signal_name(res.signal)} at n = {n} (seed {seed})"
-                else:
-                    why = f"exited with code {res.returncode} at n = {n} (seed {seed})"
-                tail = res.stderr.strip().splitlines()[-3:]
-                return StageVerdict(stage="test", passed=False, seconds=time.monotonic() - t0, cases=len(got),
-                                    summary=why, feedback=why + ("\nstderr: " + " | ".join(tail) if tail else ""))
+                verdict, what = (classify_run(res, timeout_s=self.config.run_timeout_s) if not res.ok
+                                 else ("crash", "exited with status 0 before writing this case"))
+                tail = stderr_tail(res.stderr)
+                why = with_tail(f"{verdict} at n = {n} (seed {seed}): {what}", tail)
+                return StageVerdict(stage="test", passed=False, verdict=verdict, seconds=time.monotonic() - t0,
+                                    cases=len(got), summary=why, stderr_tail=tail,
+                                    feedback=why + ("\nstderr: " + " | ".join(tail) if tail else ""))
             mm = compare(self._expected[key], got[key], self.config.tolerance)
             if mm is not None:
                 text = mm.describe()
-                return StageVerdict(stage="test", passed=False, seconds=time.monotonic() - t0, mismatch=mm,
-                                    cases=len(got), summary=text, feedback=text)
+                return StageVerdict(stage="test", passed=False, verdict="wrong output", seconds=time.monotonic() - t0,
+                                    mismatch=mm, cases=len(got), summary=text, feedback=text,
+                                    stderr_tail=stderr_tail(res.stderr))
         sizes = sorted({int(k.split(":")[0]) for k in cases})
         return StageVerdict(
             stage="test", passed=True, seconds=time.monotonic() - t0, cases=len(cases),
@@ -400,49 +398,121 @@ class Evaluator:
                     f"{self.config.check_threads} threads)",
         )
 
-    def race_stage(self, source: str, label: str = "") -> StageVerdict:
-        """Stage 3: ThreadSanitizer build and runs; fails on any race attributed to user code."""
+    def race_plan(self, code: str | None = None, n_work: int = 0) -> RacePlan:
+        """Where the race stage runs ``code`` (the candidate's loop or function text; the original
+        loop when None): sizes and worker counts from :func:`~parevo.toolchain.racesizes.race_plan`
+        for the candidate's block (:func:`~parevo.toolchain.blocking.read_blocking`); ``n_work`` is
+        the size at which a call lasts long enough (measured by :meth:`race_stage`)."""
+        assert self.baseline is not None, "prepare() first"
+        c, b = self.config, self.baseline
+        blocking = read_blocking(code if code is not None else self.site.loop_text)
+        cores = os.cpu_count() or 1
+        return race_plan(blocking.block, workers=race_workers(cores, c.tsan_threads), cores=cores, runs=c.tsan_runs,
+                         n_time=b.n, min_n=getattr(self.plan, "min_n", 0) or 0,
+                         max_n=max_n_for_bytes(b.calibration, c.tsan_max_input_bytes), block_why=blocking.why,
+                         n_work=n_work)
+
+    def _tsan_run(self, exe: str, n: int, workers: int, seed: int, calls: int, timeout_s: float):
+        """One ThreadSanitizer run: ``(RaceRun, outcome, reports, log text, shortest call in seconds)``."""
+        t_run = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="parevo-tsan-") as tmp:
+            res = self._run([exe, "run", str(n), str(seed), str(calls)], threads=workers,
+                            env_extra=tsan_env(tmp, workers), memory=False, cwd=tmp, timeout_s=timeout_s)
+            logs = "".join(p.read_text(errors="replace") for p in sorted(Path(tmp).glob("tsan*")))
+        self._check_cancel()
+        rows = _json_lines(res.stdout)
+        samples = [float(x) for x in rows[-1].get("samples", [])] if rows else []
+        run = RaceRun(n=n, workers=workers, seconds=round(time.monotonic() - t_run, 3))
+        return run, res, parse_reports(res.stderr + "\n" + logs, self.user_files), logs, min(samples, default=0.0)
+
+    def race_stage(self, source: str, label: str = "", code: str | None = None) -> StageVerdict:
+        """Stage 3: ThreadSanitizer build and runs; fails on any race attributed to user code.
+
+        ``code`` is the candidate's own text (loop or function), from which its block is read
+        (:meth:`race_plan`). The first run, at the first size with the most workers, also measures
+        how long a call takes; when shorter than :data:`~parevo.toolchain.racesizes.MIN_CALL_S` the
+        sizes grow until a call lasts that long. Every size then runs ``tsan_runs`` times across the
+        worker counts, smallest first (two calls per run below the timing size, so the second finds
+        the workers awake), and the first failing run ends the stage. A run that crashes, hangs or
+        runs out of memory under the sanitizer is named so (``sanitizer crash``, ``hang``, ``out of
+        memory``), never filed as a data race; a candidate no affordable size runs in parallel is
+        ``not checkable``.
+        """
         t0 = time.monotonic()
         out, exe = self.build(source, sanitize=True, label=label + " (tsan)")
         if exe is None:
             first = out.first_error or (out.stderr.strip().splitlines() or ["compiler failed"])[-1]
-            return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
-                                summary=f"ThreadSanitizer build failed: {first}",
+            return StageVerdict(stage="race", passed=False, verdict="compile error", seconds=time.monotonic() - t0,
+                                compile=out, summary=f"ThreadSanitizer build failed: {first}",
                                 feedback=f"ThreadSanitizer build failed: {first}")
         c = self.config
-        races, unattributed, runs = [], [], 0
-        # race at the timing size (capped): many blocks, so workers really run concurrently
-        n_race = max(1, min(c.tsan_n, self.baseline.n if self.baseline else c.tsan_n))
-        for r in range(c.tsan_runs):
+        runs: list[RaceRun] = []
+        unattributed: list = []
+        timeout = max(c.run_timeout_s, 300)
+
+        def not_checkable(plan: RacePlan) -> StageVerdict:
+            why = f"not checkable for data races: {plan.refusal}"
+            return StageVerdict(stage="race", passed=False, verdict="not checkable", seconds=time.monotonic() - t0,
+                                compile=out, runs=len(runs), race_runs=runs, summary=why, notes=plan.notes,
+                                feedback=why + "; use smaller blocks")
+
+        def run_at(n: int, workers: int) -> tuple[StageVerdict | None, float]:
+            """Run once; a failing verdict (or None) and the shortest call's seconds."""
+            calls = 1 if n >= self.baseline.n else 2
+            run, res, reports, logs, call_s = self._tsan_run(exe, n, workers, c.seed + len(runs), calls, timeout)
+            runs.append(run)
+            races = [r for r in reports if r.attributable and "race" in r.kind]
+            others = [r for r in reports if r.attributable and "race" not in r.kind]
+            unattributed.extend(r for r in reports if not r.attributable)
+            where = f"n = {n:,}, {workers} workers"
+            if races or others:
+                run.verdict = "data race" if races else "sanitizer report"
+                text = f"{(races or others)[0].describe()} ({where})"
+                return StageVerdict(stage="race", passed=False, verdict=run.verdict, seconds=time.monotonic() - t0,
+                                    compile=out, races=races + others, unattributed_races=unattributed,
+                                    runs=len(runs), n=n, race_runs=runs, summary=text, feedback=text,
+                                    notes=plan.notes), call_s
+            if not res.ok and not (res.returncode == TSAN_EXITCODE and reports):
+                verdict, what = classify_run(res, sanitizer=True, timeout_s=timeout)
+                run.verdict = verdict
+                tail = sanitizer_tail(res.stderr + "\n" + logs)
+                why = with_tail(f"{verdict} under ThreadSanitizer at {where}: {what}", tail)
+                return StageVerdict(stage="race", passed=False, verdict=verdict, seconds=time.monotonic() - t0,
+                                    compile=out, unattributed_races=unattributed, runs=len(runs), n=n,
+                                    race_runs=runs, stderr_tail=tail, summary=why, notes=plan.notes,
+                                    feedback=why + ("\nstderr: " + " | ".join(tail) if tail else "")), call_s
+            return None, call_s
+
+        plan = self.race_plan(code)
+        if plan.refusal:
+            return not_checkable(plan)
+        first = (plan.sizes[0], max(plan.workers))
+        failed, call_s = run_at(*first)
+        if failed is not None:
+            return failed
+        n_work = work_size(first[0], call_s)  # grow the sizes until one call lasts MIN_CALL_S
+        if n_work > first[0]:
+            plan = self.race_plan(code, n_work=n_work)
+            plan.notes.insert(0, f"a call at n = {first[0]:,} took {call_s * 1000:.1f} ms under ThreadSanitizer: "
+                                 f"sizes grown to about n = {n_work:,}, where a call lasts {MIN_CALL_S * 1000:.0f} ms "
+                                 "(sleeping workers need time to wake and steal)")
+            if plan.refusal:
+                return not_checkable(plan)
+        for n, workers in plan.schedule():
+            if (n, workers) == first:
+                continue
             self._check_cancel()
-            with tempfile.TemporaryDirectory(prefix="parevo-tsan-") as tmp:
-                env = tsan_env(tmp, c.tsan_threads)
-                res = self._run([exe, "run", str(n_race), str(c.seed + r), "1"], threads=c.tsan_threads,
-                                env_extra=env, memory=False, cwd=tmp,
-                                timeout_s=max(c.run_timeout_s, 300))
-                runs += 1
-                logs = "".join(p.read_text(errors="replace") for p in sorted(Path(tmp).glob("tsan*")))
-            reports = parse_reports(res.stderr + "\n" + logs, self.user_files)
-            races += [rep for rep in reports if rep.attributable]
-            unattributed += [rep for rep in reports if not rep.attributable]
-            if res.timed_out or (res.signal and not reports):
-                why = ("timed out" if res.timed_out else f"crashed with {_signal_name(res.signal)}")
-                return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
-                                    runs=runs, n=n_race,
-                                    summary=f"ThreadSanitizer run {why} (n = {n_race:,}, {c.tsan_threads} threads)",
-                                    feedback=f"ThreadSanitizer run {why}")
-            if races:
-                break
-        if races:
-            text = races[0].describe()
-            return StageVerdict(stage="race", passed=False, seconds=time.monotonic() - t0, compile=out,
-                                races=races, unattributed_races=unattributed, runs=runs, n=n_race,
-                                summary=text, feedback=text)
+            failed, _ = run_at(n, workers)
+            if failed is not None:
+                return failed
         note = f"; {len(unattributed)} report(s) outside user code recorded" if unattributed else ""
-        return StageVerdict(stage="race", passed=True, seconds=time.monotonic() - t0, compile=out,
-                            runs=runs, n=n_race, unattributed_races=unattributed,
-                            summary=f"ThreadSanitizer clean: {runs} runs, {c.tsan_threads} threads, "
-                                    f"n = {n_race:,}{note}")
+        sizes = _and([f"{n:,}" for n in sorted({r.n for r in runs})])
+        counts = _and([str(w) for w in sorted({r.workers for r in runs})])
+        return StageVerdict(stage="race", passed=True, verdict="passed", seconds=time.monotonic() - t0, compile=out,
+                            runs=len(runs), n=max(r.n for r in runs), race_runs=runs, unattributed_races=unattributed,
+                            notes=plan.notes,
+                            summary=f"ThreadSanitizer clean: {len(runs)} runs at n = {sizes} with {counts} workers "
+                                    f"({plan.cores} cores; blocks of {plan.block:,}: {plan.block_why}){note}")
 
     def time_stage(self, exe: str) -> StageVerdict:
         """Stage 4: interleaved timing against the original at the calibrated size."""
@@ -463,6 +533,8 @@ class Evaluator:
                     who = "the original" if path == self._original_exe else "the rewrite"
                     why = ("timed out" if res.timed_out else res.describe())
                     return StageVerdict(stage="time", passed=False, seconds=time.monotonic() - t0,
+                                        verdict=classify_run(res)[0] if not res.ok else "crash",
+                                        stderr_tail=stderr_tail(res.stderr),
                                         summary=f"timing run of {who} failed at n = {b.n:,}: {why}",
                                         feedback=f"timing run failed at n = {b.n}: {why}")
                 sink.extend(float(x) for x in rows[-1]["samples"])
@@ -508,8 +580,15 @@ class Evaluator:
         if not prof.outcome.ok:
             why = "timed out" if prof.outcome.timed_out else prof.outcome.describe()
             summary = f"the profiling run failed at n = {self.baseline.n:,}: {why}"
+        failed = classify_run(prof.outcome)[0] if not prof.outcome.ok else "passed"
         return StageVerdict(stage="profile", passed=prof.outcome.ok, seconds=time.monotonic() - t0, profile=prof,
+                            verdict=failed, stderr_tail=[] if prof.outcome.ok else stderr_tail(prof.outcome.stderr),
                             summary=summary, feedback=summary)
+
+
+def _and(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def timing_size(config: EvalConfig, plan: object) -> tuple[int | None, str]:

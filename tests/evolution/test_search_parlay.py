@@ -23,7 +23,7 @@ from parevo.evolution.search import Budget
 pytestmark = pytest.mark.parlay
 
 EVAL = dict(check_sizes=[0, 1, 2, 3, 17, 100, 1000], check_seeds=[1, 2], target_seconds=0.002,
-            n_max=1 << 20, rounds=3, repeats=2, tsan_runs=2, tsan_n=1 << 16)
+            n_max=1 << 20, rounds=3, repeats=2, tsan_runs=2, tsan_max_input_bytes=2 << 20)
 
 SRC = """#include <cmath>
 #include <vector>

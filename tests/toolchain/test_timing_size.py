@@ -81,7 +81,7 @@ def test_examples_time_at_their_programs_sizes():
 @pytest.mark.parlay
 def test_a_fixed_size_is_timed_and_reported(toolchain, compiler):
     cfg = EvalConfig(check_sizes=[0, 1, 17], check_seeds=[1], check_large_n=0, timing_n=3000, rounds=2,
-                     repeats=2, target_seconds=0.002, tsan_runs=1, tsan_n=1 << 12)
+                     repeats=2, target_seconds=0.002, tsan_runs=1, tsan_max_input_bytes=1 << 20)
     site = _site()
     ev = Evaluator(site, toolchain, compiler, plan_inputs(site), cfg)
     base = ev.prepare()

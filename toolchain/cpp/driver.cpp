@@ -4,8 +4,9 @@
 // create/clone/destroy/invoke/dump/bytes/describe. This file knows nothing about
 // the user's function; it only sequences calls, times them and writes results.
 //
-// Usage (exit code 0 ok, 2 usage error, 3 input generation failed (e.g. out of
-// memory), 4 I/O error, 5 the function threw an exception; the message is on stderr):
+// Usage (exit code 0 ok, 2 usage error, 3 input generation failed, 4 I/O error,
+// 5 the function threw an exception, 7 out of memory (std::bad_alloc while generating
+// inputs or inside the function); the message is on stderr, see verdicts.py):
 //   driver check OUTFILE n1:seed1 [n2:seed2 ...]
 //       per case: create, invoke, dump the outputs to OUTFILE between
 //       "case <n> <seed>" and "end" lines; flushed after each case, so a crash
@@ -35,6 +36,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -89,10 +91,17 @@ bool parse_double(const char* s, double& out) {
   return end != s && *end == '\0' && out >= 0;
 }
 
+// Exit code of a run that ran out of memory (std::bad_alloc), read by verdicts.py.
+constexpr int kOutOfMemory = 7;
+
 void* create_or_die(std::uint64_t n, std::uint64_t seed) {
   void* in = nullptr;
   try {
     in = parevo_create(n, seed);
+  } catch (const std::bad_alloc& e) {
+    std::fprintf(stderr, "parevo driver: out of memory generating inputs (n = %" PRIu64 ", seed %" PRIu64 "): %s\n",
+                 n, seed, e.what());
+    std::exit(kOutOfMemory);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parevo driver: generating inputs failed (n = %" PRIu64 ", seed %" PRIu64 "): %s\n", n,
                  seed, e.what());
@@ -111,10 +120,14 @@ void print_samples(const std::vector<double>& samples) {
   std::printf("]");
 }
 
-// Call the function; an escaping exception ends the run with exit code 5.
+// Call the function; an escaping exception ends the run with exit code 5 (7 for std::bad_alloc).
 void invoke_or_die(void* in, std::uint64_t n, std::uint64_t seed) {
   try {
     parevo_invoke(in);
+  } catch (const std::bad_alloc& e) {
+    std::fprintf(stderr, "parevo driver: out of memory inside the function at n = %" PRIu64 " (seed %" PRIu64
+                 "): %s\n", n, seed, e.what());
+    std::exit(kOutOfMemory);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parevo driver: the function threw an exception at n = %" PRIu64 " (seed %" PRIu64
                  "): %s\n", n, seed, e.what());

@@ -42,8 +42,9 @@ from parevo.toolchain.discovery import DiscoverySettings, Toolchain, default_cac
 from parevo.toolchain.evaluate import Baseline, Cancelled, EvalConfig, Evaluator
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.harness import driver_source
-from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
+from parevo.toolchain.models import HarnessError, LoopFacts, LoopSite, ParevoError
 from parevo.toolchain.parsing import find_loop
+from parevo.toolchain.refusal import refusal_for
 from parevo.toolchain.splice import rewritten_source, unified_diff
 from parevo.toolchain.style import edits_between, styled_source
 
@@ -175,7 +176,8 @@ def evolve(req: EvolveRequest, progress: ProgressFn | None = None,
 
     Raises:
         ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
-        HarnessError: a parameter cannot be generated (message names it and the fix).
+        HarnessError: the harness cannot run the loop (it is in ``main()`` or a lambda, or a parameter
+            cannot be generated: the message names it and the fix), decided before any compile.
         ToolchainMissing: no compiler or no ParlayLib.
         BaselineFailed: the original does not compile or run in the harness.
     """
@@ -268,6 +270,10 @@ def _search(req: EvolveRequest, mode: RunMode, progress: ProgressFn | None, canc
     """Read and analyze the loop, set up the evaluation, run the search, assemble the result."""
     start = time.monotonic()
     site = read_site(req)
+    if mode.replay_of is None:
+        why = refusal_for(site, _spec_path(req))  # refuse before any search or compile
+        if why:
+            raise HarnessError(why)
     facts = analyze(site)
     cfg = make_config(req)
     base = dict(path=site.path, function=site.qualified_name, loop_start_line=site.loop.start_line,

@@ -23,8 +23,9 @@ from parevo.toolchain.discovery import Toolchain, default_cache_dir, default_inc
 from parevo.toolchain.evaluate import Cancelled, Evaluator
 from parevo.toolchain.harness import original_source
 from parevo.toolchain.inputs import load_spec, plan_inputs
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.models import HarnessError, LoopSite
 from parevo.toolchain.race_sites import RaceSites, race_sites
+from parevo.toolchain.refusal import refusal_for
 from parevo.toolchain.tsan import RaceReport
 
 from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
@@ -129,7 +130,8 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
 
     Raises:
         ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
-        HarnessError: a parameter cannot be generated.
+        HarnessError: the harness cannot run the loop (in ``main()``, in a lambda, a parameter that
+            cannot be generated), decided before any compile.
         ToolchainMissing: no compiler or ThreadSanitizer, or no ParlayLib for a file that includes it
             (:class:`~parevo.toolchain.discovery.ParlayLibMissing`).
         BaselineFailed: the function does not compile or run in the harness.
@@ -138,6 +140,9 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
     cancel = cancel or threading.Event()
     emit = progress or (lambda e: None)
     site = read_site(req)
+    why = refusal_for(site, _spec_path(req))  # refuse before any compile
+    if why:
+        raise HarnessError(why)
     cfg = make_config(req)
     if "tsan_runs" not in req.eval:
         # the race check is all the user asked for: more runs catch more races (a racy

@@ -35,6 +35,7 @@ from parevo.toolchain.discovery import Toolchain, default_cache_dir
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.models import LoopFacts, LoopSite, NoLoopFound, NotInFunction, ParevoError, ParseFailure
 from parevo.toolchain.parsing import find_loop
+from parevo.toolchain.refusal import refusal_for
 
 from . import actions
 from .convert import line_range
@@ -448,7 +449,8 @@ def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[types.
         job = ls.queue.find(anchor.key)
         offer = actions.Offer(uri=uri, version=doc.version, line=line, end_line=end_line, site=site, facts=facts,
                               record=record, job_running=job.state if job else None,
-                              disabled_reason=ls.toolchain_reason(), races=races, race_diagnostics=race_diags)
+                              disabled_reason=ls.toolchain_reason() or refusal_for(site), races=races,
+                              race_diagnostics=race_diags)
         return actions.build_actions(offer, only=only, resolve_edit=ls.resolve_edit,
                                      disabled_support=ls.disabled_support, path=path, source=doc.source,
                                      encoding=ls.encoding) or None

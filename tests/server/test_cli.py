@@ -110,3 +110,17 @@ def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_
     cxx = shutil.which("g++")
     comp = subprocess.run([cxx, "-std=c++17", "-fsyntax-only", str(work)], capture_output=True, text=True)
     assert comp.returncode == 0, comp.stderr
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("line, why", [
+    (22, "the loop is in main()"),
+    (7, "the loop is inside a lambda"),
+    (13, "parameter `seen` of type `std::map<int, int>&`"),
+])
+def test_loops_the_harness_cannot_run_are_refused_before_any_compile(line, why, capsys):
+    """Exit 2 with the reason, decided before the toolchain is even looked for (no compiler here)."""
+    data = ROOT / "tests" / "server" / "data" / "unharnessable.cpp"
+    assert main(["evolve", f"{data}:{line}", "--cxx", "/nonexistent/g++", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"parevo: {why}"), err

@@ -181,3 +181,28 @@ async def test_configuration_pull_and_did_change_configuration(example_ws, parev
         assert any("threads" in m.message for m in s.client.messages)
     finally:
         await s.stop()
+
+
+async def test_loops_the_harness_cannot_run_get_a_disabled_action_with_the_reason(tmp_path, parevo_cache_dir):
+    """A loop in main(), in a lambda, or in a function with a parameter the harness cannot build:
+    refused at prepare time (no search starts, no compiler error from generated code)."""
+    ws = workspace_with(tmp_path / "ws", DATA / "unharnessable.cpp")
+    s = await start(ws, parevo_cache_dir)
+    try:
+        await s.wait_toolchain()
+        uri = s.open(ws / "unharnessable.cpp")
+        for line, why in ((21, "the loop is in main()"), (6, "the loop is inside a lambda"),
+                          (12, "parameter `seen` of type `std::map<int, int>&`")):
+            [act] = await s.actions(uri, line)
+            assert act.title == "Parallelize with ParlayLib" and act.command is None, line
+            assert act.disabled is not None and act.disabled.reason.startswith(why), act.disabled
+        [ok] = await s.actions(uri, 16)
+        assert ok.disabled is None and ok.command.command == "parevo.parallelize"
+        # a client that runs the command anyway gets the reason, not a compiler error
+        res = await s.client.workspace_execute_command_async(types.ExecuteCommandParams(
+            command="parevo.parallelize", arguments=[uri, 21, None, 1]))
+        if res["started"]:
+            [d] = await s.wait_diags(uri, "parevo.error", timeout=60)
+            assert "the loop is in main()" in d.message and "::main" not in d.message
+    finally:
+        await s.stop()

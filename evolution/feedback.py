@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 
+from parevo.toolchain.adversarial import case_label
 from parevo.toolchain.harness import HARNESS_FILE
 from parevo.toolchain.models import LoopSite
 from parevo.toolchain.timing import fmt_seconds
@@ -100,7 +101,7 @@ def test_feedback(v: StageVerdict) -> str:
     mm = v.mismatch
     if mm is None:
         return f"failed the differential test against the original: {v.feedback or v.summary}"
-    lines = [f"wrong output at input size n = {mm.n} (seed {mm.seed}):"]
+    lines = [f"wrong output at input size {case_label(mm.n, mm.seed)}:"]
     if mm.kind == "length":
         lines.append(f"  `{mm.name}` has {mm.got}, expected {mm.expected}")
     elif mm.kind == "missing":

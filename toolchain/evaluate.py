@@ -12,8 +12,12 @@ returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
    replaced, plus the generated harness section) with the same flags as the
    original, and link it against the driver.
 2. **test**: run on edge and small sizes with several seeds at
-   ``check_threads`` workers, compare every output with the original's
-   (outside the candidate's process, in Python).
+   ``check_threads`` workers, and on the adversarial value classes that apply
+   to the loop (:mod:`~parevo.toolchain.adversarial`: NaN, ±Inf, −0.0,
+   subnormals, INT_MIN/INT_MAX, ties, all-equal, one bucket; a class the
+   original crashes on or has undefined behaviour on is reported, not held
+   against candidates), compare every output with the original's (outside
+   the candidate's process, in Python).
 3. **race**: ThreadSanitizer build run where the candidate really runs in
    parallel, at sizes that put chunk and block boundaries mid-word
    (:mod:`~parevo.toolchain.racesizes`, the candidate's block read from its code
@@ -56,10 +60,16 @@ from .outputs import CaseOutput, Tolerance, compare, parse_dump
 from .profile import profile_run
 from .sandbox import RunLimits, RunOutcome, run_sandboxed
 from .timing import TimingResult
+from .adversarial import CLASSES, ClassCheck, case_label, class_cases, describe_classes
 from .blocking import read_blocking
 from .racesizes import MIN_CALL_S, RacePlan, max_n_for_bytes, race_plan, race_workers, work_size
 from .tsan import TSAN_EXITCODE, parse_reports, tsan_env
 from .verdicts import RaceRun, StageVerdict, classify_run, sanitizer_tail, stderr_tail, with_tail
+
+
+#: UndefinedBehaviorSanitizer checks run on the original for the adversarial classes: undefined behaviour
+#: there is the original's own bug (say so), not a difference to hold against a rewrite.
+UBSAN_CHECKS = ("signed-integer-overflow", "float-cast-overflow", "shift", "integer-divide-by-zero")
 
 
 class BaselineFailed(ParevoError):
@@ -99,6 +109,8 @@ class EvalConfig(BaseModel):
     min_speedup: float = 1.05
     seed: int = 1
     run_timeout_s: float = 120.0
+    adversarial_sizes: list[int] = Field(default_factory=lambda: [1, 2, 17, 1000, 4099])
+    adversarial_timeout_s: float = 20.0
     compile_timeout_s: float = 300.0
     tolerance: Tolerance = Field(default_factory=Tolerance)
 
@@ -110,6 +122,8 @@ class Baseline(BaseModel):
     failed (they are not held against a candidate). ``n`` is the timing size
     and ``n_source`` how it was chosen (``"calibrated"``, ``"input spec"`` or
     ``"setting"``); ``repeats`` the timed calls per round at that size.
+    ``classes`` says, per adversarial value class, whether its cases are among
+    ``cases`` (tested) and if not, why (:class:`~parevo.toolchain.adversarial.ClassCheck`).
     """
 
     cases: list[str]
@@ -121,6 +135,7 @@ class Baseline(BaseModel):
     original_seconds: float = 0.0
     calibration: list[dict] = Field(default_factory=list)
     original_compile: CompileOutcome | None = None
+    classes: list[ClassCheck] = Field(default_factory=list)
 
 
 def _json_lines(text: str) -> list[dict]:
@@ -250,17 +265,111 @@ class Evaluator:
         )
         return run_sandboxed(argv, cwd=cwd, env_extra=env, limits=limits, cancel=self.cancel)
 
-    def _check_run(self, exe: str, cases: list[str]) -> tuple[list[CaseOutput], RunOutcome, str]:
+    def _check_run(self, exe: str, cases: list[str], timeout_s: float | None = None,
+                   partial: list[CaseOutput] | None = None) -> tuple[list[CaseOutput], RunOutcome, str]:
         """Run ``exe check`` on ``cases``; return the parsed complete cases, the outcome, and the case
-        that was running when the process stopped (``""`` when all finished)."""
+        that was running when the process stopped (``""`` when all finished). ``partial``, when
+        given, receives every parsed case, the unfinished one included."""
         with tempfile.TemporaryDirectory(prefix="parevo-check-") as tmp:
             out_path = os.path.join(tmp, "out.txt")
-            res = self._run([exe, "check", out_path, *cases], threads=self.config.check_threads, cwd=tmp)
+            res = self._run([exe, "check", out_path, *cases], threads=self.config.check_threads, cwd=tmp,
+                            timeout_s=timeout_s)
             text = Path(out_path).read_text(errors="replace") if os.path.exists(out_path) else ""
-        outs = [c for c in parse_dump(text) if c.complete]
+        parsed = parse_dump(text)
+        if partial is not None:
+            partial.extend(parsed)
+        outs = [c for c in parsed if c.complete]
         done = {f"{c.n}:{c.seed}" for c in outs}
         pending = next((c for c in cases if c not in done), "")
         return outs, res, pending
+
+    def _reference(self, exe: str, cases: list[str], timeout_s: float | None = None,
+                   partial: list[CaseOutput] | None = None) -> tuple[dict[str, CaseOutput], list[tuple[str, RunOutcome]]]:
+        """Run ``exe`` on ``cases``, going on after a case that fails; returns the outputs by case key
+        and the failed cases with the run that failed on each."""
+        got: dict[str, CaseOutput] = {}
+        failed: list[tuple[str, RunOutcome]] = []
+        remaining = list(cases)
+        while remaining:
+            self._check_cancel()
+            outs, res, pending = self._check_run(exe, remaining, timeout_s, partial)
+            got.update((f"{o.n}:{o.seed}", o) for o in outs)
+            if not pending:
+                break
+            failed.append((pending, res))
+            remaining = remaining[remaining.index(pending) + 1:]
+        return got, failed
+
+    def _adversarial_reference(self) -> list[ClassCheck]:
+        """Run the original on every adversarial value class (:mod:`~parevo.toolchain.adversarial`) and
+        decide, per class, whether candidates are held to it: ``tested`` classes add their cases to the
+        reference outputs; a class the loop has no value for is ``not applicable``; a class on which the
+        original crashes, throws or hangs (``original fails``) or has undefined behaviour (UBSan: a
+        signed overflow, a NaN converted to an integer...) is reported and not held against candidates."""
+        c = self.config
+        if not c.adversarial_sizes:
+            return []
+        per_class = class_cases(c.adversarial_sizes, c.check_seeds[:2], getattr(self.plan, "min_n", 0) or 0)
+        partial: list[CaseOutput] = []
+        outs, failed = self._reference(self._original_exe, [k for ks in per_class.values() for k in ks],
+                                       timeout_s=c.adversarial_timeout_s, partial=partial)
+        drew = {f"{o.n}:{o.seed}" for o in partial if o.adversarial > 0}
+        fails = dict(failed)
+        checks: list[ClassCheck] = []
+        for cls in CLASSES:
+            keys = per_class[cls.name]
+            check = ClassCheck(name=cls.name, label=cls.label, status="tested")
+            bad = next((k for k in keys if k in fails), None)
+            if not any(k in drew for k in keys):
+                check.status, check.detail = "not applicable", "no value of this loop takes it"
+            elif bad is not None:
+                n, seed = (int(x) for x in bad.split(":"))
+                verdict, what = classify_run(fails[bad], timeout_s=c.adversarial_timeout_s)
+                check.status = "original fails"
+                check.detail = with_tail(f"the original: {verdict} at {case_label(n, seed)}: {what}",
+                                         stderr_tail(fails[bad].stderr))
+            else:
+                check.cases = [k for k in keys if k in outs]
+            checks.append(check)
+        tested = [ch for ch in checks if ch.status == "tested"]
+        for ch, why in zip(tested, self._undefined_behaviour([ch.cases for ch in tested])):
+            if why:
+                ch.status, ch.detail, ch.cases = "undefined behaviour", f"in the original: {why}", []
+        for ch in checks:
+            for k in ch.cases:
+                self._expected[k] = outs[k]
+        return checks
+
+    def _undefined_behaviour(self, groups: list[list[str]]) -> list[str | None]:
+        """For each group of cases, the first undefined behaviour UBSan finds in the original's own code
+        on them (``x.cpp:9: signed integer overflow: ...``), or None. Groups are checked in one build of
+        the original with ``-fsanitize=`` :data:`UBSAN_CHECKS`; when that build fails, nothing is found."""
+        if not any(groups):
+            return [None] * len(groups)
+        flags = self.flags + ["-g", "-fsanitize=" + ",".join(UBSAN_CHECKS)]
+        obj = self.compiler.compile_object(original_source(self.site, self.plan), flags, label="original (ubsan)",
+                                           timeout_s=self.config.compile_timeout_s, cancel=self.cancel)
+        if not obj.ok:
+            return [None] * len(groups)
+        exe = self.compiler.link([self._driver(False), obj.output_path],
+                                 ["-fsanitize=" + ",".join(UBSAN_CHECKS), "-pthread"], timeout_s=120)
+        if not exe.ok:
+            return [None] * len(groups)
+        user = os.path.basename(self.site.path)
+        found: list[str | None] = []
+        for keys in groups:
+            why = None
+            if keys:
+                self._check_cancel()
+                _, res, _ = self._check_run(exe.output_path, keys, self.config.adversarial_timeout_s)
+                for line in res.stderr.splitlines():
+                    loc, sep, msg = line.partition(": runtime error: ")
+                    if sep and os.path.basename(loc.rsplit(":", 2)[0]) == user:
+                        parts = loc.rsplit(":", 2)
+                        why = f"{user}:{parts[1] if len(parts) == 3 else '?'}: {msg.strip()[:200]}"
+                        break
+            found.append(why)
+        return found
 
     def prepare(self) -> Baseline:
         """Compile the driver and the original, record reference outputs, calibrate n.
@@ -320,27 +429,21 @@ class Evaluator:
         repeats = timing_repeats(c, float(last.get("t", 0.0)))
 
         # reference outputs; a case on which the original itself fails is excluded
-        remaining = self._cases(n_time)
-        excluded: list[str] = []
-        res = None
-        while remaining:
-            self._check_cancel()
-            outs, res, pending = self._check_run(self._original_exe, remaining)
-            for out in outs:
-                self._expected[f"{out.n}:{out.seed}"] = out
-            if not pending:
-                break
-            excluded.append(pending)
-            remaining = remaining[remaining.index(pending) + 1 :]
+        outs, failed = self._reference(self._original_exe, self._cases(n_time))
+        self._expected.update(outs)
+        excluded = [k for k, _ in failed]
         if not self._expected:
+            res = failed[-1][1] if failed else None
             raise BaselineFailed(
                 "the original function failed on every generated input "
                 f"({res.describe() if res else 'no cases'}); write an input spec (see INPUTS.md) so parevo "
                 "can build valid inputs"
             )
+        classes = self._adversarial_reference()
         self.baseline = Baseline(
             cases=sorted(self._expected, key=lambda k: tuple(int(x) for x in k.split(":"))),
             excluded_cases=excluded,
+            classes=classes,
             n=n_time,
             n_source=n_source,
             repeats=repeats,
@@ -376,11 +479,11 @@ class Evaluator:
         got = {f"{c.n}:{c.seed}": c for c in outs}
         for key in cases:
             if key not in got:
-                n, seed = key.split(":")
+                n, seed = (int(x) for x in key.split(":"))
                 verdict, what = (classify_run(res, timeout_s=self.config.run_timeout_s) if not res.ok
                                  else ("crash", "exited with status 0 before writing this case"))
                 tail = stderr_tail(res.stderr)
-                why = with_tail(f"{verdict} at n = {n} (seed {seed}): {what}", tail)
+                why = with_tail(f"{verdict} at {case_label(n, seed)}: {what}", tail)
                 return StageVerdict(stage="test", passed=False, verdict=verdict, seconds=time.monotonic() - t0,
                                     cases=len(got), summary=why, stderr_tail=tail,
                                     feedback=why + ("\nstderr: " + " | ".join(tail) if tail else ""))
@@ -391,11 +494,17 @@ class Evaluator:
                                     mismatch=mm, cases=len(got), summary=text, feedback=text,
                                     stderr_tail=stderr_tail(res.stderr))
         sizes = sorted({int(k.split(":")[0]) for k in cases})
+        seeds = len(self.config.check_seeds)
+        small = [n for n in (0, 1, 2) if n in sizes]
+        classes = self.baseline.classes
+        notes = [f"{c.label}: {c.detail}" for c in classes if c.status in ("original fails", "undefined behaviour")]
         return StageVerdict(
             stage="test", passed=True, seconds=time.monotonic() - t0, cases=len(cases),
-            summary=f"outputs equal on {len(cases)} inputs (n in {sizes[0]}..{sizes[-1]}, "
-                    f"{len(self.config.check_seeds)} seed{'s' if len(self.config.check_seeds) != 1 else ''}, "
-                    f"{self.config.check_threads} threads)",
+            classes=[c.name for c in classes if c.status == "tested"], notes=notes,
+            summary=f"outputs equal on {len(cases)} inputs (n in {sizes[0]}..{sizes[-1]}"
+                    + (f", {_and([str(n) for n in small])} elements included" if small else "")
+                    + f", {seeds} seed{'s' if seeds != 1 else ''}, {self.config.check_threads} threads)"
+                    + (f"; {describe_classes(classes)}" if classes else ""),
         )
 
     def race_plan(self, code: str | None = None, n_work: int = 0) -> RacePlan:

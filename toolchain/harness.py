@@ -159,19 +159,21 @@ class _Emitter:
                     f" : {absent})")
         if leaf.is_bool:
             return "parevo::draw_bool(pv_r)"
-        if vp.kind == "index" and leaf.is_integer:
+        if vp.kind == "index" and leaf.is_integer:  # the one-bucket class may repeat one index
             if vp.bound is None:
-                return f"parevo::draw_int<{ty}>(pv_r, 0LL, 0LL)"
-            return f"parevo::draw_int<{ty}>(pv_r, 0LL, {self.size_cxx(vp.bound)} - 1)"
+                return f"parevo::draw_index<{ty}>(pv_r, 0LL, 0LL)"
+            return f"parevo::draw_index<{ty}>(pv_r, 0LL, {self.size_cxx(vp.bound)} - 1)"
+        # plain values the original leaves free may be adversarial in their case class (NaN, INT_MAX...)
+        free = "free_" if vp.adversarial else ""
         if leaf.is_integer:
             dlo, dhi = UNSIGNED_RANGE if leaf.scalar_class == "unsigned" else SIGNED_RANGE
             lo = math.ceil(vp.min) if vp.min is not None else dlo
             hi = math.floor(vp.max) if vp.max is not None else dhi
-            return f"parevo::draw_int<{ty}>(pv_r, {int(lo)}LL, {int(hi)}LL)"
+            return f"parevo::draw_{free}int<{ty}>(pv_r, {int(lo)}LL, {int(hi)}LL)"
         if leaf.is_floating:
             lo = vp.min if vp.min is not None else FLOAT_RANGE[0]
             hi = vp.max if vp.max is not None else FLOAT_RANGE[1]
-            return f"parevo::draw_real<{ty}>(pv_r, {float(lo)!r}, {float(hi)!r})"
+            return f"parevo::draw_{free}real<{ty}>(pv_r, {float(lo)!r}, {float(hi)!r})"
         raise ValueError(f"cannot draw a value of type {leaf.render()}")
 
     def fresh(self, stem: str) -> str:

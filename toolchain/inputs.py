@@ -148,9 +148,13 @@ class ValuePlan(BaseModel):
     ``search`` (a scalar searched for in container ``of``: on even seeds a copy
     of one of its elements, on odd seeds ``value``, which none of them equals:
     checks see both outcomes and timing, at seed 1, scans the whole input).
+    ``adversarial``: a plain input value nothing constrains (not a divisor, not
+    under ``sqrt``/``log``, not from the input spec), so the differential test
+    may also draw NaN, Inf, INT_MAX... for it (:mod:`parevo.toolchain.adversarial`).
     """
 
     kind: Literal["values", "index", "offsets", "const", "size", "search"] = "values"
+    adversarial: bool = False
     min: float | None = None
     max: float | None = None
     bound: str | None = None
@@ -308,14 +312,14 @@ def _default_values(leaf: CType, nonneg: bool, divisor: bool) -> ValuePlan:
             return ValuePlan(min=DIVISOR_FLOAT_RANGE[0], max=DIVISOR_FLOAT_RANGE[1], why="used as a divisor")
         if nonneg:
             return ValuePlan(min=NONNEG_FLOAT_RANGE[0], max=NONNEG_FLOAT_RANGE[1], why="used under sqrt/log")
-        return ValuePlan(min=FLOAT_RANGE[0], max=FLOAT_RANGE[1])
+        return ValuePlan(min=FLOAT_RANGE[0], max=FLOAT_RANGE[1], adversarial=True)
     if leaf.is_integer:
         lo, hi = UNSIGNED_RANGE if leaf.scalar_class == "unsigned" else SIGNED_RANGE
         if divisor:
             return ValuePlan(min=1, max=hi, why="used as a divisor")
         if nonneg:
-            lo = max(lo, 0)
-        return ValuePlan(min=lo, max=hi)
+            return ValuePlan(min=max(lo, 0), max=hi)
+        return ValuePlan(min=lo, max=hi, adversarial=True)
     return ValuePlan()
 
 
@@ -337,6 +341,7 @@ def _apply_value_spec(vp: ValuePlan, spec: ParamSpec | FieldSpec | None) -> Valu
         upd.update(kind="const", value=spec.value)
     if upd:
         upd["why"] = "input spec"
+        upd["adversarial"] = False
     return vp.model_copy(update=upd)
 
 

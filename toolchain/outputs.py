@@ -3,6 +3,7 @@
 The dump format (written by ``parevo_harness.h``; one token group per line)::
 
     case <n> <seed>
+    adversarial <k>        (optional) the inputs hold k adversarial values (toolchain/adversarial.py)
     out <name>             an output ("return" is the return value), then one value:
       d <x> | f <x> | l <x>          double (%.17g) / float (%.9g) / long double
       i <k> | u <k> | b <0|1> | c <code>   signed / unsigned / bool / char
@@ -46,6 +47,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from .adversarial import case_label
+
 RETURN_NAME = "return"
 
 
@@ -79,6 +82,8 @@ class CaseOutput(BaseModel):
     ``outputs`` maps an output name (``return`` for the return value, else the
     parameter's name) to its value tree (:class:`Leaf`, :class:`Seq`,
     :class:`Struct`). ``complete`` is False when the case has no ``end`` line.
+    ``adversarial`` counts the adversarial values its inputs held (``seed``
+    carries the value class, :func:`~parevo.toolchain.adversarial.split_seed`).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -86,6 +91,7 @@ class CaseOutput(BaseModel):
     seed: int
     outputs: dict[str, Any]
     complete: bool = True
+    adversarial: int = 0
 
 
 class Tolerance(BaseModel):
@@ -118,8 +124,9 @@ class Mismatch(BaseModel):
     kind: str = "value"
 
     def describe(self) -> str:
-        """A user-facing sentence, e.g. ``wrong output at n = 17 (seed 2): out[5] expected 3.5, got 4``."""
-        head = f"wrong output at n = {self.n} (seed {self.seed}): "
+        """A user-facing sentence, e.g. ``wrong output at n = 17 (seed 2): out[5] expected 3.5, got 4``
+        (``(seed 2, NaN)`` for a case of an adversarial value class)."""
+        head = f"wrong output at {case_label(self.n, self.seed)}: "
         if self.kind == "length":
             body = f"{self.name} has {self.got}, expected {self.expected}"
         elif self.kind == "missing":
@@ -209,6 +216,10 @@ def parse_dump(text: str) -> list[CaseOutput]:
                     break
                 if ln.startswith("case "):
                     break
+                if ln.startswith("adversarial "):
+                    case.adversarial = int(ln.split()[1])
+                    i += 1
+                    continue
                 if not ln.startswith("out "):
                     if not ln:
                         raise EOFError

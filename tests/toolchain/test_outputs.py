@@ -203,3 +203,22 @@ def test_float_tolerance_is_per_precision():
     assert leaf_equal(Leaf("f", 1000.0, ""), Leaf("f", 1000.05, ""), tol)
     assert not leaf_equal(Leaf("d", 1000.0, ""), Leaf("d", 1000.05, ""), tol)
     assert not leaf_equal(Leaf("f", 10.0, ""), Leaf("f", 10.5, ""), tol)
+
+
+def test_adversarial_cases_carry_their_class_in_the_seed_and_the_dump():
+    from parevo.toolchain.adversarial import CLASSES, ClassCheck, case_label, case_seed, describe_classes, split_seed
+
+    nan = next(c for c in CLASSES if c.name == "nan")
+    seed = case_seed(2, nan.id)
+    assert split_seed(seed) == (2, nan) and split_seed(2) == (2, None)
+    assert case_label(17, seed) == "n = 17 (seed 2, NaN)" and case_label(17, 2) == "n = 17 (seed 2)"
+    [case] = parse_dump(f"case 17 {seed}\nadversarial 3\nout return\nd nan\nend\n")
+    assert case.adversarial == 3 and case.complete and case.seed == seed
+    mm = compare(case, parse_dump(f"case 17 {seed}\nout return\nd 1\nend\n")[0])
+    assert mm is not None and mm.describe().startswith("wrong output at n = 17 (seed 2, NaN): return value")
+    text = describe_classes([ClassCheck(name="nan", label="NaN", status="tested"),
+                             ClassCheck(name="int-extremes", label="INT_MIN/INT_MAX", status="undefined behaviour",
+                                        detail="in the original: x.cpp:9: signed integer overflow"),
+                             ClassCheck(name="one-bucket", label="one bucket", status="not applicable")])
+    assert text == ("adversarial values: NaN; INT_MIN/INT_MAX not held against the rewrite (in the original: "
+                    "x.cpp:9: signed integer overflow); not applicable: one bucket")

@@ -10,7 +10,9 @@
 //   driver check OUTFILE n1:seed1 [n2:seed2 ...]
 //       per case: create, invoke, dump the outputs to OUTFILE between
 //       "case <n> <seed>" and "end" lines; flushed after each case, so a crash
-//       mid-way shows which case was running.
+//       mid-way shows which case was running. A case whose inputs hold adversarial
+//       values (the seed's top byte is a value class, toolchain/adversarial.py)
+//       says how many after its "case" line: "adversarial <count>".
 //   driver time N SEED REPEATS
 //       pristine inputs; one untimed warm-up (clone + invoke); then REPEATS x
 //       (clone untimed, invoke timed with steady_clock, destroy). Prints
@@ -51,6 +53,8 @@ void parevo_dump(const void* inputs, std::FILE* f);
 std::uint64_t parevo_bytes(const void* inputs);
 const char* parevo_describe(void);
 void parevo_dump_inputs(const void* inputs, std::FILE* f);
+// Adversarial values the harness drew for the current case (parevo_harness.h increments it).
+std::uint64_t parevo_adversarial_values = 0;
 }
 
 namespace {
@@ -158,7 +162,12 @@ int do_check(int argc, char** argv, bool inputs_only) {
   for (auto& c : cases) {
     std::fprintf(f, "case %" PRIu64 " %" PRIu64 "\n", c.first, c.second);
     std::fflush(f);
+    parevo_adversarial_values = 0;
     void* in = create_or_die(c.first, c.second);
+    if (parevo_adversarial_values > 0) {
+      std::fprintf(f, "adversarial %" PRIu64 "\n", parevo_adversarial_values);
+      std::fflush(f);  // kept even when the call crashes: the case's class applied
+    }
     if (inputs_only) {
       parevo_dump_inputs(in, f);
     } else {

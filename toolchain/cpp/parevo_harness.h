@@ -6,6 +6,9 @@
 //                        each parameter uses its own stream (its index), so its
 //                        data does not depend on how the others were generated.
 //   * parevo::draw_int / draw_real / draw_bool   one value in a range
+//   * parevo::draw_free_real / draw_free_int / draw_index   the same, or an adversarial
+//                        value of the case's class (NaN, Inf, -0.0, subnormal, INT_MIN/MAX,
+//                        ties, all-equal, one bucket; toolchain/adversarial.py)
 //   * parevo::buffer<T>  contiguous, copyable storage behind a pointer parameter
 //                        (no std::vector<bool> packing; one extra zeroed element,
 //                        so char buffers are NUL-terminated)
@@ -53,9 +56,13 @@ inline std::uint64_t splitmix64(std::uint64_t& x) {
 }
 
 // xoshiro256** (Blackman & Vigna), one independent stream per (seed, stream).
+// The top byte of the seed is the case's value class (see "value classes" below).
 struct rng {
   std::uint64_t s[4];
-  rng(std::uint64_t seed, std::uint64_t stream) {
+  unsigned cls = 0;            // value class of the case (0: ordinary values)
+  bool has_fixed = false;      // all-equal / one-bucket: the one value of this stream
+  std::uint64_t fixed = 0;
+  rng(std::uint64_t seed, std::uint64_t stream) : cls(static_cast<unsigned>(seed >> 56)) {
     std::uint64_t x = seed;
     std::uint64_t a = splitmix64(x);
     x = a ^ (0xD1B54A32D192ED03ull * (stream + 1));
@@ -111,7 +118,125 @@ T draw_real(rng& r, double lo, double hi) {
   return static_cast<T>(lo + (hi - lo) * r.unit());
 }
 
-inline bool draw_bool(rng& r) { return (r.next() >> 63) != 0; }
+// ------------------------------------------------------------------ value classes
+// Adversarial classes of the differential test (toolchain/adversarial.py). Only values the
+// original's semantics leave free are drawn through draw_free_real / draw_free_int (plain input
+// values), draw_index (index values) and draw_bool; class 0 draws exactly what draw_real /
+// draw_int / draw_bool draw. Every adversarial value drawn is counted in
+// parevo_adversarial_values (defined by the driver, reported per case), so parevo knows
+// which classes apply to a loop.
+enum value_class : unsigned {
+  vc_normal = 0, vc_nan = 1, vc_inf = 2, vc_negative_zero = 3, vc_subnormal = 4, vc_int_extremes = 5,
+  vc_ties = 6, vc_all_equal = 7, vc_one_bucket = 8,
+};
+
+}  // namespace parevo
+extern "C" std::uint64_t parevo_adversarial_values;
+namespace parevo {
+
+inline void noted() { ++parevo_adversarial_values; }
+
+// This stream's one value for all-equal / one-bucket (drawn once).
+inline std::uint64_t fixed_of(rng& r) {
+  if (!r.has_fixed) {
+    r.fixed = r.next();
+    r.has_fixed = true;
+  }
+  return r.fixed;
+}
+
+// A plain floating input value in [lo, hi), or an adversarial one of the case's class.
+template <class T>
+T draw_free_real(rng& r, double lo, double hi) {
+  using L = std::numeric_limits<T>;
+  switch (r.cls) {
+    case vc_nan:
+      if (r.below(8) == 0) { noted(); return L::quiet_NaN(); }
+      break;
+    case vc_inf:
+      if (r.below(8) == 0) { noted(); return r.below(2) ? L::infinity() : -L::infinity(); }
+      break;
+    case vc_negative_zero: {
+      const std::uint64_t k = r.below(4);
+      if (k == 0) { noted(); return -static_cast<T>(0); }
+      if (k == 1) return static_cast<T>(0);
+      break;
+    }
+    case vc_subnormal:
+      if (r.below(2) == 0) {
+        noted();
+        const T v = L::denorm_min() * static_cast<T>(1 + r.below(1u << 20));  // below the smallest normal
+        return r.below(2) ? -v : v;
+      }
+      break;
+    case vc_ties:
+      noted();
+      return static_cast<T>(lo + (hi - lo) * static_cast<double>(1 + r.below(3)) / 4.0);
+    case vc_all_equal:
+      noted();
+      return static_cast<T>(lo + (hi - lo) * static_cast<double>(fixed_of(r) >> 11) * 0x1.0p-53);
+    default:
+      break;
+  }
+  return draw_real<T>(r, lo, hi);
+}
+
+// A plain integer input value in [lo, hi], or an adversarial one of the case's class.
+template <class T>
+T draw_free_int(rng& r, long long lo, long long hi) {
+  using L = std::numeric_limits<T>;
+  switch (r.cls) {
+    case vc_int_extremes:
+      if (r.below(2) == 0) {
+        noted();
+        const T half = static_cast<T>(L::max() / 2 + 1);  // two of them overflow
+        if constexpr (std::is_signed<T>::value) {
+          const T pick[6] = {L::min(), L::max(), static_cast<T>(L::min() + 1), static_cast<T>(L::max() - 1), half,
+                             static_cast<T>(-half)};
+          return pick[r.below(6)];
+        } else {
+          const T pick[5] = {0, 1, L::max(), static_cast<T>(L::max() - 1), half};
+          return pick[r.below(5)];
+        }
+      }
+      break;
+    case vc_ties: {
+      noted();
+      const long long pick[3] = {lo, lo + (hi - lo) / 2, hi};
+      const long long v = pick[r.below(3)];
+      return draw_int<T>(r, v, v);  // clamped to T's range; draws nothing
+    }
+    case vc_all_equal: {
+      noted();
+      const std::uint64_t span = static_cast<std::uint64_t>(hi - lo) + 1;
+      const long long v = lo + static_cast<long long>(span == 0 ? fixed_of(r) : fixed_of(r) % span);
+      return draw_int<T>(r, v, v);
+    }
+    default:
+      break;
+  }
+  return draw_int<T>(r, lo, hi);
+}
+
+// An index value in [lo, hi]; in the one-bucket class every index of this stream is the same.
+template <class T>
+T draw_index(rng& r, long long lo, long long hi) {
+  if (r.cls == vc_one_bucket && hi >= lo) {
+    noted();
+    const std::uint64_t span = static_cast<std::uint64_t>(hi - lo) + 1;
+    const long long v = lo + static_cast<long long>(span == 0 ? fixed_of(r) : fixed_of(r) % span);
+    return draw_int<T>(r, v, v);
+  }
+  return draw_int<T>(r, lo, hi);
+}
+
+inline bool draw_bool(rng& r) {
+  if (r.cls == vc_all_equal) {
+    noted();
+    return (fixed_of(r) >> 63) != 0;
+  }
+  return (r.next() >> 63) != 0;
+}
 
 // Clamp a signed size computation at 0.
 inline std::uint64_t size_of(long long v) { return v < 0 ? 0u : static_cast<std::uint64_t>(v); }

@@ -27,6 +27,7 @@ from parevo.toolchain.models import HarnessError, LoopSite
 from parevo.toolchain.race_sites import RaceSites, race_sites
 from parevo.toolchain.refusal import refusal_for
 from parevo.toolchain.tsan import RaceReport
+from parevo.toolchain.verdicts import RaceRun
 
 from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
 from .result import LoopResult, ToolchainInfo
@@ -45,8 +46,9 @@ class RaceCheckResult(LoopResult):
     user's file, both accesses with their frames; ``sites[k]`` maps report
     ``k`` onto the expressions of the loop's function and names the memory;
     reports of the same race at other addresses are folded into one, ``reports``
-    counts them all), ``clean`` (``runs`` runs
-    at ``threads`` workers on ``n`` elements reported nothing in user code),
+    counts them all), ``clean`` (``runs`` runs reported nothing in user code;
+    ``race_runs`` lists each run's size and workers, ``threads`` is the most
+    workers and ``n`` the largest size),
     ``cancelled``, or ``error`` (the TSan build or run failed; ``message`` says
     how). Lines are 0-based like everywhere else; frame lines inside
     ``races`` are 1-based as TSan prints them.
@@ -60,6 +62,7 @@ class RaceCheckResult(LoopResult):
     runs: int = 0
     threads: int = 0
     n: int = 0
+    race_runs: list[RaceRun] = Field(default_factory=list)
     toolchain: ToolchainInfo | None = None
     seconds_total: float = 0.0
 
@@ -226,9 +229,11 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         status = "error"
         message = verdict.summary
     base["n"] = verdict.n or base["n"]  # the size TSan actually ran at (at most the timing size)
+    if verdict.race_runs:
+        base["threads"] = max(r.workers for r in verdict.race_runs)
     result = RaceCheckResult(status=status, message=message, races=races, sites=sites, reports=len(verdict.races),
                              unattributed=len(verdict.unattributed_races), runs=runs, toolchain=info,
-                             seconds_total=elapsed(), **base)
+                             race_runs=verdict.race_runs, seconds_total=elapsed(), **base)
     emit(ProgressEvent(stage="done", message=message, tried=1, total=1, elapsed=result.seconds_total))
     return result
 

@@ -76,7 +76,12 @@ def races_markdown(record: LoopRecord, root: str | None = None) -> str:
         md.append(f"{rc.unattributed} report(s) outside your code were ignored (library internals).")
     if rc.toolchain:
         md.append(f"compiler: {rc.toolchain.compiler_version} {' '.join(rc.toolchain.tsan_flags)}")
-    md.append(f"runs: {rc.runs} at {rc.threads} threads, n = {rc.n:,}; {rc.seconds_total:.1f} s")
+    if rc.race_runs:
+        sizes = ", ".join(f"{n:,}" for n in sorted({r.n for r in rc.race_runs}))
+        workers = "/".join(str(w) for w in sorted({r.workers for r in rc.race_runs}))
+        md.append(f"runs: {rc.runs} at n = {sizes} with {workers} workers; {rc.seconds_total:.1f} s")
+    else:
+        md.append(f"runs: {rc.runs} at {rc.threads} threads, n = {rc.n:,}; {rc.seconds_total:.1f} s")
     return "\n".join(md)
 
 
@@ -86,7 +91,9 @@ _STAGE = {"compile": "did not compile", "test": "wrong output", "race": "data ra
 
 def _candidate_line(rec) -> str:
     """`` `origin`: why`` for a rejected candidate, the stage named once (reasons often start with it)."""
-    label = _STAGE.get(rec.rejected_stage or "", rec.rejected_stage or "rejected")
+    failed = rec.stage(rec.rejected_stage) if rec.rejected_stage else None
+    label = (failed.label if failed is not None
+             else _STAGE.get(rec.rejected_stage or "", rec.rejected_stage or "rejected"))
     reason = (rec.reason or "").strip()
     why = reason if reason.lower().startswith(label.split()[0].lower()) else f"{label}: {reason}"
     return f"`{rec.candidate.origin}`: {why}"

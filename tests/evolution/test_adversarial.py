@@ -89,10 +89,14 @@ def test_a_histogram_with_byte_counters_fails_when_every_key_is_in_one_bucket(to
     assert not v.passed and _class_of(v) == "one-bucket", v.summary
 
 
-def test_unsigned_wrap_must_match(toolchain, compiler, tmp_path):
+def _sums(toolchain, compiler, tmp_path: Path, line: int) -> Evaluator:
     path = tmp_path / "sums.cpp"
     path.write_text(SUMS)
-    ev = _evaluator(toolchain, compiler, path, line=4)
+    return _evaluator(toolchain, compiler, path, line=line)
+
+
+def test_unsigned_wrap_must_match(toolchain, compiler, tmp_path):
+    ev = _sums(toolchain, compiler, tmp_path, 4)
     assert {c.name: c.status for c in ev.baseline.classes}["int-extremes"] == "tested"
     v = _test(ev, "{\n  unsigned long long t = 0;\n  for (size_t i = 0; i < a.size(); ++i) t += a[i];\n"
                   "  s += t > 4294967295ull ? 4294967295u : static_cast<unsigned>(t);\n}")
@@ -100,9 +104,7 @@ def test_unsigned_wrap_must_match(toolchain, compiler, tmp_path):
 
 
 def test_a_signed_overflow_of_the_original_is_reported_not_held_against_the_rewrite(toolchain, compiler, tmp_path):
-    path = tmp_path / "sums.cpp"
-    path.write_text(SUMS)
-    ev = _evaluator(toolchain, compiler, path, line=10)
+    ev = _sums(toolchain, compiler, tmp_path, 10)
     ub = {c.name: c for c in ev.baseline.classes}["int-extremes"]
     assert ub.status == "undefined behaviour" and "signed integer overflow" in ub.detail
     assert f"sums.cpp:{11}" in ub.detail  # the original's own line

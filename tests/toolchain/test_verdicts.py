@@ -10,6 +10,7 @@ import pytest
 from parevo.evolution.candidates import Candidate
 from parevo.evolution.report import rejected_line, render_text
 from parevo.evolution.result import CandidateRecord, EvolutionResult
+from parevo.server.hover import none_verified_markdown
 from parevo.toolchain.sandbox import RunOutcome
 from parevo.toolchain.verdicts import StageVerdict, classify_run, sanitizer_tail, stderr_tail
 
@@ -75,3 +76,7 @@ def test_the_report_names_the_verdict_and_shows_the_candidates_stderr():
     text = render_text(res)
     assert "    stderr: parevo driver: out of memory inside the function" in text
     assert "    stderr: candidate: giving up" in text
+    # the hover of a search that verified nothing names the same verdicts
+    hover = none_verified_markdown(res)
+    assert "- `rule:x`: out of memory at n = 17" in hover and "wrong output" not in hover
+    assert "- `rule:x`: sanitizer crash under ThreadSanitizer" in hover

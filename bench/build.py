@@ -31,7 +31,8 @@ class BuildSpec:
 
     ``key`` names the build in reports (``serial``, ``gcc-autopar``, ``omp``,
     ``parlay``, ``parlay/seq``, ``parevo``, ``parevo/seq``); ``method`` is the
-    method it belongs to.
+    method it belongs to. ``function_text``, when set, replaces the whole
+    function instead (a rewrite that declares its reduction in place).
     """
 
     key: str
@@ -39,6 +40,7 @@ class BuildSpec:
     loop_text: str
     includes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    function_text: str | None = None
 
 
 @dataclass
@@ -76,7 +78,7 @@ def build_variant(ev: Evaluator, spec: BuildSpec) -> Built:
     driver = comp.compile_object(driver_source(), ev.flags, label="driver", timeout_s=timeout, cancel=ev.cancel)
     if not driver.ok:
         return Built(spec=spec, exe=None, error=f"driver: {driver.first_error}", stderr=driver.stderr)
-    source = variant_source(ev.site, spec.loop_text, spec.includes, ev.plan)
+    source = variant_source(ev.site, spec.loop_text, spec.includes, ev.plan, function_text=spec.function_text)
     label = f"{ev.site.function_name}-{spec.key.replace('/', '-')}"
     obj = comp.compile_object(source, ev.flags + spec.flags, label=label, timeout_s=timeout, cancel=ev.cancel)
     if not obj.ok:

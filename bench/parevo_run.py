@@ -68,8 +68,9 @@ class ParevoOutcome:
 
     ``status`` is the engine's (``verified``, ``none-verified``,
     ``not-parallelizable``, ``cancelled``) or ``error``. ``winner`` is the
-    verified-and-faster rewrite (``loop_text``, ``includes``, ``origin``,
-    ``speedup`` as parevo measured it); ``runner_up`` the best rewrite that was
+    verified-and-faster rewrite (``loop_text``, or ``function_text`` for a rewrite of the
+    whole function; ``includes``, ``origin``, ``speedup`` as parevo measured it);
+    ``runner_up`` the best rewrite that was
     correct and race-free but rejected as not faster (timed by the benchmark
     for information only). Times are seconds of wall clock.
     """
@@ -114,6 +115,7 @@ class ParevoOutcome:
 def _rewrite(rec) -> dict:
     t = rec.stage("time")
     return {"id": rec.id, "origin": rec.candidate.origin, "loop_text": rec.candidate.loop_text,
+            "function_text": rec.candidate.function_text,
             "includes": list(rec.candidate.includes), "speedup": rec.speedup,
             "search_timing": t.summary if t else None}
 

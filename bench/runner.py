@@ -202,8 +202,9 @@ def _bench(kernel: Kernel, tc: Toolchain, compiler: Compiler, cfg: BenchConfig, 
         rw = po.winner or po.runner_up
         if rw is not None:
             rec["parevo"]["timed"] = "winner" if po.winner else "runner-up (rejected by parevo as not faster)"
-            pspecs = [BuildSpec("parevo", "parevo", rw["loop_text"], rw["includes"]),
-                      BuildSpec("parevo/seq", "parevo", rw["loop_text"], rw["includes"], [SEQ_FLAG])]
+            fn = rw.get("function_text")
+            pspecs = [BuildSpec("parevo", "parevo", rw["loop_text"], rw["includes"], function_text=fn),
+                      BuildSpec("parevo/seq", "parevo", rw["loop_text"], rw["includes"], [SEQ_FLAG], function_text=fn)]
             pbuilt = _build_all(ev, pspecs)
             for key, b in pbuilt.items():
                 checks[key] = ev.test_stage(b.exe) if b.exe else None

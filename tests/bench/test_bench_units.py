@@ -155,3 +155,17 @@ def test_render_rewrites_the_table_from_json(tmp_path: Path):
     md = paths["markdown"].read_text()
     assert "(parallelized at compile time, ran on 1.00 CPUs)" in md
     assert json.loads(paths["json"].read_text())["summary"]["parevo_offered"] == 1
+
+
+def test_a_function_level_rewrite_travels_whole_to_the_benchmarks_build():
+    """A rewrite that declares its reduction in place replaces the function: the benchmark builds it
+    from its function text (it used to build the empty loop text and call it wrong)."""
+    from bench.build import BuildSpec
+    from bench.parevo_run import _rewrite
+    from parevo.evolution.candidates import Candidate
+    from parevo.evolution.result import CandidateRecord
+
+    cand = Candidate(function_text="double f(const std::vector<double>& a) { return 0; }", origin="rule:x")
+    rw = _rewrite(CandidateRecord(id="c", candidate=cand))
+    assert rw["loop_text"] == "" and rw["function_text"] == cand.function_text
+    assert BuildSpec("parevo", "parevo", rw["loop_text"], function_text=rw["function_text"]).function_text

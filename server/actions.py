@@ -28,6 +28,7 @@ from parevo.toolchain.splice import apply_edits, rewrite_edits
 from parevo.toolchain.style import edits_between, styled_source
 
 from .convert import to_lsp_edits, workspace_edit
+from .errors import UserError
 from .store import LoopRecord, locate
 
 TITLE_PARALLELIZE = "Parallelize with ParlayLib"
@@ -48,8 +49,8 @@ KIND_FIX = types.CodeActionKind.QuickFix
 KINDS = [KIND_REWRITE, KIND_RACES, KIND_FIX]
 
 
-class StaleResult(Exception):
-    """The result no longer matches the document: it must not be applied."""
+class StaleResult(UserError):
+    """The result no longer matches the document: it must not be applied (the message says what to do)."""
 
 
 def apply_title(record: LoopRecord) -> str:

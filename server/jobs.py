@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,25 @@ class AlreadyRunning(Exception):
 
 _ids = itertools.count(1)
 
+#: The type of what the front door keeps with each job (the server's ``JobContext``).
+C = TypeVar("C")
+
 
 @dataclass(eq=False)
-class Job:
+class Job(Generic[C]):
     """One search or race check of one loop.
 
     ``run(progress, cancel)`` is the blocking work; ``context`` holds what the
-    server needs when the job ends (document, anchor, settings). ``token`` is
-    the work-done progress token, if the client has one.
+    front door needs while the job runs and when it ends (a typed object of
+    its own: the language server's :class:`~parevo.server.services.searches.JobContext`).
+    ``token`` is the work-done progress token, if the client has one.
     """
 
     key: str
     kind: str
     title: str
     run: Callable[[Callable[[Any], None], threading.Event], Any]
-    context: dict[str, Any] = field(default_factory=dict)
+    context: C
     id: int = field(default_factory=lambda: next(_ids))
     cancel: threading.Event = field(default_factory=threading.Event)
     state: JobState = "queued"

@@ -218,6 +218,11 @@ class ResultStore:
             self._records = records
         return self._records
 
+    def loaded(self) -> list[LoopRecord]:
+        """The records loaded so far (none before the first :meth:`load`); never reads the disk."""
+        with self._lock:
+            return list((self._records or {}).values())
+
     def for_path(self, path: str) -> list[LoopRecord]:
         """Records of loops in file ``path`` (compared after normalization)."""
         norm = os.path.normpath(path)

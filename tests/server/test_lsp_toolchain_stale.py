@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from lsp_session import DATA, FAST_SETTINGS, HEAVY, HEAVY_LOOP, seed_verified_result, start, workspace_with
 
-from parevo.server.lsp_staleness import toolchain_change
+from parevo.server.services.staleness import toolchain_change
 from parevo.server.store import LoopRecord
 from parevo.toolchain.discovery import Toolchain
 

@@ -183,7 +183,7 @@ def _job(key: str, work: float = 0.2, fail: bool = False) -> Job:
             raise RuntimeError("candidate crashed")
         return f"done {key}"
 
-    return Job(key=key, kind="evolve", title=key, run=run)
+    return Job(key=key, kind="evolve", title=key, run=run, context=None)
 
 
 async def test_queue_one_per_loop_bounded_and_cancellable():

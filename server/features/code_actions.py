@@ -1,0 +1,91 @@
+"""Code actions: the fast list (``textDocument/codeAction``) and the expensive edit (``codeAction/resolve``).
+
+Like clangd's tweaks: listing only reads the loop (tree-sitter on the
+analysis pool, no compile); the rewrite's edit is computed in resolve when the
+client can resolve ``edit``, else eagerly (:mod:`parevo.server.actions`).
+"""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from parevo.toolchain.models import NoLoopFound, NotInFunction, ParseFailure
+from parevo.toolchain.refusal import refusal_for
+
+from .. import actions
+from ..errors import UserError, guarded
+from ..app import ParevoServer
+from ..services.documents import Selection
+from ..diagnostics import diagnostics_for
+from ..store import anchor_of, locate, record_key
+
+
+@guarded("code actions", fallback=None)
+async def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    """The loop's actions: Apply (verified result), Parallelize / Check for data races / Fix data race,
+    or Cancel."""
+    uri = params.text_document.uri
+    path = ls.documents.path_of(uri)
+    if path is None:
+        return None
+    only = params.context.only if params.context else None
+    if only and not any(actions.wanted(k, only) for k in actions.KINDS):
+        return None
+    selection = Selection.of(params.range)
+    try:
+        prepared = await ls.documents.prepare(uri, selection)
+    except ParseFailure as e:
+        return actions.parse_failure_action(str(e), ls.client.disabled_support) or None
+    except (NoLoopFound, NotInFunction):
+        return None
+    site = prepared.site
+    key = anchor_of(site).key
+    job = ls.searches.find(key)
+    store = ls.stores.store_for(path)
+    races = store.get(record_key(key, "races")) if prepared.facts.already_parallel else None
+    race_diags = None
+    if races is not None:  # what a race fix fixes: the race check's diagnostics
+        loc = locate(races.anchor, site.source)
+        race_diags = diagnostics_for(races, loc, uri, path, site.source, ls.documents.encoding,
+                                     ls.documents.workspace_root(path)) if loc is not None else None
+    disabled = ls.toolchain.reason() or await ls.documents.run(refusal_for, site, ls.config.settings.input_spec)
+    offer = actions.Offer(uri=uri, version=prepared.version, line=selection.line, end_line=selection.end_line,
+                          site=site, facts=prepared.facts, record=store.get(key),
+                          job_running=job.state if job else None, disabled_reason=disabled,
+                          races=races, race_diagnostics=race_diags)
+    if offer.record is not None and offer.record.applicable and not ls.client.resolve_edit:
+        return await ls.documents.run(_build, ls, offer, only, path, site.source) or None
+    return _build(ls, offer, only, path, site.source) or None
+
+
+def _build(ls: ParevoServer, offer: actions.Offer, only: list[str] | None, path: str,
+           source: str) -> list[types.CodeAction]:
+    return actions.build_actions(offer, only=only, resolve_edit=ls.client.resolve_edit,
+                                 disabled_support=ls.client.disabled_support, path=path, source=source,
+                                 encoding=ls.documents.encoding)
+
+
+@guarded("resolving a code action")
+async def code_action_resolve(ls: ParevoServer, action: types.CodeAction) -> types.CodeAction:
+    """Compute the rewrite's edit against the document's current version (after checking the content hash)."""
+    data = action.data
+    if not isinstance(data, dict) or data.get("kind") != "apply":
+        return action  # Neovim 0.7 resolves every chosen action, command-only ones too
+    uri, key = data.get("uri"), data.get("key")
+    path = ls.documents.path_of(uri) if isinstance(uri, str) else None
+    if path is None:
+        return action
+    source, version = ls.documents.text(uri)
+    record = ls.stores.store_for(path).get(key) if isinstance(key, str) else None
+    if record is None:
+        raise UserError("this parevo result is gone; run the search again")
+    action.edit = await ls.documents.run(actions.rewrite_edit, record, uri, path, source, version,
+                                         ls.documents.encoding)
+    return action
+
+
+def register(server: ParevoServer) -> None:
+    """Attach the code action handlers."""
+    server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
+                   types.CodeActionOptions(code_action_kinds=actions.KINDS, resolve_provider=True))(code_action)
+    server.feature(types.CODE_ACTION_RESOLVE)(code_action_resolve)

@@ -11,6 +11,7 @@ subprocesses and returns. No LSP here: the server passes callbacks.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import logging
 import threading
@@ -70,6 +71,7 @@ class Job(Generic[C]):
     started: float | None = None
     ended: float | None = None
     done: asyncio.Future | None = None
+    future: concurrent.futures.Future | None = None  # the worker thread's run
 
     @property
     def cancelled(self) -> bool:
@@ -161,6 +163,15 @@ class JobQueue:
         self.cancel_all()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
+    def wait_stopped(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until every running job's worker has returned (any thread,
+        with or without a running event loop); True when none is left running."""
+        futures = [j.future for j in list(self.running.values()) if j.future is not None]
+        if not futures:
+            return True
+        _, pending = concurrent.futures.wait(futures, timeout=timeout)
+        return not pending
+
     # ------------------------------------------------------------ internals
     def _pump(self) -> None:
         while self.queued and len(self.running) < self.max_running and not self._closed:
@@ -183,7 +194,8 @@ class JobQueue:
 
         try:
             self._safe(self.on_start, job)
-            job.result = await loop.run_in_executor(self.executor, job.run, progress, job.cancel)
+            job.future = self.executor.submit(job.run, progress, job.cancel)
+            job.result = await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
             job.cancel.set()
             raise

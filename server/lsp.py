@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         server.start_ws(args.host, args.port)
     else:
         server.start_io()
-    server.close()
-    return 0
+    # the client went away without `exit` (or the transport ended): stop like `exit` does
+    server.terminate(0 if server.protocol._shutdown else 1)
 
 
 if __name__ == "__main__":

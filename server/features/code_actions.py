@@ -75,10 +75,10 @@ async def code_action_resolve(ls: ParevoServer, action: types.CodeAction) -> typ
     path = ls.documents.path_of(uri) if isinstance(uri, str) else None
     if path is None:
         return action
-    source, version = ls.documents.text(uri)
     record = ls.stores.store_for(path).get(key) if isinstance(key, str) else None
     if record is None:
         raise UserError("this parevo result is gone; run the search again")
+    source, version = ls.documents.text(uri)
     action.edit = await ls.documents.run(actions.rewrite_edit, record, uri, path, source, version,
                                          ls.documents.encoding)
     return action

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from ..errors import guarded
-from ..app import ParevoServer
+from ..app import EXIT_GRACE_S, ParevoServer
 from ..settings import Settings
 
 
@@ -34,9 +34,11 @@ async def did_change_configuration(ls: ParevoServer, params: types.DidChangeConf
 
 
 @guarded("shutdown", fallback=None)
-def on_shutdown(ls: ParevoServer, *args) -> None:
-    """Cancel every search so their subprocesses are killed before the client exits."""
+async def on_shutdown(ls: ParevoServer, *args) -> None:
+    """Cancel every search and wait (at most :data:`~parevo.server.app.EXIT_GRACE_S` seconds) until
+    they have stopped, so their subprocesses are gone before the client sends ``exit``."""
     ls.searches.cancel_all()
+    await ls.searches.stopped(EXIT_GRACE_S)
 
 
 @guarded("exit", fallback=None)

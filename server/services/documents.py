@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -34,6 +35,9 @@ CPP_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".c++", ".h", ".hh", ".hpp", ".hxx"
 CPP_LANGUAGES = {"c", "cpp", "cuda-cpp", "objective-c", "objective-cpp"}
 
 T = TypeVar("T")
+
+#: A surrogate code point in a Python string is always a lone one (JSON pairs decode to one code point).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Prepared loops kept (LRU), across documents.
 PREPARED_CACHE = 64
@@ -66,6 +70,15 @@ class Prepared:
     facts: LoopFacts
 
 
+def readable(text: str) -> str:
+    """``text`` with each lone surrogate (a client passing invalid UTF-16 or UTF-8 through) replaced
+    by U+FFFD, so it encodes as UTF-8; one code point and one UTF-16 unit each way, so every
+    position in the document stays exact."""
+    if not LONE_SURROGATE.search(text):
+        return text
+    return LONE_SURROGATE.sub("\ufffd", text)
+
+
 class Documents:
     """The workspace's documents, seen as C/C++ files on disk.
 
@@ -84,14 +97,15 @@ class Documents:
         return self.lsp.workspace.get_text_document(uri)
 
     def text(self, uri: str) -> tuple[str, int | None]:
-        """The current text and version of document ``uri`` (read from disk when it is not open).
+        """The current text and version of document ``uri`` (read from disk when it is not open),
+        made :func:`readable`: every reader in the server uses this text.
 
         Raises:
             UserError: the document is not open and its file cannot be read.
         """
         doc = self.get(uri)
         try:
-            return doc.source, doc.version
+            return readable(doc.source), doc.version
         except (OSError, UnicodeDecodeError) as e:
             why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             raise UserError(f"{doc.path} is not open in the editor and cannot be read ({why})") from None

@@ -27,15 +27,15 @@ class Publisher:
         path = self.documents.path_of(uri)
         if path is None:
             return
-        doc = self.documents.get(uri)
+        source, version = self.documents.text(uri)
         root = self.documents.workspace_root(path)
         diags: list[types.Diagnostic] = []
         for rec, loc in self.stores.records_for(uri):
             try:
-                diags += diagnostics_for(rec, loc, uri, path, doc.source, self.documents.encoding, root)
+                diags += diagnostics_for(rec, loc, uri, path, source, self.documents.encoding, root)
             except Exception:  # noqa: BLE001 - one bad record must not hide the others
                 log.exception("parevo: diagnostics of %s failed", rec.key)
-        self.client.publish(uri, diags, doc.version)
+        self.client.publish(uri, diags, version)
 
     def clear(self, uri: str) -> None:
         """Remove every diagnostic of document ``uri`` (it closed)."""

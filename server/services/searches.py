@@ -320,6 +320,13 @@ class Searches:
         self.queue.cancel_all()
         return n
 
+    async def stopped(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until no job runs; True when none does."""
+        end = asyncio.get_running_loop().time() + timeout
+        while self.queue.running and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.02)
+        return not self.queue.running
+
     def close(self) -> None:
         """Cancel every search (their subprocesses are killed) and refuse new ones."""
         self.queue.close()

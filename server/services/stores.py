@@ -53,11 +53,10 @@ class Stores:
         path = self.documents.path_of(uri)
         if path is None:
             return []
-        doc = self.documents.get(uri)
+        source, version = self.documents.text(uri)
         cached = self.located.get(uri)
-        if cached is not None and cached[0] == doc.version and doc.version is not None:
+        if cached is not None and cached[0] == version and version is not None:
             return cached[1]
-        source = doc.source
         records = {r.key: r for r in self.store_for(path).for_path(path)}
         for key, err in self.errors.items():
             if os.path.normpath(err.path) == os.path.normpath(path):
@@ -67,7 +66,7 @@ class Stores:
             loc = locate(rec.anchor, source)
             if loc is not None:
                 found.append((rec, loc))
-        self.located[uri] = (doc.version, found)
+        self.located[uri] = (version, found)
         return found
 
     def loaded(self) -> list[tuple[ResultStore, LoopRecord]]:

@@ -8,23 +8,30 @@ search ended without a verified rewrite (or the loop is not parallelizable);
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
+import math
 import re
 import shutil
 import sys
 import threading
+import time
 from pathlib import Path
 
 from parevo.evolution.engine import EvolveRequest, evolve, replay
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.report import render_text
 from parevo.evolution.search import Budget, ProgressEvent
-from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, discover, doctor
+from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, default_cache_dir, discover, doctor
 from parevo.toolchain.models import ParevoError
 from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED
 from parevo.toolchain.splice import apply_edits
 
+from . import faults
 from .cli_setup import cmd_setup, first_use
+
+#: The most ParlayLib worker threads a timing may ask for (the language server's setting has the same bound).
+MAX_THREADS = 1024
 
 LOCATION = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
 
@@ -75,14 +82,33 @@ class ProgressPrinter:
         self.stream.flush()
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1, in digits (``1048576``)."""
+def _int_at_least(low: int, high: int | None = None):
+    """argparse type: an integer in digits (``1048576``) of at least ``low`` (and at most ``high``)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {v}")
+        if high is not None and v > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {v}")
+        return v
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
     try:
-        v = int(text)
+        v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return v
 
 
@@ -96,17 +122,56 @@ def _llm_settings(args) -> LLMSettings | None:
     return LLMSettings.from_env(base_url=args.llm_base_url, model=args.llm_model, api_key_env=args.llm_key_env)
 
 
-def _write_reports(result, json_path: str | None) -> None:
-    """Write ``--json`` and copy the run's transcript beside it (``NAME.transcript.jsonl``)."""
+def _cache_dir(args) -> Path:
+    """The compile cache this run uses (``--cache-dir``, ``$PAREVO_CACHE_DIR``, else the default)."""
+    return Path(args.cache_dir) if getattr(args, "cache_dir", None) else default_cache_dir()
+
+
+def _fault(e: OSError, args) -> str:
+    """One sentence for an ``OSError`` met while searching: which path, what is wrong, the fix."""
+    cache = _cache_dir(args)
+    if faults.inside(e.filename, cache):
+        return faults.sentence(e, "the compile cache", faults.CACHE_FIX)
+    if e.errno == errno.ENOENT:
+        return f"{e.filename or 'a file'} does not exist"
+    return faults.sentence(e, "the file", "check the path and its permissions")
+
+
+def _write_reports(result, json_path: str | None, args) -> None:
+    """Write ``--json`` and copy the run's transcript beside it (``NAME.transcript.jsonl``).
+
+    A report that cannot be written where asked is written to ``<cache>/reports/`` instead,
+    and both paths are printed: a finished search is never lost.
+    """
     if not json_path:
         return
-    Path(json_path).write_text(result.model_dump_json(indent=2))
-    print(f"report written to {json_path}")
+    data = result.model_dump_json(indent=2)
+    try:
+        Path(json_path).write_text(data)
+    except OSError as e:
+        name = result.run_id or time.strftime("report-%Y%m%d-%H%M%S")
+        fallback = _cache_dir(args) / "reports" / f"{name}.json"
+        try:
+            fallback.parent.mkdir(parents=True, exist_ok=True)
+            fallback.write_text(data)
+        except OSError as e2:
+            print(f"parevo: {faults.sentence(e, 'the report path', 'pass another --json PATH')}; "
+                  f"{faults.sentence(e2, 'the fallback report', faults.CACHE_FIX)}", file=sys.stderr)
+            return
+        print(f"parevo: {faults.sentence(e, 'the report path', 'pass another --json PATH', json_path)}; "
+              f"the report was written to {fallback} instead", file=sys.stderr)
+        json_path = str(fallback)
+    else:
+        print(f"report written to {json_path}")
     beside = Path(json_path).with_suffix(".transcript.jsonl")
-    if result.transcript_path and Path(result.transcript_path).exists() and not (
-            beside.exists() and beside.samefile(result.transcript_path)):
-        shutil.copyfile(result.transcript_path, beside)
-        print(f"transcript copied to {beside}")
+    try:
+        if result.transcript_path and Path(result.transcript_path).exists() and not (
+                beside.exists() and beside.samefile(result.transcript_path)):
+            shutil.copyfile(result.transcript_path, beside)
+            print(f"transcript copied to {beside}")
+    except OSError as e:
+        print(f"parevo: the transcript stays at {result.transcript_path}: "
+              f"{faults.sentence(e, 'its copy', 'pass another --json PATH', beside)}", file=sys.stderr)
 
 
 def cmd_evolve(args) -> int:
@@ -132,23 +197,44 @@ def cmd_evolve(args) -> int:
         return result
     if result.status != "verified":
         return 1
-    if args.apply:
+    return _apply(result, args) if args.apply else 0
+
+
+def _apply(result, args) -> int:
+    """``--apply``: write the verified rewrite into the file the result names, or say why not (exit 2)."""
+    path = result.path
+    try:
         current = Path(path).read_text()
-        if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
-            print(f"parevo: {path} changed during the search; not applying", file=sys.stderr)
-            return 2
+    except (OSError, UnicodeDecodeError) as e:
+        why = faults.reason(e) if isinstance(e, OSError) else "is not UTF-8 text"
+        print(f"parevo: not applying: {path} {why}", file=sys.stderr)
+        return 2
+    if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
+        print(f"parevo: not applying: {path} changed since the search read it; run the search again",
+              file=sys.stderr)
+        return 2
+    try:
         Path(path).write_text(apply_edits(current, result.edits))
-        print(f"applied the rewrite to {path}")
+    except OSError as e:
+        print(f"parevo: not applying: {faults.sentence(e, 'the file', 'check its permissions', path)}",
+              file=sys.stderr)
+        return 2
+    print(f"applied the rewrite to {path}")
     return 0
 
 
 def _run_search(run, args, *, interrupted: str = "", note: str | None = None):
     """Run ``run(progress, cancel)`` with the progress display; print the report and write ``--json``.
 
-    When ParlayLib is missing, :func:`~parevo.server.cli_setup.first_use` installs it
+    The compile cache is checked first (an unwritable one is a sentence and exit 2, before any
+    work). When ParlayLib is missing, :func:`~parevo.server.cli_setup.first_use` installs it
     (``--yes``, or asking on a terminal) and the search runs again.
     Returns the result, or the exit code (130 interrupted, 2 bad input) when there is none.
     """
+    problem = faults.writable(_cache_dir(args))
+    if problem is not None:
+        print(f"parevo: {faults.sentence(problem, 'the compile cache', faults.CACHE_FIX)}", file=sys.stderr)
+        return 2
     cancel = threading.Event()
     try:
         try:
@@ -161,11 +247,14 @@ def _run_search(run, args, *, interrupted: str = "", note: str | None = None):
         cancel.set()
         print(f"\nparevo: interrupted{f' ({interrupted})' if interrupted else ''}", file=sys.stderr)
         return 130
-    except (ParevoError, OSError) as e:
+    except ParevoError as e:
         print(f"parevo: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"parevo: {_fault(e, args)}", file=sys.stderr)
+        return 2
     print(render_text(result))
-    _write_reports(result, args.json)
+    _write_reports(result, args.json, args)
     return result
 
 
@@ -174,13 +263,42 @@ def _cmd_replay(args) -> int:
                                                          cancel=cancel), args)
     if isinstance(result, int):
         return result
-    return 0 if result.status == "verified" else 1
+    if result.status != "verified":
+        if args.apply:
+            print(f"parevo: nothing to apply: the replayed search ended {result.status}", file=sys.stderr)
+        return 1
+    return _apply(result, args) if args.apply else 0
+
+
+def storage_report(args) -> tuple[list[str], bool]:
+    """``parevo doctor``'s lines on the folders parevo writes: the compile cache and the
+    workspace's result store (``--workspace``, else the current folder); ok when both are writable."""
+    lines: list[str] = []
+    ok = True
+    workspace = Path(args.workspace) if args.workspace else Path.cwd()
+    for label, folder, fix in (("compile cache", _cache_dir(args), faults.CACHE_FIX),
+                               ("result store", workspace / ".parevo" / "results", faults.STORE_FIX)):
+        problem = faults.writable(folder, create=False)
+        if problem is None:
+            lines.append(f"[ok] {label}: {folder} (writable)")
+        else:
+            ok = False
+            lines.append(f"[!!] {label}: {folder} {faults.reason(problem)}")
+            lines.append(f"     fix: {fix}")
+    return lines, ok
 
 
 def cmd_doctor(args) -> int:
     tc = discover(_discovery(args))
     text, ok = doctor(tc)
-    print(text)
+    storage, writable = storage_report(args)
+    lines = text.rstrip("\n").split("\n")
+    if lines and lines[-1].startswith(("ready", "not ready")):  # the verdict comes last, after our lines
+        lines.pop()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    ok = ok and writable
+    print("\n".join(lines + storage + ["", "ready" if ok else "not ready: fix the items marked !!"]))
     return 0 if ok else 1
 
 
@@ -207,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
     e.add_argument("--apply", action="store_true", help="write the winning rewrite into the file")
     e.add_argument("--seed", type=int, default=1, help="seed of inputs and proposers (default 1)")
-    e.add_argument("--budget", type=float, default=600.0, metavar="SECONDS", help="wall-clock budget")
-    e.add_argument("--max-candidates", type=int, default=64, help="evaluation budget")
-    e.add_argument("--threads", type=int, help="ParlayLib worker threads for timing (default: all cores)")
+    e.add_argument("--budget", type=_seconds, default=600.0, metavar="SECONDS", help="wall-clock budget")
+    e.add_argument("--max-candidates", type=_positive_int, default=64, help="evaluation budget")
+    e.add_argument("--threads", type=_int_at_least(1, MAX_THREADS),
+                   help=f"ParlayLib worker threads for timing, 1 to {MAX_THREADS} (default: all cores)")
     e.add_argument("--timing-n", type=_positive_int, metavar="N",
                    help="time at input size N (your program's size) instead of calibrating; "
                         "default: timing_n of the input spec, else calibrated")
@@ -223,9 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--llm-key-env", metavar="VAR",
                    help="NAME of the environment variable holding the API key (default: $PAREVO_LLM_KEY_ENV, "
                         "else OPENAI_API_KEY)")
-    e.add_argument("--max-tokens-budget", type=int, default=200_000, metavar="N",
+    e.add_argument("--max-tokens-budget", type=_int_at_least(0), default=200_000, metavar="N",
                    help="LLM tokens (prompt + completion) for the whole search (default 200000)")
-    e.add_argument("--generations", type=int, default=8, help="generations after the rule-based one (default 8)")
+    e.add_argument("--generations", type=_int_at_least(0), default=8,
+                   help="generations after the rule-based one (default 8)")
     e.add_argument("--replay", metavar="RUN",
                    help="re-run a recorded search offline (a run id or a transcript .jsonl): LLM replies and "
                         "timings from the transcript, verdicts from the evaluation cache")
@@ -254,8 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     toolchain_opts(st)
     st.set_defaults(func=lambda args: cmd_setup(args, _discovery(args)))
 
-    d = sub.add_parser("doctor", help="check the compiler, ThreadSanitizer, ParlayLib and profilers")
+    d = sub.add_parser("doctor", help="check the compiler, ThreadSanitizer, ParlayLib, profilers and the "
+                                      "folders parevo writes")
     toolchain_opts(d)
+    d.add_argument("--cache-dir", help="compile cache to check (default: $PAREVO_CACHE_DIR or ~/.cache/parevo)")
     d.set_defaults(func=cmd_doctor)
 
     s = sub.add_parser("serve", help="run the language server (stdio)")

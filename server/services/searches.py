@@ -25,10 +25,11 @@ from parevo.evolution.racecheck import RaceCheckResult, check_races
 from parevo.evolution.racefix import fix_race
 from parevo.evolution.result import EvolutionResult
 from parevo.evolution.search import Budget, ProgressEvent
+from parevo.toolchain.discovery import default_cache_dir
 from parevo.toolchain.models import ParevoError
 from parevo.toolchain.serial_meaning import serial_meaning
 
-from .. import actions
+from .. import actions, faults
 from ..diagnostics import evolution_line
 from ..errors import UserError
 from ..jobs import AlreadyRunning, Job, JobQueue, QueueFull
@@ -168,10 +169,12 @@ class Searches:
             return {"started": False, "reason": "already running", "key": anchor.key}
         req = self.request_for(prepared, os.path.abspath(path))
         tc, problem = await self.setup.toolchain_for_job(kind, req, site, prepared.facts)
+        if not problem and tc is not None:
+            problem = await asyncio.get_running_loop().run_in_executor(self.io, self.cache_problem)
         if problem:
             self.stores.set_error(anchor, problem)
             self.publisher.publish_path(anchor.path)
-            self.client.message(f"parevo: {problem}", types.MessageType.Error)
+            self.client.message_once(f"parevo: {problem}", types.MessageType.Error)
             return {"started": False, "reason": problem, "key": anchor.key}
         fn: Callable[..., Any] = {"evolve": evolve, "races": check_races, "fix": fix_race}[kind]
         title = "parevo: " + {"evolve": actions.TITLE_PARALLELIZE, "races": actions.TITLE_CHECK_RACES,
@@ -268,11 +271,13 @@ class Searches:
                 return "cancelled"
             if isinstance(e, ParevoError):
                 message = str(e)
+            elif isinstance(e, OSError):
+                message = self.fault(e)
             else:
                 log.error("parevo: the search crashed", exc_info=e)
                 message = f"internal error: {type(e).__name__}: {e}"
             self.stores.set_error(ctx.anchor, message)
-            self.client.message(f"parevo: {message}", types.MessageType.Warning)
+            self.client.message_once(f"parevo: {message}", types.MessageType.Warning)
             return message
         if result is None or job.cancelled or getattr(result, "status", None) == "cancelled":
             return "cancelled"
@@ -286,12 +291,30 @@ class Searches:
         try:
             await asyncio.get_running_loop().run_in_executor(self.io, self._save, store, record, ctx)
             self.staleness.checked.add(record.key)
-        except OSError as e:  # a read-only disk must not lose the result
+        except OSError as e:  # a read-only disk must not lose the result: it is kept for this session
             log.warning("parevo: could not store the result: %s", e)
             store.load()[record.key] = record
+            self.client.message_once(
+                "parevo: " + faults.sentence(e, "the result store", faults.STORE_FIX, store.directory)
+                + "; results are kept until the editor closes", types.MessageType.Warning)
         self.stores.clear_error(ctx.anchor.key)
         self.staleness.update_watch()
         return message
+
+    def cache_dir(self) -> str:
+        """The compile cache searches use (the setting, else the default)."""
+        return self.config.settings.cache_dir or str(default_cache_dir())
+
+    def cache_problem(self) -> str | None:
+        """I/O pool: why the compile cache cannot be written (a sentence), or None."""
+        e = faults.writable(self.cache_dir())
+        return None if e is None else faults.sentence(e, "the compile cache", faults.CACHE_FIX_SERVER)
+
+    def fault(self, e: OSError) -> str:
+        """One sentence for an ``OSError`` that ended a search (the cache, else the file it names)."""
+        if faults.inside(e.filename, self.cache_dir()):
+            return faults.sentence(e, "the compile cache", faults.CACHE_FIX_SERVER)
+        return faults.sentence(e, "the file", "check the path and its permissions")
 
     def _save(self, store: ResultStore, record: LoopRecord, ctx: JobContext) -> None:
         """I/O pool: fingerprint the result's dependencies and write it."""

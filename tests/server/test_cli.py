@@ -57,7 +57,7 @@ def test_bad_input_gets_a_clear_error_and_exit_2(capsys, tmp_path):
     assert main(["evolve", f"{broken}:3", "--quiet"]) == 2
     assert "does not parse" in capsys.readouterr().err
     assert main(["evolve", f"{tmp_path / 'missing.cpp'}:3", "--quiet"]) == 2
-    assert "No such file" in capsys.readouterr().err
+    assert "missing.cpp does not exist" in capsys.readouterr().err
 
 
 @pytest.mark.fast
@@ -110,6 +110,72 @@ def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_
     cxx = shutil.which("g++")
     comp = subprocess.run([cxx, "-std=c++17", "-fsyntax-only", str(work)], capture_output=True, text=True)
     assert comp.returncode == 0, comp.stderr
+    # --replay --apply: refused, with the reason, on the file the run no longer matches; applied on the original
+    res = _parevo("evolve", "--replay", data["run_id"], "--apply", "--quiet", env=env, cwd=tmp_path)
+    assert res.returncode == 2 and "not applying" in res.stderr and "changed since the search" in res.stderr
+    assert work.read_text() == after
+    work.write_text(before)
+    res = _parevo("evolve", "--replay", data["run_id"], "--apply", "--quiet", env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "applied the rewrite" in res.stdout and work.read_text() == after
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("option, value, needle", [
+    ("--budget", "-5", "must be a positive number of seconds"),
+    ("--budget", "nan", "must be a positive number of seconds"),
+    ("--threads", "0", "must be at least 1"),
+    ("--threads", "5000", "must be at most 1024"),
+    ("--timing-n", "0", "must be at least 1"),
+    ("--max-candidates", "0", "must be at least 1"),
+    ("--generations", "-1", "must be at least 0"),
+])
+def test_option_values_are_validated(option, value, needle, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["evolve", f"{EXAMPLES / 'sum_squares.cpp'}:8", option, value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert option in err and needle in err
+
+
+@pytest.mark.fast
+def test_an_unusable_cache_is_one_sentence_and_exit_2(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    env = dict(os.environ, PAREVO_CACHE_DIR=str(blocker / "cache"))
+    res = _parevo("evolve", f"{EXAMPLES / 'sum_squares.cpp'}:8", "--quiet", env=env)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and "Errno" not in res.stderr
+    assert f"the compile cache {blocker / 'cache'} cannot be a folder: a file is in the way" in res.stderr
+    assert "--cache-dir" in res.stderr  # the fix
+    res = _parevo("doctor", "--cache-dir", str(blocker / "cache"), env=env)
+    assert res.returncode == 1 and "[!!] compile cache" in res.stdout and "not ready" in res.stdout
+
+
+@pytest.mark.fast
+def test_a_report_that_cannot_be_written_where_asked_goes_to_the_cache(tmp_path):
+    (tmp_path / "afile").write_text("")
+    env = dict(os.environ, PAREVO_CACHE_DIR=str(tmp_path / "cache"))
+    res = _parevo("evolve", f"{EXAMPLES / 'recurrence.cpp'}:8", "--json", str(tmp_path / "afile" / "r.json"),
+                  "--quiet", env=env)
+    assert res.returncode == 1, res.stderr  # the search's own verdict: not parallelizable
+    assert "Traceback" not in res.stderr
+    [written] = list((tmp_path / "cache" / "reports").glob("*.json"))
+    assert f"the report was written to {written} instead" in res.stderr
+    assert json.loads(written.read_text())["status"] == "not-parallelizable"
+
+
+@pytest.mark.fast
+def test_read_only_folders_are_reported_in_words():
+    import errno
+
+    from parevo.server import faults
+
+    e = OSError(errno.EROFS, "Read-only file system", "/x/cache/runs")
+    assert faults.sentence(e, "the compile cache", faults.CACHE_FIX) == (
+        "the compile cache /x/cache/runs is on a read-only file system; " + faults.CACHE_FIX)
+    full = OSError(errno.ENOSPC, "No space left on device", "/x/cache/objects/a.o")
+    assert "no space left" in faults.sentence(full, "the compile cache", faults.CACHE_FIX)
 
 
 @pytest.mark.fast

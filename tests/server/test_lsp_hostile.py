@@ -161,3 +161,32 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return True
+
+
+@pytest.mark.parlay
+def test_an_unusable_cache_is_a_message_once_and_a_diagnostic(tmp_path, parevo_cache_dir):
+    ws = workspace_with(tmp_path / "ws", EXAMPLES / "sum_squares.cpp")
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    env = server_env(parevo_cache_dir)
+    c = RawClient(ws, env, tmp_path / "stderr.txt")
+    try:
+        c.initialize(ws, {"cacheDir": str(blocker / "cache")})
+        uri = c.open(ws / "sum_squares.cpp")
+        for _ in range(2):
+            res = c.request("workspace/executeCommand", {"command": "parevo.parallelize",
+                                                         "arguments": [uri, 7, None, 1]}, timeout=120)
+            assert res["result"]["started"] is False and "compile cache" in res["result"]["reason"]
+        expected = f"the compile cache {blocker / 'cache'} cannot be a folder: a file is in the way"
+        shown = [n["params"]["message"] for n in c.notifications if n["method"] == "window/showMessage"]
+        assert len([m for m in shown if expected in m]) == 1, shown
+        for _ in range(100):
+            diags = [d for n in c.notifications if n["method"] == "textDocument/publishDiagnostics"
+                     and n["params"]["uri"] == uri for d in n["params"]["diagnostics"]]
+            if diags:
+                break
+            time.sleep(0.05)
+        assert any(d["code"] == "parevo.error" and expected in d["message"] and "cacheDir" in d["message"]
+                   for d in diags), diags
+    finally:
+        c.close()

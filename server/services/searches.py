@@ -249,7 +249,8 @@ class Searches:
             log.exception("parevo: recording the outcome of %s failed", job.title)
             message = f"internal error: {e}"
         finally:
-            try:
+            try:  # the diagnostics first: a client that sees the progress end sees the outcome
+                self.publisher.publish_path(ctx.path)
                 progress = self.client.lsp.work_done_progress
                 if job.token:
                     if not ctx.begun:
@@ -257,7 +258,6 @@ class Searches:
                     progress.end(job.token, types.WorkDoneProgressEnd(message=message[:500]))
                 else:
                     self.client.logmsg(f"{job.title}: {message}")
-                self.publisher.publish_path(ctx.path)
             except Exception:  # noqa: BLE001 - e.g. the client is gone
                 log.exception("parevo: reporting the end of %s failed", job.title)
 

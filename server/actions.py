@@ -21,15 +21,11 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from parevo.evolution.racefix import FixChanged, fix_source
-from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
-from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.splice import apply_edits, rewrite_edits
-from parevo.toolchain.style import edits_between, styled_source
+from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.toolchain.splice import TextEdit
 
 from .convert import to_lsp_edits, workspace_edit
-from .errors import UserError
-from .store import LoopRecord, locate
+from .store import LoopRecord
 
 TITLE_PARALLELIZE = "Parallelize with ParlayLib"
 TITLE_CHECK_RACES = "Check for data races"
@@ -47,10 +43,6 @@ KIND_REWRITE = types.CodeActionKind.RefactorRewrite
 KIND_RACES = types.CodeActionKind.Refactor
 KIND_FIX = types.CodeActionKind.QuickFix
 KINDS = [KIND_REWRITE, KIND_RACES, KIND_FIX]
-
-
-class StaleResult(UserError):
-    """The result no longer matches the document: it must not be applied (the message says what to do)."""
 
 
 def apply_title(record: LoopRecord) -> str:
@@ -89,38 +81,13 @@ class Offer:
         """The loop has a current race check that found races."""
         rc = self.races.race_check if self.races is not None else None
         return rc is not None and rc.status == "races" and self.races.stale is None
+    apply_edits: list[TextEdit] | None = None  # the rewrite's edits, for clients that cannot resolve
 
 
-def rewrite_edit(record: LoopRecord, uri: str, path: str, source: str, version: int | None,
+def rewrite_edit(uri: str, version: int | None, source: str, edits: list[TextEdit],
                  encoding: str) -> types.WorkspaceEdit:
-    """The versioned, minimal edit applying ``record``'s verified rewrite to ``source``, formatted in the
-    user's style (a race fix replaces the parallel loop by the rewrite of its serial meaning).
-
-    Raises:
-        StaleResult: the record is stale, not verified, or its loop's function
-            changed (content hash) in ``source``.
-    """
-    if not record.applicable:
-        raise StaleResult("this parevo result is stale or holds no verified rewrite; run the search again")
-    loc = locate(record.anchor, source)
-    if loc is None:
-        raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
-    try:
-        site = find_loop(source, path, loc.start_line)
-    except Exception as e:  # noqa: BLE001 - any failure to re-read the loop means: do not apply
-        raise StaleResult(f"cannot read the loop again: {e}") from None
-    if site.content_hash != record.anchor.content_hash or site.loop_text != source[loc.start:loc.end]:
-        raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
-    best = record.evolution.best  # type: ignore[union-attr]
-    try:
-        if record.race_fix:
-            new = fix_source(site, record.evolution)  # type: ignore[arg-type]
-        else:
-            new = apply_edits(source, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
-                                                    function_text=best.candidate.function_text))
-    except (FixChanged, ParevoError, ValueError) as e:
-        raise StaleResult(f"the rewrite no longer applies: {e}") from None
-    edits = edits_between(source, styled_source(source, new, path))
+    """The versioned edit of document ``uri`` applying ``edits`` (byte spans of ``source``,
+    from :func:`~parevo.server.reading.rewrite_byte_edits`), in the client's position encoding."""
     return workspace_edit(uri, version, to_lsp_edits(source, edits, encoding))
 
 
@@ -133,11 +100,11 @@ def build_actions(offer: Offer, *, only: list[str] | None, resolve_edit: bool, d
         action = types.CodeAction(title=apply_title(rec), kind=KIND_REWRITE, is_preferred=True,
                                   data={"kind": "apply", "uri": offer.uri, "version": offer.version,
                                         "key": rec.key})
-        if not resolve_edit:
-            try:
-                action.edit = rewrite_edit(rec, offer.uri, path, source, offer.version, encoding)
+        if not resolve_edit:  # the client cannot resolve: the edit now (None when it does not apply)
+            if offer.apply_edits is not None:
+                action.edit = rewrite_edit(offer.uri, offer.version, source, offer.apply_edits, encoding)
                 action.data = None
-            except StaleResult:
+            else:
                 action = None  # type: ignore[assignment]
         if action is not None:
             actions.append(action)

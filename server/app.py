@@ -17,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from .protocol import ParevoProtocol, flush_streams
 from .reaper import kill_descendants
 
+from .services.analysis import Analysis
 from .services.client import Client
 from .services.config import Configuration
 from .services.documents import Documents
@@ -40,7 +41,7 @@ class ParevoServer(LanguageServer):
 
     Built only by :func:`create_server`, which sets every service below before
     the first message is read. ``io`` runs blocking file and discovery work,
-    ``analysis`` reads loops (tree-sitter, facts).
+    ``analysis`` reads loops (tree-sitter, facts) on a thread or in its worker process.
     """
 
     client: Client
@@ -53,7 +54,7 @@ class ParevoServer(LanguageServer):
     setup: ParlaySetup
     searches: Searches
     io: ThreadPoolExecutor
-    analysis: ThreadPoolExecutor
+    analysis: Analysis
 
     protocol: ParevoProtocol
 
@@ -71,7 +72,7 @@ class ParevoServer(LanguageServer):
         self.staleness.stop()
         self.client.cancel_tasks()
         self.io.shutdown(wait=False, cancel_futures=True)
-        self.analysis.shutdown(wait=False, cancel_futures=True)
+        self.analysis.close()
 
     def shutdown(self):
         """Server teardown (also on a client that disconnects): cancel searches first."""

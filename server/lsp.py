@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import features
 from .app import ParevoServer
+from .services.analysis import Analysis
 from .services.client import Client
 from .services.config import Configuration
 from .services.documents import Documents
@@ -68,7 +69,7 @@ def create_server() -> ParevoServer:
     """
     server = ParevoServer()
     server.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parevo-io")
-    server.analysis = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parevo-analysis")
+    server.analysis = Analysis(ThreadPoolExecutor(max_workers=1, thread_name_prefix="parevo-analysis"))
     client = server.client = Client(server)
     config = server.config = Configuration(client)
     documents = server.documents = Documents(server, server.analysis)

@@ -15,8 +15,9 @@ from parevo.toolchain.refusal import refusal_for
 from .. import actions
 from ..errors import UserError, guarded
 from ..app import ParevoServer
-from ..services.documents import Selection
 from ..diagnostics import diagnostics_for
+from ..reading import Selection, StaleResult, rewrite_byte_edits
+from ..services.analysis import Superseded, TooLarge
 from ..store import anchor_of, locate, record_key
 
 
@@ -31,12 +32,12 @@ async def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[
     only = params.context.only if params.context else None
     if only and not any(actions.wanted(k, only) for k in actions.KINDS):
         return None
-    selection = Selection.of(params.range)
+    selection = selection_of(params.range)
     try:
         prepared = await ls.documents.prepare(uri, selection)
-    except ParseFailure as e:
+    except (ParseFailure, TooLarge) as e:
         return actions.parse_failure_action(str(e), ls.client.disabled_support) or None
-    except (NoLoopFound, NotInFunction):
+    except (NoLoopFound, NotInFunction, Superseded):
         return None
     site = prepared.site
     key = anchor_of(site).key
@@ -48,21 +49,29 @@ async def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[
         loc = locate(races.anchor, site.source)
         race_diags = diagnostics_for(races, loc, uri, path, site.source, ls.documents.encoding,
                                      ls.documents.workspace_root(path)) if loc is not None else None
-    disabled = ls.toolchain.reason() or await ls.documents.run(refusal_for, site, ls.config.settings.input_spec)
+    disabled = ls.toolchain.reason() or await ls.documents.run(uri, site.source, refusal_for, site,
+                                                               ls.config.settings.input_spec)
     offer = actions.Offer(uri=uri, version=prepared.version, line=selection.line, end_line=selection.end_line,
                           site=site, facts=prepared.facts, record=store.get(key),
                           job_running=job.state if job else None, disabled_reason=disabled,
                           races=races, race_diagnostics=race_diags)
     if offer.record is not None and offer.record.applicable and not ls.client.resolve_edit:
-        return await ls.documents.run(_build, ls, offer, only, path, site.source) or None
-    return _build(ls, offer, only, path, site.source) or None
-
-
-def _build(ls: ParevoServer, offer: actions.Offer, only: list[str] | None, path: str,
-           source: str) -> list[types.CodeAction]:
+        try:  # a client that cannot resolve gets the edit now
+            offer.apply_edits = await ls.documents.run(uri, site.source, rewrite_byte_edits, offer.record, path,
+                                                       site.source)
+        except StaleResult:
+            offer.apply_edits = None
     return actions.build_actions(offer, only=only, resolve_edit=ls.client.resolve_edit,
-                                 disabled_support=ls.client.disabled_support, path=path, source=source,
-                                 encoding=ls.documents.encoding)
+                                 disabled_support=ls.client.disabled_support, path=path, source=site.source,
+                                 encoding=ls.documents.encoding) or None
+
+
+def selection_of(rng: types.Range) -> Selection:
+    """The lines an LSP range selects (a whole-line selection ends at column 0 of the next line)."""
+    start, end = rng.start.line, rng.end.line
+    if end > start and rng.end.character == 0:
+        end -= 1
+    return Selection(start, end if end > start else None)
 
 
 @guarded("resolving a code action")
@@ -79,8 +88,8 @@ async def code_action_resolve(ls: ParevoServer, action: types.CodeAction) -> typ
     if record is None:
         raise UserError("this parevo result is gone; run the search again")
     source, version = ls.documents.text(uri)
-    action.edit = await ls.documents.run(actions.rewrite_edit, record, uri, path, source, version,
-                                         ls.documents.encoding)
+    edits = await ls.documents.run(uri, source, rewrite_byte_edits, record, path, source)
+    action.edit = actions.rewrite_edit(uri, version, source, edits, ls.documents.encoding)
     return action
 
 

@@ -17,8 +17,8 @@ from lsprotocol import types
 from .. import actions
 from ..errors import UserError, guarded
 from ..app import ParevoServer
-from ..services.documents import Selection
 from ..diagnostics import evolution_line
+from ..reading import Selection
 from ..store import anchor_of, record_key
 
 

@@ -1,20 +1,19 @@
 """Open documents: which are C/C++ files, where they live, and the loop at a selection.
 
 Reading a loop (tree-sitter parse, loop facts) is the only heavy work a
-request does; :meth:`Documents.prepare` runs it on the analysis pool, never on
-the event loop, and keeps the answer per document version and selection.
+request does; :meth:`Documents.prepare` runs it through
+:class:`~.analysis.Analysis` (a thread for small documents, a worker process
+for large ones), never on the event loop, and keeps the answer per document
+version and selection.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,11 +22,11 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from parevo.toolchain.facts import analyze
-from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
-from parevo.toolchain.parsing import find_loop
+from parevo.toolchain.models import ParevoError
 
 from ..errors import UserError
+from ..reading import Prepared, Selection, read_loop
+from .analysis import Analysis
 
 log = logging.getLogger("parevo.server")
 
@@ -43,40 +42,17 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 PREPARED_CACHE = 64
 
 
-@dataclass(frozen=True)
-class Selection:
-    """A 0-based line selection: ``line`` alone (a cursor) or ``line`` to ``end_line``."""
-
-    line: int
-    end_line: int | None = None
-
-    @classmethod
-    def of(cls, rng: types.Range) -> "Selection":
-        """The lines an LSP range selects (a whole-line selection ends at column 0 of the next line)."""
-        start, end = rng.start.line, rng.end.line
-        if end > start and rng.end.character == 0:
-            end -= 1
-        return cls(start, end if end > start else None)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The loop at a selection of one document version, read and analyzed (no compile)."""
-
-    uri: str
-    version: int | None
-    selection: Selection
-    site: LoopSite
-    facts: LoopFacts
-
-
 def readable(text: str) -> str:
     """``text`` with each lone surrogate (a client passing invalid UTF-16 or UTF-8 through) replaced
     by U+FFFD, so it encodes as UTF-8; one code point and one UTF-16 unit each way, so every
     position in the document stays exact."""
-    if not LONE_SURROGATE.search(text):
+    if text.isascii():
         return text
-    return LONE_SURROGATE.sub("\ufffd", text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return LONE_SURROGATE.sub("\ufffd", text)
 
 
 class Documents:
@@ -86,7 +62,7 @@ class Documents:
     blocks the event loop).
     """
 
-    def __init__(self, lsp: LanguageServer, analysis: Executor) -> None:
+    def __init__(self, lsp: LanguageServer, analysis: Analysis) -> None:
         self.lsp = lsp
         self.analysis = analysis
         self._prepared: OrderedDict[tuple, Prepared | ParevoError] = OrderedDict()
@@ -180,15 +156,14 @@ class Documents:
 
         Raises:
             ParseFailure, NoLoopFound, NotInFunction: as ``find_loop``.
-            UserError: the document cannot be read.
+            UserError: the document cannot be read (:class:`~.analysis.TooLarge`: it is over the size limit).
         """
         source, version = self.text(uri)
         key = (uri, version, selection, hash(source))
         hit = self._prepared.get(key)
         if hit is None:
             path = os.path.abspath(self.path_of(uri) or to_fs_path(uri) or uri)
-            loop = asyncio.get_running_loop()
-            hit = await loop.run_in_executor(self.analysis, _read_loop, uri, version, selection, source, path)
+            hit = await self.run(uri, source, read_loop, uri, version, selection, source, path)
             self._prepared[key] = hit
             while len(self._prepared) > PREPARED_CACHE:
                 self._prepared.popitem(last=False)
@@ -198,16 +173,12 @@ class Documents:
             raise hit
         return hit
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(*args)`` (parsing or analysis) on the analysis pool."""
-        return await asyncio.get_running_loop().run_in_executor(self.analysis, fn, *args)
+    async def run(self, uri: str, source: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` (reading document ``uri``, text ``source``) where it cannot stall the
+        server: a thread for a small document, the worker process for a large one.
 
-
-def _read_loop(uri: str, version: int | None, selection: Selection, source: str,
-               path: str) -> Prepared | ParevoError:
-    """Analysis pool: read and analyze the loop (a user-facing error is returned, not raised)."""
-    try:
-        site = find_loop(source, path, selection.line, selection.end_line)
-        return Prepared(uri=uri, version=version, selection=selection, site=site, facts=analyze(site))
-    except ParevoError as e:
-        return e
+        Raises:
+            TooLarge: the document is over the size limit.
+            Superseded: a newer version of the document was asked for meanwhile.
+        """
+        return await self.analysis.run(uri, len(source.encode("utf-8")), fn, *args)

@@ -190,3 +190,48 @@ def test_an_unusable_cache_is_a_message_once_and_a_diagnostic(tmp_path, parevo_c
                    for d in diags), diags
     finally:
         c.close()
+
+
+def _big_cpp(mb: float) -> tuple[str, int]:
+    """About ``mb`` MB of small functions with a loop each, and a loop line in the middle."""
+    line = "double f{k}(const double* a, int n) {{ double s = 0; for (int i = 0; i < n; ++i) s += a[i]; return s; }}\n"
+    count = int(mb * 1e6 / len(line.format(k=10000)))
+    return "".join(line.format(k=k) for k in range(count)), count // 2
+
+
+def _action_params(uri: str, line: int, col: int = 40) -> dict:
+    return {"textDocument": {"uri": uri}, "context": {"diagnostics": []},
+            "range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}}}
+
+
+@pytest.mark.fast
+def test_a_document_over_the_size_limit_gets_a_note_and_nothing_is_read(raw):
+    raw.initialize(raw.ws)
+    text, line = _big_cpp(9)
+    uri = raw.open(raw.ws / "huge.cpp", text=text)
+    t0 = time.monotonic()
+    res = raw.request("textDocument/codeAction", _action_params(uri, line), timeout=60)
+    assert time.monotonic() - t0 < 10  # refused before parsing
+    [act] = res["result"]
+    assert act["title"] == "Parallelize with ParlayLib"
+    assert act["disabled"]["reason"].startswith("too large for parevo (") and "limit 8 MB" in act["disabled"]["reason"]
+
+
+def test_a_small_document_is_served_while_a_large_one_is_read(raw):
+    raw.initialize(raw.ws)
+    small = raw.open(raw.ws / "sum_squares.cpp")
+    text, line = _big_cpp(2)
+    big = raw.open(raw.ws / "large.cpp", text=text)
+    raw.request("textDocument/hover", _hover(small, 8, 4))  # the small document is read
+    big_id = 10_000
+    raw.send({"jsonrpc": "2.0", "id": big_id, "method": "textDocument/codeAction", "params": _action_params(big, line)})
+    answered_meanwhile = 0
+    for _ in range(20):
+        acts = raw.request("textDocument/codeAction", _action_params(small, 7, 2), timeout=60)
+        assert [a["title"] for a in acts["result"]] == ["Parallelize with ParlayLib"]
+        raw.request("textDocument/hover", _hover(small, 8, 4), timeout=60)
+        if big_id not in raw.responses:
+            answered_meanwhile += 1
+    assert answered_meanwhile >= 10, "the small document waited for the large one"
+    res = raw.wait_response(big_id, timeout=600)
+    assert [a["title"] for a in res["result"]] == ["Parallelize with ParlayLib"]

@@ -255,3 +255,30 @@ async def test_watcher_reports_changes_of_watched_files_only(tmp_path):
     seen = set().union(*got)
     assert seen == {str(watched), str(tmp_path / "parevo.inputs.toml")}
     w.stop()
+
+
+# ---------------------------------------------------------------- analysis worker
+async def test_worker_process_supersedes_an_older_version_and_stops_on_cancel():
+    from parevo.server.services.analysis import Superseded, WorkerProcess
+
+    w = WorkerProcess()
+    try:
+        assert await w.run("doc", divmod, 7, 2) == (3, 1)
+        first_pid = w.pid
+        old = asyncio.ensure_future(w.run("doc", time.sleep, 30))
+        await asyncio.sleep(0.5)
+        assert await w.run("doc", divmod, 9, 4) == (2, 1)  # a newer version of "doc": the old job is dropped
+        with pytest.raises(Superseded):
+            await old
+        assert w.pid != first_pid  # the worker reading the old version was ended
+        other = asyncio.ensure_future(w.run("doc", time.sleep, 30))
+        await asyncio.sleep(0.5)
+        pid = w.pid
+        other.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await other
+        assert w.pid is None and pid is not None  # nobody waits: the worker stopped
+        with pytest.raises(ZeroDivisionError):
+            await w.run("doc", divmod, 1, 0)  # errors come back as themselves
+    finally:
+        w.stop()

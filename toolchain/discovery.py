@@ -47,6 +47,9 @@ INSTALL_TSAN = (
     "(or use clang++, whose runtime ships with it, by setting CXX=clang++)"
 )
 
+#: What to do about a configured compiler that does not work.
+CONFIGURED_CXX_FIX = "point it at a C++ compiler (g++ or clang++), or unset it to use the one on PATH"
+
 _PROBE_VERSION = 1  # bump to invalidate cached probe answers
 
 
@@ -148,16 +151,28 @@ def _run(argv: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProc
         return None
 
 
-def _probe_compiler(candidate: str) -> tuple[str, str, str] | None:
-    """(absolute path, kind, first --version line) when ``candidate`` runs as a compiler."""
+def _probe_compiler(candidate: str) -> tuple[str, str, str] | str:
+    """(absolute path, kind, first ``--version`` line) when ``candidate`` is a working C++ compiler,
+    else why not (a sentence naming it).
+
+    Working means: it runs, ``--version`` answers, and it preprocesses C++ (``__cplusplus``
+    expands to a number: ``/bin/echo`` or ``/usr/bin/false`` do not).
+    """
     path = shutil.which(candidate)
     if path is None:
-        return None
+        return f"{candidate} was not found (not an executable file, nor a command on PATH)"
     path = os.path.abspath(path)
     res = _run([path, "--version"])
-    if res is None or res.returncode != 0 or not res.stdout.strip():
-        return None
+    if res is None:
+        return f"{path} cannot be run"
+    if res.returncode != 0 or not res.stdout.strip():
+        return f"{path} --version exits with status {res.returncode}" + (
+            f": {res.stderr.strip().splitlines()[-1][:200]}" if res.stderr.strip() else "")
     first = res.stdout.strip().splitlines()[0].strip()
+    pre = _run([path, "-x", "c++", "-E", "-P", "-"], input="__cplusplus\n")
+    value = pre.stdout.strip().rstrip("L") if pre is not None and pre.returncode == 0 else ""
+    if not value.isdigit():
+        return f"{path} ({first[:80]}) does not compile C++: it does not preprocess `__cplusplus`"
     kind = "clang" if "clang" in res.stdout.lower() else "gcc"
     return path, kind, first
 
@@ -165,7 +180,9 @@ def _probe_compiler(candidate: str) -> tuple[str, str, str] | None:
 def find_compiler(settings: DiscoverySettings, problems: list[str]) -> tuple[str, str, str] | None:
     """Pick the compiler: ``settings.cxx``, env ``CXX``, then ``g++``/``clang++``/``c++``.
 
-    Invalid configured compilers are noted in ``problems`` and skipped.
+    A configured compiler (the setting, else ``CXX``) that is not a working C++
+    compiler is never replaced by another: ``None`` is returned and ``problems``
+    says which one failed and why (:func:`require` then names it).
     Returns ``(path, kind, version line)`` or ``None``.
     """
     configured = [("setting cxx", settings.cxx), ("environment variable CXX", os.environ.get("CXX"))]
@@ -173,12 +190,13 @@ def find_compiler(settings: DiscoverySettings, problems: list[str]) -> tuple[str
         if not value:
             continue
         found = _probe_compiler(value)
-        if found:
+        if isinstance(found, tuple):
             return found
-        problems.append(f"{origin} = {value!r} is not a working compiler; searching PATH instead")
+        problems.append(f"the configured compiler ({origin} = {value!r}) is not a working C++ compiler: {found}")
+        return None
     for name in ("g++", "clang++", "c++"):
         found = _probe_compiler(name)
-        if found:
+        if isinstance(found, tuple):
             return found
     return None
 
@@ -541,7 +559,11 @@ def doctor(tc: Toolchain) -> tuple[str, bool]:
         item(True, "C++ compiler", f"{tc.cxx} ({tc.cxx_version})")
     else:
         ok = False
-        item(False, "C++ compiler", "not found", INSTALL_CXX)
+        configured = next((p for p in tc.problems if p.startswith("the configured compiler")), None)
+        if configured is not None:
+            item(False, "C++ compiler", configured, CONFIGURED_CXX_FIX)
+        else:
+            item(False, "C++ compiler", "not found", INSTALL_CXX)
 
     if tc.tsan_ok:
         item(True, "ThreadSanitizer", tc.tsan_detail)
@@ -603,6 +625,9 @@ def require(tc: Toolchain, *, parlay: bool = True, tsan: bool = False) -> None:
         ParlayLibMissing: only ParlayLib is missing.
     """
     if not tc.cxx:
+        configured = next((p for p in tc.problems if p.startswith("the configured compiler")), None)
+        if configured is not None:
+            raise ToolchainMissing(f"{configured[0].upper()}{configured[1:]}. To fix: {CONFIGURED_CXX_FIX}.")
         raise ToolchainMissing(f"No C++ compiler found. To fix: {INSTALL_CXX}.")
     if tsan and not tc.tsan_ok:
         raise ToolchainMissing(f"ThreadSanitizer does not work with {tc.cxx}: {tc.tsan_detail}. To fix: {INSTALL_TSAN}.")

@@ -243,10 +243,21 @@ def test_compiler_search_setting_env_and_fallback(clean_env, tmp_path):
     found = discovery.find_compiler(DiscoverySettings(cxx="g++"), problems)
     assert found is not None and found[0] == shutil.which("g++") and found[1] == "gcc"
     assert problems == []
+    # a configured compiler that does not work is named, never silently replaced by another one
     clean_env.setenv("CXX", "/nonexistent/c++")
     found = discovery.find_compiler(DiscoverySettings(cxx="not-a-compiler-xyz"), problems)
-    assert found is not None  # fell back to PATH
-    assert len(problems) == 2 and "not-a-compiler-xyz" in problems[0] and "CXX" in problems[1]
+    assert found is None
+    assert problems == ["the configured compiler (setting cxx = 'not-a-compiler-xyz') is not a working C++ "
+                        "compiler: not-a-compiler-xyz was not found (not an executable file, nor a command on PATH)"]
+    problems.clear()
+    assert discovery.find_compiler(DiscoverySettings(), problems) is None
+    assert "environment variable CXX = '/nonexistent/c++'" in problems[0]
+    for fake in ("/bin/echo", "/usr/bin/false"):  # runs, but is not a C++ compiler
+        problems.clear()
+        assert discovery.find_compiler(DiscoverySettings(cxx=fake), problems) is None, fake
+        assert fake in problems[0] and "not a working C++ compiler" in problems[0]
+    with pytest.raises(ToolchainMissing, match=r"setting cxx = '/usr/bin/false'.*unset it"):
+        require(Toolchain(problems=problems))
 
 
 @pytest.mark.fast

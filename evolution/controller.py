@@ -218,6 +218,7 @@ class SearchController:
             raise _Stop("transcript") from None
         except LLMUnavailable as e:
             self.state.llm_active = False
+            self.usage.down = str(e)
             self.state.result_notes.append(f"the LLM endpoint is unavailable ({e}); continuing with rule-based "
                                      "candidates and parameter mutations only")
             self._log(MutationRecord(generation=self.state.generation, operator=op, parent_ids=parent_ids,

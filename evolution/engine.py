@@ -339,7 +339,8 @@ def _controller(s: _Session, runner: CascadeRunner) -> SearchController:
     from the run's checkpoint when it has one."""
     cfg, settings, mode = s.cfg, s.settings, s.mode
     usage = LLMUsage(base_url=s.llm_cfg.base_url if s.llm_cfg else None, model=s.llm_cfg.model if s.llm_cfg else None,
-                     token_budget=settings.token_budget, replayed=mode.replay_of is not None)
+                     token_budget=settings.token_budget, replayed=mode.replay_of is not None,
+                     slow_s=s.llm_cfg.timeout_s / 2 if s.llm_cfg else None)
     llm = mode.llm(s.llm_cfg, usage, s.cancel) if s.llm_cfg is not None else None
     prompts = PromptBuilder(s.site, s.facts, compiler=s.tc.cxx or "c++", flags=s.tinfo.flags, threads=cfg.threads,
                             tsan_threads=cfg.tsan_threads, top_k=settings.top_k) if llm is not None else None

@@ -103,6 +103,30 @@ def render_text(result: EvolutionResult, *, show_diff: bool = True) -> str:
     return "\n".join(out)
 
 
+#: Failure texts of LLM mutations whose call failed (no reply to use): not "unusable replies".
+CALL_FAILURES = ("LLM unavailable:", "LLM call failed:")
+
+
+def llm_line(result: EvolutionResult) -> str:
+    """The LLM endpoint's state and figures: ``LLM: m at URL: down (cannot reach …); 1 call (1 failed, …)``.
+
+    The state is always said: ``up``, ``slow``, ``down`` (with the reason) or ``never contacted``
+    (with what stopped the search first). Unusable replies count replies that came back and could
+    not be used; a call that failed is a failed call, not an unusable reply.
+    """
+    u = result.llm
+    assert u is not None
+    llm_muts = [m for m in result.mutations if m.operator.startswith("llm:")]
+    unusable = sum(1 for m in llm_muts if m.failure and not m.failure.startswith(CALL_FAILURES))
+    dup = sum(1 for m in llm_muts if m.duplicate)
+    state = u.describe()
+    if u.state == "not contacted":
+        state += f" (the search stopped by {result.search.stopped_by or '?'} before an LLM mutation was due)"
+    return (f"LLM: {u.model} at {u.base_url or 'https://api.openai.com/v1'}: {state}; {u.calls} calls "
+            f"({u.retries} retries, {u.failed_calls} failed), {u.tokens:,} of {u.token_budget:,} tokens; "
+            f"{unusable} unusable replies, {dup} duplicates" + (" (replayed)" if u.replayed else ""))
+
+
 def search_lines(result: EvolutionResult) -> list[str]:
     """The evolutionary search's figures: generations, stop reason, evaluation cache, LLM, run, notes."""
     s = result.search
@@ -117,12 +141,7 @@ def search_lines(result: EvolutionResult) -> list[str]:
         out.append(f"evaluation cache: {s.eval_cache_hits} of {s.eval_cache_lookups} lookups hit "
                    f"({s.eval_cache_hit_rate:.0%} hit rate{retimed})")
     if result.llm is not None:
-        u = result.llm
-        failed = sum(1 for m in result.mutations if m.operator.startswith("llm:") and m.failure)
-        dup = sum(1 for m in result.mutations if m.operator.startswith("llm:") and m.duplicate)
-        out.append(f"LLM: {u.model} at {u.base_url or 'https://api.openai.com/v1'}: {u.calls} calls "
-                   f"({u.retries} retries, {u.failed_calls} failed), {u.tokens:,} of {u.token_budget:,} tokens; "
-                   f"{failed} unusable replies, {dup} duplicates" + (" (replayed)" if u.replayed else ""))
+        out.append(llm_line(result))
     if result.run_id:
         where = f" ({result.transcript_path})" if result.transcript_path else ""
         out.append(f"run {result.run_id}{where}; replay with: parevo evolve --replay {result.run_id}")

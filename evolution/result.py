@@ -90,8 +90,18 @@ class MutationRecord(BaseModel):
     llm_call: int | None = None
 
 
+LLMState = Literal["up", "slow", "down", "not contacted"]
+
+
 class LLMUsage(BaseModel):
-    """What the LLM proposer did: endpoint, calls, retries, tokens (prompt + completion)."""
+    """What the LLM proposer did: endpoint, calls, retries, tokens (prompt + completion), and the
+    endpoint's state as the search saw it.
+
+    ``reply_seconds`` sums the wall time of the calls that got a reply (retries included);
+    ``slow_calls`` counts those that took longer than ``slow_s`` seconds (half the client's
+    timeout). ``down`` says why the endpoint was given up on (unreachable, refused, failing),
+    ``last_error`` the last failed call's reason.
+    """
 
     base_url: str | None = None
     model: str | None = None
@@ -102,11 +112,44 @@ class LLMUsage(BaseModel):
     completion_tokens: int = 0
     token_budget: int = 0
     replayed: bool = False
+    reply_seconds: float = 0.0
+    slow_calls: int = 0
+    slow_s: float | None = None
+    down: str | None = None
+    last_error: str | None = None
 
     @property
     def tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def replies(self) -> int:
+        """Calls that got a reply."""
+        return self.calls - self.failed_calls
+
+    @property
+    def state(self) -> LLMState:
+        """``not contacted`` (no call made), ``down`` (given up on, or every call failed), ``slow``
+        (a reply took longer than ``slow_s``), else ``up``."""
+        if self.calls == 0:
+            return "not contacted"
+        if self.down is not None or self.replies == 0:
+            return "down"
+        return "slow" if self.slow_calls else "up"
+
+    def describe(self) -> str:
+        """The state as a phrase with its evidence: ``down (cannot reach http://…: Connection refused)``."""
+        state = self.state
+        if state == "not contacted":
+            return "never contacted"
+        if state == "down":
+            return f"down ({self.down or self.last_error or 'every call failed'})"
+        mean = self.reply_seconds / max(1, self.replies)
+        if state == "slow":
+            return (f"slow ({self.slow_calls} of {self.replies} replies took over {self.slow_s or 0:g} s; "
+                    f"mean {mean:.1f} s)")
+        return f"up (mean reply {mean:.1f} s)"
 
 
 class SearchInfo(BaseModel):

@@ -295,18 +295,25 @@ class TranscriptLLM:
         """True when no live client stands behind the recorded exchanges."""
         return self.live is None
 
-    def _count(self, prompt_tokens: int, completion_tokens: int, attempts: int, failed: bool) -> None:
-        self.usage.calls += 1
-        self.usage.retries += max(0, attempts - 1)
-        self.usage.prompt_tokens += prompt_tokens
-        self.usage.completion_tokens += completion_tokens
+    def _count(self, prompt_tokens: int, completion_tokens: int, attempts: int, failed: bool,
+               seconds: float = 0.0, error: str | None = None) -> None:
+        u = self.usage
+        u.calls += 1
+        u.retries += max(0, attempts - 1)
+        u.prompt_tokens += prompt_tokens
+        u.completion_tokens += completion_tokens
         if failed:
-            self.usage.failed_calls += 1
+            u.failed_calls += 1
+            u.last_error = error
+            return
+        u.reply_seconds += seconds
+        if u.slow_s is not None and seconds > u.slow_s:
+            u.slow_calls += 1
 
     def _serve(self, ex: Exchange) -> ChatReply:
         u = ex.usage or {}
         pt, ct = int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0))
-        self._count(pt, ct, ex.attempts, ex.error is not None)
+        self._count(pt, ct, ex.attempts, ex.error is not None, ex.seconds or 0.0, ex.error)
         if ex.error is not None:
             cls = LLMUnavailable if ex.error_kind == "unavailable" else LLMError
             raise cls(ex.error, attempts=ex.attempts)
@@ -345,13 +352,13 @@ class TranscriptLLM:
         try:
             reply = self.live.chat(messages, max_tokens=max_tokens, seed=seed)
         except LLMError as e:
-            self._count(0, 0, e.attempts, True)
+            self._count(0, 0, e.attempts, True, error=str(e))
             rec.error, rec.attempts = str(e), e.attempts
             rec.error_kind = "unavailable" if isinstance(e, LLMUnavailable) else "error"
             if self.transcript is not None:
                 self.transcript.write(rec)
             raise
-        self._count(reply.prompt_tokens, reply.completion_tokens, reply.attempts, False)
+        self._count(reply.prompt_tokens, reply.completion_tokens, reply.attempts, False, reply.seconds)
         rec.reply, rec.attempts, rec.seconds = reply.text, reply.attempts, round(reply.seconds, 3)
         rec.usage = {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                      "estimated": reply.estimated_usage}

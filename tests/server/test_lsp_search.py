@@ -25,6 +25,7 @@ from lsp_session import (DATA, EXAMPLES, FAST_SETTINGS, HEAVY, HEAVY_LOOP, Machi
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from parevo.server.reaper import descendants
 from parevo.server.store import LoopRecord
 from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.splice import apply_edits, rewrite_edits
@@ -321,23 +322,6 @@ async def test_race_check_of_an_openmp_loop(live):
     assert any("count++" in d.message for d in diags)
 
 
-def _descendants(pid: int) -> set[int]:
-    """Process ids below ``pid`` (children, grandchildren, ...)."""
-    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for row in out.split("\n"):
-        parts = row.split()
-        if len(parts) == 2:
-            children.setdefault(int(parts[1]), []).append(int(parts[0]))
-    found, todo = set(), [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            if c not in found:
-                found.add(c)
-                todo.append(c)
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -360,7 +344,7 @@ async def test_a_client_that_goes_away_mid_search_kills_its_subprocesses(how, tm
     assert (await s.execute(act.command))["started"] is True
     seen: set[int] = set()
     for _ in range(300):  # wait until the compiler runs
-        seen |= _descendants(server.pid)
+        seen |= set(descendants(server.pid))
         if any("cc1plus" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
                for p in seen if Path(f"/proc/{p}/cmdline").exists()):
             break

@@ -10,6 +10,7 @@ file changes. Cancellation and the race check use other loops.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import os
 import re
@@ -156,7 +157,10 @@ async def test_apply_action_resolves_to_the_formatted_minimal_versioned_edit(sea
                                                        function_text=best.candidate.function_text))
     edits = list(change.edits)
     assert len(edits) == 2 and edits[0].new_text.startswith("#include <parlay/")
-    assert edits[1].range.start == types.Position(line=LOOP_LINE, character=2)  # minimal: from the loop on
+    # minimal: the edit starts on the first line the verified program changes (the loop, or the
+    # accumulator's declaration when the winning rewrite folds it into parlay::reduce)
+    assert edits[1].range.start.line == _first_changed_line(searched.text, spliced)
+    assert edits[1].range.start.line in (LOOP_LINE - 1, LOOP_LINE)
     new_text = apply_lsp_edits(searched.text, edits)
     assert same_tokens(new_text, spliced)  # exactly the verified program
     assert max(len(ln) for ln in new_text.split("\n")) <= 80  # the file's 80 columns, clang-format's layout
@@ -165,6 +169,26 @@ async def test_apply_action_resolves_to_the_formatted_minimal_versioned_edit(sea
     assert out.returncode == 0, out.stderr
 
 
+
+
+def _first_changed_line(text: str, spliced: str) -> int:
+    """The 0-based line of ``text`` where ``spliced`` first differs, ignoring inserted ParlayLib includes."""
+    old, new = text.split("\n"), spliced.split("\n")
+    for tag, i1, _i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        inserted = new[j1:j2]
+        if tag == "equal" or (tag == "insert" and all(ln.startswith("#include <parlay/") or not ln.strip()
+                                                      for ln in inserted)):
+            continue
+        return i1
+    raise AssertionError("the verified program equals the original")
+
+
+def _spliced_best(searched) -> str:
+    """The module's stored winner spliced into the unedited file (no formatting)."""
+    best = _record(searched.ws).evolution.best
+    site = find_loop(searched.text, str(searched.path), LOOP_LINE)
+    return apply_edits(searched.text, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
+                                                    function_text=best.candidate.function_text))
 
 
 async def test_eager_edit_for_clients_without_resolve(searched, parevo_cache_dir):
@@ -206,7 +230,7 @@ async def test_results_persist_across_a_server_restart(searched, parevo_cache_di
         assert acts[0].title.startswith("Apply ParlayLib rewrite")
         resolved = await s.client.code_action_resolve_async(acts[0])
         edits = resolved.edit.document_changes[0].edits
-        assert edits[-1].range.start.line == LOOP_LINE + 2
+        assert edits[-1].range.start.line == _first_changed_line(searched.text, _spliced_best(searched)) + 2
     finally:
         await s.stop()
 

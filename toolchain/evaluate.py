@@ -582,7 +582,8 @@ class Evaluator:
                                     runs=len(runs), n=n, race_runs=runs, summary=text, feedback=text,
                                     notes=plan.notes), call_s
             if not res.ok and not (res.returncode == TSAN_EXITCODE and reports):
-                verdict, what = classify_run(res, sanitizer=True, timeout_s=timeout)
+                both = res.model_copy(update={"stderr": res.stderr + "\n" + logs})  # reports go to log files
+                verdict, what = classify_run(both, sanitizer=True, timeout_s=timeout)
                 run.verdict = verdict
                 tail = sanitizer_tail(res.stderr + "\n" + logs)
                 why = with_tail(f"{verdict} under ThreadSanitizer at {where}: {what}", tail)

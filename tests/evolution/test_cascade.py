@@ -201,6 +201,7 @@ def test_a_crash_under_threadsanitizer_is_a_sanitizer_crash_not_clean_nor_a_race
     race = rec.stage("race")
     assert rec.rejected_stage == "race" and race.label == "sanitizer crash", rec.reason
     assert not race.races and rec.reason.startswith("sanitizer crash under ThreadSanitizer at n = ")
+    assert "(ERROR: ThreadSanitizer: SEGV on unknown address" in rec.reason, rec.reason
     assert any("giving up under tsan" in ln for ln in race.stderr_tail), race.stderr_tail
     assert race.race_runs and race.race_runs[-1].verdict == "sanitizer crash"
 

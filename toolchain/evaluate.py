@@ -62,7 +62,7 @@ from .sandbox import RunLimits, RunOutcome, run_sandboxed
 from .timing import TimingResult
 from .adversarial import CLASSES, ClassCheck, case_label, class_cases, describe_classes
 from .blocking import read_blocking
-from .racesizes import MIN_CALL_S, RacePlan, max_n_for_bytes, race_plan, race_workers, work_size
+from .racesizes import MIN_CALL_S, RacePlan, max_race_n, race_plan, race_workers, work_size
 from .tsan import TSAN_EXITCODE, parse_reports, tsan_env
 from .verdicts import RaceRun, StageVerdict, classify_run, sanitizer_tail, stderr_tail, with_tail
 
@@ -81,7 +81,8 @@ class EvalConfig(BaseModel):
 
     Defaults follow toolchain.md: TSan with more workers than cores (``cores + 1`` and at least
     ``tsan_threads``), 2 runs per race size, inputs of at most ``tsan_max_input_bytes`` per race
-    run (ThreadSanitizer needs about 5x the program's memory); timing medians
+    run (ThreadSanitizer needs about 5x the program's memory) and calls estimated at most
+    ``tsan_max_call_s`` under ThreadSanitizer; timing medians
     over 5 interleaved rounds of 3 calls; calibrate until the original takes
     ``target_seconds`` per call. ``timing_n`` (elements) fixes the timing size
     instead (it wins over the input spec's ``timing_n``); a call shorter than
@@ -98,6 +99,7 @@ class EvalConfig(BaseModel):
     tsan_threads: int = 4
     tsan_runs: int = 2
     tsan_max_input_bytes: int = 256 << 20  # largest inputs a race-check run may generate
+    tsan_max_call_s: float = 20.0  # longest call a race-check size may take under ThreadSanitizer (estimated)
     target_seconds: float = 0.01
     max_input_bytes: int = 1 << 30
     n_start: int = 1 << 10
@@ -518,7 +520,8 @@ class Evaluator:
         cores = os.cpu_count() or 1
         return race_plan(blocking.block, workers=race_workers(cores, c.tsan_threads), cores=cores, runs=c.tsan_runs,
                          n_time=b.n, min_n=getattr(self.plan, "min_n", 0) or 0,
-                         max_n=max_n_for_bytes(b.calibration, c.tsan_max_input_bytes), block_why=blocking.why,
+                         max_n=max_race_n(b.calibration, c.tsan_max_input_bytes, c.tsan_max_call_s),
+                         block_why=blocking.why,
                          n_work=n_work)
 
     def _tsan_run(self, exe: str, n: int, workers: int, seed: int, calls: int, timeout_s: float):

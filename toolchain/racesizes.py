@@ -26,10 +26,11 @@ than the check size runs on one worker and cannot race at all.
 
 Every size runs ``runs`` times, cycling through the worker counts (all of them
 more than the cores: a race at 2 threads is missed in 10-20% of runs,
-toolchain.md). Sizes whose inputs would exceed ``max_bytes`` (estimated from
-the original's calibration, ThreadSanitizer multiplies memory by about 5) are
-left out and said so; when even the first size is too large the candidate is
-*not checkable* and cannot be verified.
+toolchain.md). Sizes beyond what a race run can afford (:func:`max_race_n`:
+inputs over a byte budget, ThreadSanitizer multiplies memory by about 5, or a
+call estimated over a time budget) are left out and said so; when even the
+first size is beyond it the candidate is *not checkable* and cannot be
+verified.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ WORD = 64
 MIN_CALL_S = 0.05
 #: Largest factor by which a measured call may grow the first size.
 MAX_GROWTH = 256
+#: ThreadSanitizer's slowdown assumed when estimating a race run from the original's call: 13-50x
+#: measured for ParlayLib kernels (toolchain.md); the upper end, so the estimate errs on the short side.
+TSAN_SLOWDOWN = 50
 
 
 class RacePlan(BaseModel):
@@ -111,20 +115,30 @@ def _next_misaligned(start: int, workers: list[int], *, odd: bool) -> int:
     return n
 
 
-def max_n_for_bytes(rows: list[dict], max_bytes: int) -> int | None:
-    """The largest ``n`` whose inputs stay within ``max_bytes``, extrapolated from calibration rows
-    (``{"n": elements, "bytes": input bytes}``) as ``bytes ~ n^p`` with ``p`` from the two largest rows
-    (clamped to [1, 2]; 1 with one row). None when the rows say nothing."""
-    pts = sorted((int(r["n"]), int(r.get("bytes", 0))) for r in rows if r.get("n") and r.get("bytes"))
+def max_n_within(rows: list[dict], key: str, limit: float) -> int | None:
+    """The largest ``n`` whose ``key`` (``"bytes"``: input bytes, ``"t"``: seconds of one call) stays
+    within ``limit``, extrapolated from the original's calibration rows (``{"n": elements, key: value}``)
+    as ``value ~ n^p``, ``p`` from the two largest rows clamped to [1, 2] (1 with one row).
+    None when the rows say nothing."""
+    pts = sorted((int(r["n"]), float(r.get(key, 0) or 0)) for r in rows if r.get("n") and r.get(key))
     if not pts:
         return None
-    n1, b1 = pts[-1]
+    n1, v1 = pts[-1]
     p = 1.0
     if len(pts) >= 2:
-        n0, b0 = pts[-2]
-        if n1 > n0 and b1 > b0 > 0:
-            p = min(2.0, max(1.0, math.log(b1 / b0) / math.log(n1 / n0)))
-    return max(1, int(n1 * (max_bytes / b1) ** (1.0 / p)))
+        n0, v0 = pts[-2]
+        if n1 > n0 and v1 > v0 > 0:
+            p = min(2.0, max(1.0, math.log(v1 / v0) / math.log(n1 / n0)))
+    return max(1, int(n1 * (limit / v1) ** (1.0 / p)))
+
+
+def max_race_n(rows: list[dict], max_bytes: int, max_call_s: float) -> int | None:
+    """The largest size a race run may use: inputs of at most ``max_bytes`` and one call of at most
+    ``max_call_s`` under ThreadSanitizer, estimated as :data:`TSAN_SLOWDOWN` times the original's call
+    (:func:`max_n_within` on the calibration rows). None when the rows say nothing."""
+    caps = [c for c in (max_n_within(rows, "bytes", max_bytes), max_n_within(rows, "t", max_call_s / TSAN_SLOWDOWN))
+            if c is not None]
+    return min(caps) if caps else None
 
 
 def work_size(n: int, call_seconds: float, *, target_s: float = MIN_CALL_S, growth: int = MAX_GROWTH) -> int:
@@ -156,8 +170,9 @@ def race_plan(block: int, *, workers: list[int], cores: int, runs: int, n_time: 
     first = _next_misaligned(parallel, workers, odd=True)
     if max_n is not None and first > max_n:
         plan.refusal = (f"its parallel tasks cover {block:,} iterations ({block_why or 'as read from its code'}): "
-                        f"{most} workers get {BLOCKS_PER_WORKER} tasks each only from n = {first:,}, whose inputs "
-                        f"exceed what the race check may allocate (largest affordable n = {max_n:,})")
+                        f"{most} workers get {BLOCKS_PER_WORKER} tasks each only from n = {first:,}, beyond what the "
+                        f"race check can afford (largest affordable n = {max_n:,}: inputs and a call's time under "
+                        "ThreadSanitizer are bounded)")
         return plan
     plan.sizes.append(first)
     plan.reasons.append(f"odd, chunk boundaries mid-word, {BLOCKS_PER_WORKER}+ blocks of {block:,} per worker")
@@ -169,16 +184,17 @@ def race_plan(block: int, *, workers: list[int], cores: int, runs: int, n_time: 
         plan.sizes.append(above)
         plan.reasons.append(f"2^{power.bit_length() - 1} + {above - power}, not a multiple of 64 x workers")
     else:
-        plan.notes.append(f"n = {above:,} (just above 2^{power.bit_length() - 1}) left out: inputs too large")
+        plan.notes.append(f"n = {above:,} (just above 2^{power.bit_length() - 1}) left out: beyond what the race check can afford")
     if n_time > plan.sizes[-1]:
         if max_n is None or n_time <= max_n:
             plan.sizes.append(n_time)
             plan.reasons.append("the timing size")
         else:
-            plan.notes.append(f"the timing size n = {n_time:,} was not race-checked: its inputs exceed what the "
-                              f"race check may allocate (largest affordable n = {max_n:,})")
+            plan.notes.append(f"the timing size n = {n_time:,} was not race-checked: beyond what the race check "
+                              f"can afford (largest affordable n = {max_n:,}: inputs and a call's time under "
+                              "ThreadSanitizer are bounded)")
     return plan
 
 
-__all__ = ["BLOCKS_PER_WORKER", "CHUNKS_PER_WORKER", "MAX_GROWTH", "MIN_CALL_S", "WORD", "RacePlan",
-           "max_n_for_bytes", "misaligned", "race_plan", "race_workers", "work_size"]
+__all__ = ["BLOCKS_PER_WORKER", "CHUNKS_PER_WORKER", "MAX_GROWTH", "MIN_CALL_S", "TSAN_SLOWDOWN", "WORD", "RacePlan",
+           "max_n_within", "max_race_n", "misaligned", "race_plan", "race_workers", "work_size"]

@@ -9,7 +9,7 @@ import pytest
 
 from parevo.toolchain.blocking import AUTO_BLOCK, LIBRARY_BLOCK, read_blocking
 from parevo.toolchain.racesizes import (
-    BLOCKS_PER_WORKER, CHUNKS_PER_WORKER, MAX_GROWTH, MIN_CALL_S, max_n_for_bytes, misaligned, race_plan, race_workers,
+    BLOCKS_PER_WORKER, CHUNKS_PER_WORKER, MAX_GROWTH, MIN_CALL_S, TSAN_SLOWDOWN, max_n_within, max_race_n, misaligned, race_plan, race_workers,
     work_size,
 )
 
@@ -84,15 +84,18 @@ def test_sizes_give_every_worker_several_blocks_then_add_the_timing_size():
 
 def test_a_candidate_no_affordable_size_runs_in_parallel_is_not_checkable():
     rows = [{"n": 1 << 20, "bytes": 8 << 20}, {"n": 1 << 19, "bytes": 4 << 20}]
-    cap = max_n_for_bytes(rows, 64 << 20)
+    cap = max_n_within(rows, "bytes", 64 << 20)
     assert cap == 8 << 20
     plan = race_plan(LIBRARY_BLOCK * 2048, workers=[3, 4], cores=2, runs=2, n_time=1 << 20, max_n=cap)
-    assert plan.refusal and not plan.sizes and "n = 33,554,4" in plan.refusal
+    assert plan.refusal and not plan.sizes and "n = 33,554,4" in plan.refusal and "afford" in plan.refusal
     # a timing size beyond the budget is left out, and said so
     plan = race_plan(64, workers=[3, 4], cores=2, runs=2, n_time=1 << 24, max_n=cap)
     assert plan.sizes == [1041, 2080] and "timing size n = 16,777,216 was not race-checked" in plan.notes[0]
     # quadratic inputs (n x n matrices) extrapolate quadratically
-    assert max_n_for_bytes([{"n": 512, "bytes": 2 << 20}, {"n": 1024, "bytes": 8 << 20}], 32 << 20) == 2048
+    assert max_n_within([{"n": 512, "bytes": 2 << 20}, {"n": 1024, "bytes": 8 << 20}], "bytes", 32 << 20) == 2048
+    # a call's time bounds the size too: 40 ms at n = 2^18, 50x slower under ThreadSanitizer, 20 s: about 2.6 M
+    rows = [{"n": 1 << 18, "bytes": 32 << 10, "t": 0.04}]
+    assert max_race_n(rows, 256 << 20, 20.0) == int((1 << 18) * 20.0 / TSAN_SLOWDOWN / 0.04)
 
 
 def test_sizes_grow_until_a_call_lasts_long_enough_for_workers_to_wake():

@@ -49,6 +49,7 @@ FIRST_ORIGIN = {
     "particles.cpp": "rule:parallel-for",
     "vec3_norms.cpp": "rule:parallel-for",
     "flags.cpp": "rule:parallel-for-blocked",
+    "primes.cpp": "rule:parallel-for-blocked",
 }
 
 

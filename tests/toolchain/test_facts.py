@@ -62,6 +62,7 @@ EXPECTED = {
     "particles.cpp": "map",
     "vec3_norms.cpp": "map",
     "flags.cpp": "map",
+    "primes.cpp": "nest",
     "recurrence.cpp": "sequential",
     "scatter_conflict.cpp": "sequential",
 }

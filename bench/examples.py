@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from parevo.evolution.engine import EvolveRequest, evolve
+from parevo.evolution.engine import EvolveRequest, evolve, read_site
 from parevo.evolution.search import Budget
+from parevo.toolchain.facts import analyze
 from parevo.toolchain.parsing import find_marked_lines
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,10 +34,10 @@ def run_one(path: Path, cache_dir: str, budget: float, threads: int | None) -> d
     src = path.read_text()
     (line,) = find_marked_lines(src)[:1]
     t0 = time.monotonic()
-    req = EvolveRequest(path=str(path), line=line, budget=Budget(seconds=budget), cache_dir=cache_dir,
-                        threads=threads)
+    req = EvolveRequest(budget=Budget(seconds=budget), cache_dir=cache_dir, threads=threads)
     try:
-        res = evolve(req)
+        site = read_site(str(path), line, source=src)
+        res = evolve(site, analyze(site), req)
     except Exception as e:  # report and go on with the other kernels
         return {"kernel": path.stem, "error": f"{type(e).__name__}: {e}", "seconds": time.monotonic() - t0}
     best = res.best

@@ -13,8 +13,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from parevo.evolution.engine import EvolveRequest, evolve
+from parevo.evolution.engine import EvolveRequest, evolve, read_site
 from parevo.evolution.search import Budget
+from parevo.toolchain.facts import analyze
 
 from .suite import Kernel
 
@@ -126,10 +127,11 @@ def run_parevo(kernel: Kernel, *, seed: int, threads: int, budget_s: float, eval
     extra, note = llm_request_fields(llm or LlmChoice())
     t0 = time.monotonic()
     try:
-        req = EvolveRequest(path=str(kernel.path), line=kernel.line, seed=seed, threads=threads,
+        req = EvolveRequest(seed=seed, threads=threads,
                             budget=Budget(seconds=budget_s, evaluations=evaluations), cache_dir=cache_dir,
                             eval=dict(eval_overrides), **extra, **_fresh_search_fields())
-        res = evolve(req)
+        site = read_site(str(kernel.path), kernel.line)
+        res = evolve(site, analyze(site), req)
     except Exception as e:  # a kernel parevo cannot handle is a result, not a crash of the suite
         return ParevoOutcome(status="error", message=f"{type(e).__name__}: {e}", seconds_total=time.monotonic() - t0,
                              llm_note=note)

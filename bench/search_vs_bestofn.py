@@ -43,18 +43,20 @@ FAST_EVAL = dict(check_sizes=[0, 1, 2, 3, 17, 100, 1000, 4099], check_seeds=[1, 
 def run_one(example: str, strategy: str, args, llm) -> dict:
     """One search of ``example`` (``FILE:LINE`` under examples/) with ``strategy``; a summary row."""
     from parevo.evolution.controller import SearchSettings
-    from parevo.evolution.engine import EvolveRequest, evolve
+    from parevo.evolution.engine import EvolveRequest, evolve, read_site
+    from parevo.toolchain.facts import analyze
     from parevo.evolution.search import Budget
 
     name, line = example.rsplit(":", 1)
     path = Path(name) if Path(name).exists() else ROOT / "examples" / name
-    req = EvolveRequest(path=str(path), line=int(line) - 1, seed=args.seed, cache_dir=args.cache_dir,
+    req = EvolveRequest(seed=args.seed, cache_dir=args.cache_dir,
                         budget=Budget(seconds=args.seconds, evaluations=args.evaluations), llm=llm,
                         generations=args.generations, eval=dict(FAST_EVAL) if args.fast else {},
                         search=SearchSettings(strategy=strategy, children=args.children, patience=args.patience),
                         resume=False)
     t0 = time.monotonic()
-    res = evolve(req)
+    site = read_site(str(path), int(line) - 1)
+    res = evolve(site, analyze(site), req)
     verified = [r for r in res.candidates if r.verified and r.speedup is not None]
     best_any = max(verified, key=lambda r: r.speedup, default=None)
     best = res.best

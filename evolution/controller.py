@@ -44,7 +44,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.site import ParsedSite
 
 from . import checkpoint as ckpt
 from .candidates import Candidate
@@ -115,7 +116,7 @@ class SearchController:
         model: the LLM's name, for candidate descriptions and messages.
     """
 
-    def __init__(self, site: LoopSite, facts: LoopFacts, runner: CascadeRunner, *, settings: SearchSettings,
+    def __init__(self, site: ParsedSite, facts: LoopFacts, runner: CascadeRunner, *, settings: SearchSettings,
                  seed: int, seeds: list[Candidate], llm: TranscriptLLM | None = None,
                  prompts: PromptBuilder | None = None, usage: LLMUsage | None = None,
                  transcript: Transcript | None = None, checkpoint: Path | None = None, key: str = "",

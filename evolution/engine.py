@@ -1,24 +1,30 @@
 """The engine behind ``parevo evolve`` and the language server: one call, one loop.
 
-``evolve(request)`` reads the loop, analyzes it, discovers the toolchain, plans
-the harness inputs, prepares the original, runs the evolutionary search
-(:mod:`parevo.evolution.controller`: rule-based candidates first, then
-generations of parameter mutations and, with an LLM endpoint configured, LLM
-mutations) through the evaluation cascade and returns an
-:class:`EvolutionResult`. It is synchronous and blocking (compiles and runs are
-subprocesses, LLM calls HTTP requests); front doors run it on a worker thread
-or in a worker process, and stop it with ``cancel``.
+``evolve(site, facts, request)`` takes the :class:`~parevo.toolchain.site.ParsedSite`
+a front door made from the selection (:func:`read_site` for a file and a line)
+and its :class:`~parevo.toolchain.models.LoopFacts`, discovers the toolchain,
+plans the harness inputs from the site's nodes, prepares the original, runs the
+evolutionary search (:mod:`parevo.evolution.controller`: rule-based candidates
+first, then generations of parameter mutations and, with an LLM endpoint
+configured, LLM mutations) through the evaluation cascade and returns an
+:class:`EvolutionResult`. The winner's edits come with it, in byte spans of the
+site's text, together with the site's spans and content hash
+(``result.site``): a front door applies them to a later version of the document
+with :meth:`EvolutionResult.edits_for` (:func:`parevo.toolchain.splice.rebase_edits`),
+never computing them again. It is synchronous and blocking (compiles and runs
+are subprocesses, LLM calls HTTP requests); front doors run it on a worker
+thread, and stop it with ``cancel``.
 
 Every run writes a transcript (:mod:`parevo.evolution.transcript`) under
 ``<cache_dir>/runs/<run id>/`` and checkpoints each generation
 (:mod:`parevo.evolution.checkpoint`): an identical request after a cancel or a
 restart resumes the search. ``replay(run)`` re-runs a recorded search offline:
-LLM replies and timings from the transcript, verdicts from the evaluation
-cache (:mod:`parevo.evolution.evalcache`), no network. The two differ only in
+the site found again by its recorded span, LLM replies and timings from the
+transcript, verdicts from the evaluation cache (:mod:`parevo.evolution.evalcache`), no network. The two differ only in
 their :class:`~parevo.evolution.runmode.RunMode` (``LiveRun`` or
 ``ReplayRun``), which the engine is given; the search itself is the same code.
 
-One search, in order: ``_search`` reads and analyzes the loop (or returns
+One search, in order: ``_search`` takes the site and its facts (or returns
 "not parallelizable"), ``_open`` finds the toolchain, plans the inputs and
 opens the run, the mode prepares the original, ``_controller`` builds the
 search loop (resumed from a checkpoint when there is one), and ``_result``
@@ -42,10 +48,11 @@ from parevo.toolchain.discovery import DiscoverySettings, Toolchain, default_cac
 from parevo.toolchain.evaluate import Baseline, Cancelled, EvalConfig, Evaluator
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.harness import driver_source
-from parevo.toolchain.models import HarnessError, LoopFacts, LoopSite, ParevoError
-from parevo.toolchain.parsing import find_loop
+from parevo.toolchain.models import HarnessError, LoopFacts, ParevoError
+from parevo.toolchain.parsing import find_loop, site_at
 from parevo.toolchain.refusal import refusal_for
-from parevo.toolchain.splice import rewritten_source, unified_diff
+from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.splice import labelled_edits, rewritten_source, unified_diff
 from parevo.toolchain.style import edits_between, styled_source
 
 from . import checkpoint as ckpt
@@ -65,11 +72,11 @@ NO_LLM_NOTE = ("no LLM endpoint configured: the search used rule-based candidate
 
 
 class EvolveRequest(BaseModel):
-    """What to parallelize and how hard to try.
+    """How hard to try (where is the :class:`~parevo.toolchain.site.ParsedSite` given beside it).
 
-    ``line``/``end_line`` are 0-based. ``source`` overrides the file's text on
-    disk (an editor's unsaved buffer). ``eval`` overrides cascade knobs (see
-    :class:`EvalConfig`); ``seed`` seeds input generation and every proposer.
+    ``eval`` overrides cascade knobs (see :class:`EvalConfig`); ``seed`` seeds
+    input generation and every proposer; ``input_spec`` is the input spec's path
+    (default: ``parevo.inputs.toml`` beside the site's file).
 
     Search: ``llm`` (None or without a model: no LLM; the search then runs on
     rule-based candidates and their parameter mutations and says so),
@@ -80,10 +87,6 @@ class EvolveRequest(BaseModel):
     alone, ``resume=False`` to ignore a checkpoint of the same search.
     """
 
-    path: str
-    line: int
-    end_line: int | None = None
-    source: str | None = None
     seed: int = 1
     budget: Budget = Field(default_factory=Budget)
     threads: int | None = None
@@ -99,21 +102,22 @@ class EvolveRequest(BaseModel):
     resume: bool = True
 
 
-def read_site(req: EvolveRequest) -> LoopSite:
-    """Read the file (or ``req.source``) and find the loop.
+def read_site(path: str, line: int, end_line: int | None = None, source: str | None = None) -> ParsedSite:
+    """Read the file (or ``source``, an editor's unsaved text) and make the site of the loop at
+    0-based ``line`` (or within ``line..end_line``).
 
     Raises:
         OSError: the file cannot be read.
-        ParseFailure, NoLoopFound, NotInFunction: see ``find_loop``.
+        ParseFailure, NoLoopFound, NotInFunction: see :func:`~parevo.toolchain.parsing.find_loop`.
     """
-    source = req.source if req.source is not None else Path(req.path).read_text()
-    return find_loop(source, os.path.abspath(req.path), req.line, req.end_line)
+    text = source if source is not None else Path(path).read_text()
+    return find_loop(text, os.path.abspath(path), line, end_line)
 
 
-def _spec_path(req: EvolveRequest) -> str | None:
+def _spec_path(req: EvolveRequest, site: ParsedSite) -> str | None:
     if req.input_spec:
         return req.input_spec
-    beside = Path(req.path).with_name("parevo.inputs.toml")
+    beside = Path(site.path).with_name("parevo.inputs.toml")
     return str(beside) if beside.exists() else None
 
 
@@ -156,32 +160,41 @@ def _harness_identity() -> str:
     return h.hexdigest()[:16]
 
 
-def loop_context(site: LoopSite, plan, tc: Toolchain, ev: Evaluator, cfg: EvalConfig) -> str:
+def loop_context(site: ParsedSite, plan, tc: Toolchain, ev: Evaluator, cfg: EvalConfig) -> str:
     """The evaluation-cache context of this loop (see :func:`context_key`)."""
     return context_key(source=site.source, loop_span=(site.loop.start_byte, site.loop.end_byte),
                        plan_json=plan.describe_json(), toolchain_identity=tc.identity + ":" + _harness_identity(),
                        flags=ev.compile_flags, race_flags=ev.tsan_compile_flags, config_json=cfg.model_dump_json())
 
 
-def evolve(req: EvolveRequest, progress: ProgressFn | None = None,
+def evolve(site: ParsedSite, facts: LoopFacts, req: EvolveRequest, progress: ProgressFn | None = None,
            cancel: threading.Event | None = None, toolchain: Toolchain | None = None, *,
            llm_client: LLMClient | None = None) -> EvolutionResult:
-    """Find, verify and measure ParlayLib rewrites of the loop ``req`` names.
+    """Find, verify and measure ParlayLib rewrites of the loop of ``site``.
+
+    Args:
+        site: the selected loop, parsed once by the caller (:func:`read_site`,
+            :func:`~parevo.toolchain.parsing.find_loop`); everything reads its nodes.
+        facts: ``analyze(site)``.
+        req: how hard to try.
+        progress: called with a :class:`ProgressEvent` at every stage (on the calling thread).
+        cancel: set it to stop the search (running compiles and runs are killed).
+        toolchain: a discovered toolchain (default: discovered from ``req.discovery``).
+        llm_client: replaces the client built from ``req.llm`` (tests).
 
     Returns an :class:`EvolutionResult` whose ``status`` says how it ended:
-    ``verified`` (``best_id``, ``edits`` and ``diff`` set), ``none-verified``,
+    ``verified`` (``best_id``, ``edits`` and ``diff`` set; ``site`` the site's spans and
+    content hash, for :meth:`EvolutionResult.edits_for`), ``none-verified``,
     ``not-parallelizable`` (``message`` gives the reason from the loop facts),
-    or ``cancelled``. ``llm_client`` replaces the client built from
-    ``req.llm`` (tests).
+    or ``cancelled``.
 
     Raises:
-        ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
         HarnessError: the harness cannot run the loop (it is in ``main()`` or a lambda, or a parameter
             cannot be generated: the message names it and the fix), decided before any compile.
         ToolchainMissing: no compiler or no ParlayLib.
         BaselineFailed: the original does not compile or run in the harness.
     """
-    return _search(req, LiveRun(llm_client), progress, cancel, toolchain)
+    return _search(site, facts, req, LiveRun(llm_client), progress, cancel, toolchain)
 
 
 def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | None = None,
@@ -199,6 +212,7 @@ def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | Non
         FileNotFoundError: no such run.
         TranscriptError: the file is not a parevo run transcript (the message names the line and why).
         ParevoError: the recorded request is not one this version understands.
+        ParseFailure, NoLoopFound, NotInFunction: the recorded loop cannot be found in the recorded text.
     """
     cache_dir = cache_dir or default_cache_dir()
     mode = ReplayRun.load(resolve_run(run, cache_dir))
@@ -207,21 +221,34 @@ def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | Non
     except ValidationError as e:
         raise ParevoError(f"{mode.path}: the recorded request cannot be replayed by this parevo version: "
                           f"{e.errors()[0].get('msg', e)}") from None
-    req.source = mode.head.source
+    site = _recorded_site(mode.head)
     req.cache_dir = cache_dir
     req.resume = False
     req.budget, req.generations = mode.limits(req.budget, req.generations)
-    return _search(req, mode, progress, cancel, toolchain)
+    return _search(site, analyze(site), req, mode, progress, cancel, toolchain)
 
 
-def needs_search(req: EvolveRequest, site: LoopSite, facts) -> bool:
+def _recorded_site(head: RunRecord) -> ParsedSite:
+    """The site of a transcript's run record: found by its recorded span in the recorded text (runs
+    recorded before sites were recorded name the file and line in their request)."""
+    if head.source is None:
+        raise ParevoError("the transcript does not hold the source text of its run")
+    if head.site is not None:
+        return site_at(head.source, head.site.path, head.site.loop.start_byte, head.site.loop.end_byte)
+    r = head.request
+    if "path" not in r or "line" not in r:
+        raise ParevoError("the transcript's run record names no loop (no site, no path and line)")
+    return find_loop(head.source, os.path.abspath(r["path"]), int(r["line"]), r.get("end_line"))
+
+
+def needs_search(req: EvolveRequest, site: ParsedSite, facts) -> bool:
     """True when :func:`evolve` would search this loop, and so needs the compiler, ParlayLib and
     ThreadSanitizer; False when it answers from the loop facts alone (``not-parallelizable``:
     the loop is already parallel, or no rule applies and no LLM endpoint is configured)."""
     return _searches(facts, _seeds(req, site, facts), req.llm if req.llm is not None and req.llm.configured else None)
 
 
-def _seeds(req: EvolveRequest, site: LoopSite, facts) -> list:
+def _seeds(req: EvolveRequest, site: ParsedSite, facts) -> list:
     return rules.propose(site, facts) if (req.rules and facts.parallelizable) else []
 
 
@@ -247,7 +274,7 @@ class _Session:
 
     req: EvolveRequest
     mode: RunMode
-    site: LoopSite
+    site: ParsedSite
     facts: LoopFacts
     cfg: EvalConfig
     settings: SearchSettings
@@ -265,20 +292,18 @@ class _Session:
     key: str = ""
 
 
-def _search(req: EvolveRequest, mode: RunMode, progress: ProgressFn | None, cancel: threading.Event | None,
-            toolchain: Toolchain | None) -> EvolutionResult:
-    """Read and analyze the loop, set up the evaluation, run the search, assemble the result."""
+def _search(site: ParsedSite, facts: LoopFacts, req: EvolveRequest, mode: RunMode, progress: ProgressFn | None,
+            cancel: threading.Event | None, toolchain: Toolchain | None) -> EvolutionResult:
+    """Set up the evaluation of the site's loop, run the search, assemble the result."""
     start = time.monotonic()
-    site = read_site(req)
     if mode.replay_of is None:
-        why = refusal_for(site, _spec_path(req))  # refuse before any search or compile
+        why = refusal_for(site, _spec_path(req, site))  # refuse before any search or compile
         if why:
             raise HarnessError(why)
-    facts = analyze(site)
     cfg = make_config(req)
     base = dict(path=site.path, function=site.qualified_name, loop_start_line=site.loop.start_line,
                 loop_end_line=site.loop.end_line, content_hash=site.content_hash, seed=req.seed,
-                source_sha256=hashlib.sha256(site.source.encode()).hexdigest(),
+                source_sha256=site.source_sha256, site=site.info(),
                 threads=cfg.threads, pattern=facts.pattern, facts=facts)
     llm_cfg = req.llm if req.llm is not None and req.llm.configured else None
     seeds = _seeds(req, site, facts)
@@ -321,7 +346,7 @@ def _open(s: _Session, toolchain: Toolchain | None) -> None:
     require(s.tc, parlay=True, tsan=True)
     cache_dir = req.cache_dir or default_cache_dir()
     s.compiler = Compiler(s.tc, cache_dir)
-    plan, spec_text = s.mode.plan(s.site, _spec_path(req))
+    plan, spec_text = s.mode.plan(s.site, _spec_path(req, s.site))
     s.ev = Evaluator(s.site, s.tc, s.compiler, plan, s.cfg, s.cancel)
     s.tinfo = toolchain_info(s.tc, s.ev)
     context = loop_context(s.site, plan, s.tc, s.ev, s.cfg)
@@ -329,7 +354,7 @@ def _open(s: _Session, toolchain: Toolchain | None) -> None:
     proposers = {"rules": req.rules, "llm": {"base_url": s.llm_cfg.base_url, "model": s.llm_cfg.model}
                  if s.llm_cfg else None}
     s.key = ckpt.search_key(context, req.seed, proposers, s.settings.steering())
-    head = RunRecord(run_id="", request=req.model_dump(mode="json", exclude={"source"}), source=s.site.source,
+    head = RunRecord(run_id="", request=req.model_dump(mode="json"), site=s.site.info(), source=s.site.source,
                      input_spec_text=spec_text, settings=s.settings.model_dump(), context=context, search_key=s.key)
     s.mode.open(cache_dir=cache_dir, key=s.key, resume=req.resume, head=head)
 
@@ -399,7 +424,7 @@ def _result(s: _Session, baseline: Baseline, runner: CascadeRunner, controller: 
         # what the user gets: the verified rewrite spliced in, formatted in their style, as minimal edits
         styled = styled_source(site.source, rewritten_source(site, c.loop_text, c.includes,
                                                              function_text=c.function_text), site.path)
-        result.edits = edits_between(site.source, styled)
+        result.edits = labelled_edits(site, edits_between(site.source, styled))
         result.diff = unified_diff(site, styled, display_path=display_path(site.path))
         result.message = f"verified ParlayLib rewrite: {best.stage('time').timing.describe()}"
     elif result.status == "cancelled":

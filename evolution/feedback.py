@@ -26,7 +26,7 @@ import re
 
 from parevo.toolchain.adversarial import case_label
 from parevo.toolchain.harness import HARNESS_FILE
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.timing import fmt_seconds
 from parevo.toolchain.verdicts import StageVerdict
 
@@ -40,7 +40,7 @@ _REQUIRED = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)?\s+requir
 class LineMap:
     """Maps file lines (1-based) to lines of a candidate's text and back to text."""
 
-    def __init__(self, site: LoopSite, cand: Candidate):
+    def __init__(self, site: ParsedSite, cand: Candidate):
         span = site.function if cand.function_text is not None else site.loop
         self.first = span.start_line + 1
         self.lines = cand.code.strip("\n").split("\n")
@@ -70,7 +70,7 @@ def _first_message(first_error: str | None) -> str:
     return _LOC_PREFIX.sub("", first_error or "").strip() or "the compiler failed"
 
 
-def compile_feedback(site: LoopSite, cand: Candidate, v: StageVerdict) -> str:
+def compile_feedback(site: ParsedSite, cand: Candidate, v: StageVerdict) -> str:
     """The first compiler error, where it is in the candidate, and how many errors followed."""
     out = v.compile
     lm = LineMap(site, cand)
@@ -114,7 +114,7 @@ def test_feedback(v: StageVerdict) -> str:
     return "\n".join(lines)
 
 
-def race_feedback(site: LoopSite, cand: Candidate, v: StageVerdict) -> str:
+def race_feedback(site: ParsedSite, cand: Candidate, v: StageVerdict) -> str:
     """The first race: the variable, both accesses with their lines, threads and operations."""
     if not v.races:
         return f"ThreadSanitizer: {v.summary}"
@@ -199,7 +199,7 @@ def profile_feedback(rec: CandidateRecord) -> str:
     return "\n".join(lines)
 
 
-def record_feedback(site: LoopSite, rec: CandidateRecord) -> str:
+def record_feedback(site: ParsedSite, rec: CandidateRecord) -> str:
     """Feedback for any record: the failing stage's evidence, or timing and profile when verified."""
     stage = rec.rejected_stage
     if stage == "compile":

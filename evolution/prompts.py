@@ -28,7 +28,8 @@ from functools import lru_cache
 from importlib import resources
 from string import Template
 
-from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.site import ParsedSite
 
 from .candidates import Candidate
 from .feedback import figures, record_feedback
@@ -46,7 +47,7 @@ def _fill(name: str, **values) -> str:
     return Template(template(name)).safe_substitute(**{k: str(v) for k, v in values.items()})
 
 
-def facts_text(site: LoopSite, facts: LoopFacts) -> str:
+def facts_text(site: ParsedSite, facts: LoopFacts) -> str:
     """The loop facts as a short bullet list."""
     out = [f"- pattern: {facts.pattern}" + ("" if facts.parallelizable else " (not parallelizable as it stands)")]
     if facts.reason:
@@ -86,11 +87,11 @@ def facts_text(site: LoopSite, facts: LoopFacts) -> str:
     return "\n".join(out)
 
 
-def _code_of(site: LoopSite, cand: Candidate) -> str:
+def _code_of(site: ParsedSite, cand: Candidate) -> str:
     return cand.code.strip("\n")
 
 
-def best_text(site: LoopSite, best: list[CandidateRecord]) -> str:
+def best_text(site: ParsedSite, best: list[CandidateRecord]) -> str:
     """The best verified candidates with their figures and code (fittest first)."""
     if not best:
         return "None verified yet."
@@ -119,7 +120,7 @@ class PromptBuilder:
         top_k: best candidates shown in every prompt.
     """
 
-    def __init__(self, site: LoopSite, facts: LoopFacts, *, compiler: str, flags: list[str], threads: int,
+    def __init__(self, site: ParsedSite, facts: LoopFacts, *, compiler: str, flags: list[str], threads: int,
                  tsan_threads: int, top_k: int = 3):
         self.site = site
         self.facts = facts

@@ -1,6 +1,6 @@
 """Race check of a loop that is already parallel (ParlayLib, OpenMP, std::execution::par).
 
-``check_races(request)`` builds the harness around the user's own function,
+``check_races(site, request)`` builds the harness around the user's own function,
 compiles it with ThreadSanitizer and runs it with more workers than cores
 (the race stage of the cascade), and returns every race attributed to the
 user's lines. Like :func:`~parevo.evolution.engine.evolve` it is synchronous
@@ -9,9 +9,7 @@ and blocking; front doors run it on a worker thread and stop it with ``cancel``.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import threading
 import time
 from typing import Literal
@@ -23,13 +21,15 @@ from parevo.toolchain.discovery import Toolchain, default_cache_dir, default_inc
 from parevo.toolchain.evaluate import Cancelled, Evaluator
 from parevo.toolchain.harness import original_source
 from parevo.toolchain.inputs import load_spec, plan_inputs
-from parevo.toolchain.models import HarnessError, LoopSite
+from parevo.toolchain.models import HarnessError
 from parevo.toolchain.race_sites import RaceSites, race_sites
 from parevo.toolchain.refusal import refusal_for
+from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.syntax import captures, pragmas
 from parevo.toolchain.tsan import RaceReport
 from parevo.toolchain.verdicts import RaceRun
 
-from .engine import EvolveRequest, _spec_path, make_config, read_site, toolchain_info
+from .engine import EvolveRequest, _spec_path, make_config, toolchain_info
 from .result import LoopResult, ToolchainInfo
 from .search import ProgressEvent, ProgressFn
 
@@ -67,7 +67,6 @@ class RaceCheckResult(LoopResult):
     seconds_total: float = 0.0
 
 
-_OPENMP = re.compile(r"^\s*#\s*pragma\s+omp\b", re.M)
 
 
 class FlaggedEvaluator(Evaluator):
@@ -108,19 +107,25 @@ def has_tbb(cxx: str | None) -> bool:
                for d in default_include_paths(cxx))
 
 
-def uses_openmp(function_text: str) -> bool:
-    """True when the function holds an OpenMP ``#pragma omp`` line."""
-    return bool(_OPENMP.search(function_text))
+def uses_openmp(site: ParsedSite) -> bool:
+    """True when the loop's function holds an OpenMP ``#pragma omp`` directive."""
+    return any(n.text.split()[:1] == [b"omp"] for n in pragmas(site.function_node))
 
 
-def uses_parlay(site: LoopSite) -> bool:
+def uses_parlay(site: ParsedSite) -> bool:
     """True when the file includes a ParlayLib header (``#include <parlay/...>``): only then
     does its race check need ParlayLib."""
     return any(inc.strip('<>"').startswith("parlay/") for inc in site.includes)
 
 
-def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                toolchain: Toolchain | None = None) -> RaceCheckResult:
+def uses_parallel_stl(site: ParsedSite) -> bool:
+    """True when the loop's function names a parallel execution policy (``std::execution::par``)."""
+    return any(n.text.replace(b" ", b"").endswith((b"execution::par", b"execution::par_unseq"))
+               for n in captures("(qualified_identifier) @q", site.function_node).get("q", []))
+
+
+def check_races(site: ParsedSite, req: EvolveRequest, progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None, toolchain: Toolchain | None = None) -> RaceCheckResult:
     """Run the selected (already parallel) loop's function under ThreadSanitizer.
 
     Functions with OpenMP pragmas build with ``-fopenmp``; with ``std::execution::par``
@@ -132,7 +137,6 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
     the check) with ``tsan_threads`` workers.
 
     Raises:
-        ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
         HarnessError: the harness cannot run the loop (in ``main()``, in a lambda, a parameter that
             cannot be generated), decided before any compile.
         ToolchainMissing: no compiler or ThreadSanitizer, or no ParlayLib for a file that includes it
@@ -142,8 +146,7 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
     start = time.monotonic()
     cancel = cancel or threading.Event()
     emit = progress or (lambda e: None)
-    site = read_site(req)
-    why = refusal_for(site, _spec_path(req))  # refuse before any compile
+    why = refusal_for(site, _spec_path(req, site))  # refuse before any compile
     if why:
         raise HarnessError(why)
     cfg = make_config(req)
@@ -153,8 +156,7 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
         cfg.tsan_runs = max(cfg.tsan_runs, RACE_CHECK_RUNS)
     base = dict(path=site.path, function=site.qualified_name, loop_start_line=site.loop.start_line,
                 loop_end_line=site.loop.end_line, content_hash=site.content_hash,
-                source_sha256=hashlib.sha256(site.source.encode()).hexdigest(),
-                threads=cfg.tsan_threads, n=0)
+                source_sha256=site.source_sha256, site=site.info(), threads=cfg.tsan_threads, n=0)
 
     def elapsed() -> float:
         return time.monotonic() - start
@@ -162,10 +164,10 @@ def check_races(req: EvolveRequest, progress: ProgressFn | None = None, cancel: 
     tc = toolchain or discover(req.discovery)
     require(tc, parlay=uses_parlay(site), tsan=True)
     compiler = Compiler(tc, req.cache_dir or default_cache_dir())
-    spec_file = _spec_path(req)
+    spec_file = _spec_path(req, site)
     plan = plan_inputs(site, load_spec(spec_file) if spec_file else None)
-    openmp = uses_openmp(site.function_text)
-    pstl = "execution::par" in site.function_text
+    openmp = uses_openmp(site)
+    pstl = uses_parallel_stl(site)
     tbb = pstl and has_tbb(tc.cxx)
     ev = FlaggedEvaluator(site, tc, compiler, plan, cfg, cancel, openmp=openmp,
                           compile_flags=["-fopenmp"] if openmp else [],
@@ -242,7 +244,7 @@ def _who(thread: str) -> str:
     return "the main thread" if thread == "main" else f"thread {thread}"
 
 
-def distinct_races(site: LoopSite, reports: list[RaceReport]) -> tuple[list[RaceReport], list[RaceSites]]:
+def distinct_races(site: ParsedSite, reports: list[RaceReport]) -> tuple[list[RaceReport], list[RaceSites]]:
     """The distinct races among ``reports`` with their sites: TSan reports a race once per address, so a
     scatter gives one report per colliding element; reports whose accesses are the same operations at the
     same expressions (or lines) are one race for the user (the first report is kept)."""
@@ -263,7 +265,7 @@ def distinct_races(site: LoopSite, reports: list[RaceReport]) -> tuple[list[Race
     return kept, kept_sites
 
 
-def races_sentence(site: LoopSite, races: list[RaceReport], sites: list[RaceSites]) -> str:
+def races_sentence(site: ParsedSite, races: list[RaceReport], sites: list[RaceSites]) -> str:
     """One sentence naming what raced and where, e.g. ``ThreadSanitizer found a data race on `total` in
     racy_sum: a read by thread T1 and a write by the main thread, both at line 12``.
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import threading
 
 from parevo.toolchain.discovery import Toolchain
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.facts import analyze
 from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.serial_meaning import SerialMeaning, serial_meaning
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.splice import TextEdit, apply_edits, rewrite_edits
 
-from .engine import EvolveRequest, evolve, read_site
+from .engine import EvolveRequest, evolve
 from .result import EvolutionResult
 from .search import ProgressFn
 
@@ -31,36 +32,36 @@ class FixChanged(Exception):
     """The racy loop no longer has the serial meaning the fix was verified for (re-run the fix)."""
 
 
-def serial_request(req: EvolveRequest) -> tuple[EvolveRequest, SerialMeaning]:
-    """The search request for the serial meaning of the racy loop ``req`` selects, and that meaning.
+def serial_site(site: ParsedSite) -> tuple[ParsedSite, SerialMeaning]:
+    """The site of the serial meaning of the racy loop at ``site`` (its own text, parsed once), and that meaning.
 
     Raises:
         NoSerialMeaning: see :func:`~parevo.toolchain.serial_meaning.serial_meaning`.
-        ParseFailure, NoLoopFound, NotInFunction: the selection is unusable.
     """
-    sm = serial_meaning(read_site(req))
-    return req.model_copy(update={"source": sm.source, "line": sm.line, "end_line": None}), sm
+    sm = serial_meaning(site)
+    return find_loop(sm.source, site.path, sm.line), sm
 
 
-def fix_race(req: EvolveRequest, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-             toolchain: Toolchain | None = None) -> EvolutionResult:
-    """Search a verified ParlayLib rewrite of the serial meaning of the racy loop ``req`` selects.
+def fix_race(site: ParsedSite, req: EvolveRequest, progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None, toolchain: Toolchain | None = None) -> EvolutionResult:
+    """Search a verified ParlayLib rewrite of the serial meaning of the racy loop at ``site``.
 
-    Returns the search's :class:`EvolutionResult` (its loop and content hash are the serial
-    meaning's), with a note saying what was made serial.
+    Returns the search's :class:`EvolutionResult` (its loop, content hash and edits are the serial
+    meaning's: :func:`fix_source` puts the rewrite in place of the racy loop), with a note saying
+    what was made serial.
 
     Raises:
         NoSerialMeaning: the parallel construct cannot be made serial (the message says why).
         as :func:`~parevo.evolution.engine.evolve` otherwise.
     """
-    sreq, sm = serial_request(req)
-    result = evolve(sreq, progress, cancel, toolchain=toolchain)
+    serial, sm = serial_site(site)
+    result = evolve(serial, analyze(serial), req, progress, cancel, toolchain=toolchain)
     result.notes.insert(0, f"race fix: searched the serial meaning of {', '.join(sm.replaced)} (the same body "
                            "run as a serial loop); every candidate was checked against it")
     return result
 
 
-def fix_source(site: LoopSite, result: EvolutionResult) -> str:
+def fix_source(site: ParsedSite, result: EvolutionResult) -> str:
     """The user's new file text: the racy loop at ``site`` replaced by ``result``'s verified rewrite.
 
     Raises:
@@ -70,8 +71,7 @@ def fix_source(site: LoopSite, result: EvolutionResult) -> str:
     best = result.best
     if best is None:
         raise ValueError("the race fix holds no verified rewrite")
-    sm = serial_meaning(site)
-    serial = find_loop(sm.source, site.path, sm.line)
+    serial, sm = serial_site(site)
     if serial.content_hash != result.content_hash:
         raise FixChanged("the loop changed since its fix was verified; run Fix data race again")
     c = best.candidate
@@ -94,6 +94,5 @@ def fix_source(site: LoopSite, result: EvolutionResult) -> str:
             continue
         if any(lo < e.end_byte and e.start_byte < hi for e in edits):
             continue  # overlaps an edit's edge: leave it
-        edits.append(TextEdit(start_byte=lo, end_byte=hi, start_line=line, start_col=0, end_line=line + 1,
-                              end_col=0, new_text=""))
+        edits.append(TextEdit(start_byte=lo, end_byte=hi, new_text="", role="other"))
     return apply_edits(sm.source, edits)

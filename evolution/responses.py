@@ -50,8 +50,8 @@ import textwrap
 from pydantic import BaseModel
 
 from parevo.toolchain import syntax
-from parevo.toolchain.models import LoopSite
-from parevo.toolchain.parsing import _declarator_name, _function_declarator, parse
+from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.syntax import declarator_name, function_declarator, node_text, parse
 from parevo.toolchain.splice import reindent
 
 from .candidates import Candidate
@@ -80,7 +80,7 @@ class Proposal(BaseModel):
         return self.candidate is not None
 
 
-def parent_function_text(site: LoopSite, parent: Candidate | None) -> str:
+def parent_function_text(site: ParsedSite, parent: Candidate | None) -> str:
     """The selected function as the parent candidate has it (the original function without a parent)."""
     if parent is None:
         return site.function_text
@@ -96,7 +96,7 @@ def _norm_lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
-def to_loop_level(site: LoopSite, function_text: str) -> str | None:
+def to_loop_level(site: ParsedSite, function_text: str) -> str | None:
     """The new loop text when ``function_text`` differs from the original function only inside
     the loop (compared line by line, whitespace-insensitive), dedented; else None."""
     raw = site.function_text.encode("utf-8")
@@ -161,8 +161,8 @@ def _top_level_functions(text: str) -> tuple[list[tuple[str, int, int]], list[st
         if node.type == "template_declaration":
             target = next((c for c in node.named_children if c.type == "function_definition"), node)
         if target.type == "function_definition":
-            decl = _function_declarator(target)
-            name = _declarator_name(decl.child_by_field_name("declarator"), src) if decl is not None else None
+            decl = function_declarator(target)
+            name = node_text(declarator_name(decl.child_by_field_name("declarator")), src) if decl is not None else ""
             fns.append((name or "?", target.start_byte, target.end_byte))
         elif node.type not in ("comment", "preproc_include", "using_declaration"):
             others.append(node.type)
@@ -173,7 +173,7 @@ def _unqualified(name: str) -> str:
     return name.split("::")[-1]
 
 
-def _from_block(site: LoopSite, block: str, base_fields: dict) -> Proposal:
+def _from_block(site: ParsedSite, block: str, base_fields: dict) -> Proposal:
     code, incs = _take_includes(block)
     code = code.strip("\n")
     if not code.strip():
@@ -247,7 +247,7 @@ def _closest(lines: list[str], search: list[str]) -> str:
     return "\n".join(lines[best_i:best_i + k])
 
 
-def apply_edits(site: LoopSite, base: str, edits: list[tuple[str, str]]) -> tuple[str | None, str | None, str | None]:
+def apply_edits(site: ParsedSite, base: str, edits: list[tuple[str, str]]) -> tuple[str | None, str | None, str | None]:
     """Apply SEARCH/REPLACE ``edits`` to the function text ``base``.
 
     Returns ``(new text, None, None)`` or ``(None, failure, hint)``.
@@ -287,7 +287,7 @@ def apply_edits(site: LoopSite, base: str, edits: list[tuple[str, str]]) -> tupl
     return text, None, None
 
 
-def parse_reply(reply: str, site: LoopSite, parent: Candidate | None, *, origin: str, parent_ids: list[str],
+def parse_reply(reply: str, site: ParsedSite, parent: Candidate | None, *, origin: str, parent_ids: list[str],
                 description: str = "") -> Proposal:
     """Interpret an LLM ``reply`` for the loop of ``site`` (see the module docstring).
 

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from parevo.toolchain.evaluate import Baseline
 from parevo.toolchain.models import LoopFacts
-from parevo.toolchain.splice import TextEdit
+from parevo.toolchain.site import ParsedSite, SiteInfo
+from parevo.toolchain.splice import StaleEdits, TextEdit, rebase_edits
 from parevo.toolchain.verdicts import StageVerdict
 
 from .candidates import Candidate
@@ -196,7 +197,9 @@ class LoopResult(BaseModel):
     """What every result about one loop carries: where the loop is and which text it was
     computed for. ``loop_start_line``/``loop_end_line`` are 0-based; ``content_hash``
     is the SHA-256 of the enclosing function (results go stale when it changes),
-    ``source_sha256`` that of the whole file the result's edits apply to."""
+    ``source_sha256`` that of the whole file the result's edits apply to; ``site``
+    the site's spans in that file (what :func:`~parevo.toolchain.splice.rebase_edits`
+    checks a later version of the document against)."""
 
     message: str = ""
     path: str
@@ -205,6 +208,7 @@ class LoopResult(BaseModel):
     loop_end_line: int
     content_hash: str
     source_sha256: str = ""
+    site: SiteInfo | None = None
 
 
 class EvolutionResult(LoopResult):
@@ -212,8 +216,9 @@ class EvolutionResult(LoopResult):
 
     ``best_id`` names the winning record (verified and faster, highest median
     speedup). ``edits`` are the minimal edits of the user's file for the
-    winner against the file whose SHA-256 is ``source_sha256``, ``diff`` their
-    unified diff. Times are seconds from the search
+    winner, in byte spans of the file whose SHA-256 is ``source_sha256`` (a front
+    door applies them to a later version of the document with
+    :meth:`edits_for`), ``diff`` their unified diff. Times are seconds from the search
     start; ``time_to_first_verified`` is None when nothing was verified.
     """
 
@@ -245,3 +250,16 @@ class EvolutionResult(LoopResult):
     def best(self) -> CandidateRecord | None:
         """The winning record, if any."""
         return next((c for c in self.candidates if c.id == self.best_id), None)
+
+    def edits_for(self, site: ParsedSite) -> list[TextEdit]:
+        """The winner's edits at their place in ``site`` (the current document's parse of this loop).
+
+        Raises:
+            StaleEdits: nothing verified, the result predates sites in results, or the loop or its
+                function changed (content hash).
+        """
+        if self.best is None or not self.edits:
+            raise StaleEdits("this result holds no verified rewrite")
+        if self.site is None:
+            raise StaleEdits("this result was stored by an older parevo; run the search again")
+        return rebase_edits(self.edits, self.site, site)

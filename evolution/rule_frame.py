@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from parevo.toolchain.loop_header import is_unsigned_type
-from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.toolchain.syntax import words
+from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.site import ParsedSite
 
 IND = "  "
 _SIMPLE = re.compile(r"^[A-Za-z_]\w*(\s*(\.|->)\s*[A-Za-z_]\w*\s*\(\s*\))?$|^\d+[uUlL]*$")
@@ -29,8 +30,8 @@ _SIZE_T = ("size_t", "std::size_t")
 class Names:
     """Fresh identifiers that no identifier of the enclosing function uses."""
 
-    def __init__(self, site: LoopSite):
-        self.used = set(re.findall(r"[A-Za-z_]\w*", site.function_text))
+    def __init__(self, site: ParsedSite):
+        self.used = words(site.function_node)
 
     def fork(self) -> "Names":
         """A copy: names taken from it do not affect this one (one per candidate)."""
@@ -84,7 +85,7 @@ class Frame:
         return self.index_at_fmt.format(p=pos)
 
 
-def build_frame(site: LoopSite, facts: LoopFacts, names: Names) -> Frame | None:
+def build_frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
     """The :class:`Frame` of a counted or range-based ``for`` loop, or None.
 
     None when the header was not normalised (``facts.index_var`` and
@@ -109,7 +110,7 @@ def build_frame(site: LoopSite, facts: LoopFacts, names: Names) -> Frame | None:
         return None
     var, T = facts.index_var, (facts.index_type or f"decltype({facts.index_var})").strip()
     L, U, S = facts.lower.strip(), facts.upper.strip(), facts.step
-    unsigned = is_unsigned_type(T)
+    unsigned = facts.index_unsigned
     exact = T in _SIZE_T
     prologue: list[str] = []
     epilogue: list[str] = []
@@ -173,17 +174,6 @@ def build_frame(site: LoopSite, facts: LoopFacts, names: Names) -> Frame | None:
                  epilogue=epilogue, names=names, first=lo if S > 0 else None)
 
 
-def clean_type(type_text: str | None, name: str) -> str:
-    """A declared type as a value type (no references, cv or storage words), or ``decltype`` of ``name``."""
-    if not type_text:
-        return f"std::decay_t<decltype({name})>"
-    t = re.sub(r"\b(const|volatile|static|constexpr|register|thread_local)\b", " ", type_text).replace("&", " ")
-    t = " ".join(t.split())
-    if not t or re.search(r"\bauto\b", t):
-        return f"std::decay_t<decltype({name})>"
-    return t
-
-
 def dedent_block(text: str) -> list[str]:
     """Lines of ``text`` with common indentation removed and blank edges dropped."""
     lines = text.split("\n")
@@ -198,7 +188,7 @@ def dedent_block(text: str) -> list[str]:
     return out
 
 
-def body_lines(site: LoopSite, facts: LoopFacts, replace: list[tuple[int, int, str]] | None = None) -> list[str]:
+def body_lines(site: ParsedSite, facts: LoopFacts, replace: list[tuple[int, int, str]] | None = None) -> list[str]:
     """The statements of the loop body, braces removed, relatively indented.
 
     ``replace`` holds (start_byte, end_byte, new_text) edits in file byte

@@ -1,7 +1,8 @@
 """Rule-based ParlayLib candidates (no LLM): pattern → rewrite templates.
 
-``propose(site, facts)`` returns faithful rewrites of the selected loop, best
-first, each a :class:`~parevo.evolution.candidates.Candidate` whose
+``propose(site, facts)`` returns faithful rewrites of the selected loop of a
+:class:`~parevo.toolchain.site.ParsedSite` (its body nodes and the declared
+types of its variables; nothing is parsed again), best first, each a :class:`~parevo.evolution.candidates.Candidate` whose
 ``loop_text`` replaces ``site.loop`` (a block ``{ … }``) and whose
 ``includes`` are the headers it needs. Every template reuses the loop's own
 body text, with the loop index rebound to its own type and lower bound
@@ -16,8 +17,8 @@ Per pattern (see the modules for the templates):
   0 — first for such outputs); explicit granularities; a ``tabulate`` variant
   for a body ``out[i] = expr;``;
 * ``reduction``/``argminmax``: :mod:`parevo.evolution.rules_reduce`;
-* ``histogram``/``scan``/``filter``/``search``:
-  :mod:`parevo.evolution.rules_collect`.
+* ``histogram``/``scan``/``filter``: :mod:`parevo.evolution.rules_collect`;
+* ``search``: :mod:`parevo.evolution.rules_search`.
 
 Loops that are already parallel, not parallelizable, or of unknown pattern get
 no candidates.
@@ -39,28 +40,26 @@ from parevo.evolution.rule_frame import (
     lam,
     wrap,
 )
-from parevo.evolution.rules_collect import (
-    filter_candidates,
-    histogram_candidates,
-    scan_candidates,
-    search_candidates,
-)
+from parevo.evolution.rules_collect import filter_candidates, histogram_candidates, scan_candidates
 from parevo.evolution.rules_reduce import PRIM, SEQ, argext_candidates, reduction_candidates, top_statements
-from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.evolution.rules_search import search_candidates
+from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.site import ParsedSite
 
 PAR = "<parlay/parallel.h>"
 BLOCK = 2048
 
 
-def _bool_vector_output(site: LoopSite, facts: LoopFacts) -> bool:
-    arrays = {a.array for a in facts.writes_at_index}
-    for p in list(site.params) + list(site.locals):
-        if p.name in arrays and re.search(r"vector\s*<\s*bool\s*>", p.type_text):
+def _bool_vector_output(site: ParsedSite, facts: LoopFacts) -> bool:
+    """True when the loop writes a ``std::vector<bool>`` at the index (its bits share words)."""
+    for name in {a.array for a in facts.writes_at_index}:
+        d = site.decl_of(name)
+        if d is not None and d.type.kind == "vector_bool":
             return True
     return False
 
 
-def _parallel_for(site: LoopSite, facts: LoopFacts, fr: Frame, granularity: int, origin: str) -> Candidate:
+def _parallel_for(site: ParsedSite, facts: LoopFacts, fr: Frame, granularity: int, origin: str) -> Candidate:
     body = body_lines(site, facts, continue_edits(facts, "return;"))
     suffix = ");" if granularity == 0 else f", {granularity});"
     lines = list(fr.prologue)
@@ -73,7 +72,7 @@ def _parallel_for(site: LoopSite, facts: LoopFacts, fr: Frame, granularity: int,
                      params={"granularity": granularity})
 
 
-def _blocked(site: LoopSite, facts: LoopFacts, fr: Frame, block: int) -> Candidate:
+def _blocked(site: ParsedSite, facts: LoopFacts, fr: Frame, block: int) -> Candidate:
     names = fr.names.fork()
     b, kk, last, B = names.get("blk"), names.get("kk"), names.get("last"), names.get("block")
     body = body_lines(site, facts)  # `continue` keeps its meaning in the serial inner loop
@@ -93,7 +92,7 @@ def _blocked(site: LoopSite, facts: LoopFacts, fr: Frame, block: int) -> Candida
                      params={"block": block}, knobs={"block": B})
 
 
-def _chunks(site: LoopSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) -> Candidate | None:
+def _chunks(site: ParsedSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) -> Candidate | None:
     """``per_worker x num_workers()`` contiguous chunks, each running the original loop header over its
     part of the range with the original index type (so the compiler vectorizes it as it did the serial
     loop); granularity 1, so each chunk is one task. Counted ``for`` loops with step +1 only.
@@ -127,7 +126,7 @@ def _chunks(site: LoopSite, facts: LoopFacts, fr: Frame, per_worker: int = 1) ->
                      params={"blocks_per_worker": per_worker}, knobs={"blocks_per_worker": W})
 
 
-def _tabulate(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate | None:
+def _tabulate(site: ParsedSite, facts: LoopFacts, fr: Frame) -> Candidate | None:
     stmts = top_statements(site, facts)
     if len(stmts) != 1 or len(facts.writes_at_index) != 1 or facts.continues:
         return None
@@ -154,7 +153,7 @@ def _tabulate(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate | None:
                      params={"sequence": "materialized"})
 
 
-def map_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+def map_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
     """Candidates for ``map`` and ``nest`` (outer loop of a nest: inner loops stay serial)."""
     nest = facts.pattern == "nest" or facts.inner_loops > 0
     out = [_parallel_for(site, facts, fr, 0, "rule:parallel-for")]
@@ -189,7 +188,7 @@ _PATTERNS = {
 }
 
 
-def propose(site: LoopSite, facts: LoopFacts) -> list[Candidate]:
+def propose(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
     """Rule-based ParlayLib rewrites of ``site``'s loop, best first.
 
     Returns ``[]`` for loops that are already parallel, not parallelizable as

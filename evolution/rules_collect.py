@@ -1,4 +1,4 @@
-"""Rule templates for histograms, scans, filters and first-match searches.
+"""Rule templates for histograms, scans and filters.
 
 * Histogram (``h[k]++``, ``h[f(i)] += w``): per-block counts (each of a few
   blocks per worker runs the original body on a private copy of ``h``, then
@@ -15,9 +15,8 @@
   old contents (the output keeps them, as ``push_back`` does); a
   ``parlay::filter`` variant when the condition is a predicate of the pushed
   value.
-* Search: ``parlay::find_if`` over the positions (first match, early exit
-  inside ParlayLib), then the if-block's action at that index; a min-index
-  reduce variant without early exit.
+
+First-match searches are in :mod:`parevo.evolution.rules_search`.
 """
 
 from __future__ import annotations
@@ -40,52 +39,35 @@ from parevo.evolution.rule_frame import (
 from parevo.evolution.rule_ops import combine, identity, monoid
 from parevo.evolution.rules_reduce import DELAYED, PRIM, SEQ, top_statements
 from parevo.toolchain.loop_body import norm
-from parevo.toolchain.models import LoopFacts, LoopSite, ReductionOp
+from parevo.toolchain.ctypes import CType
+from parevo.toolchain.models import LoopFacts, ReductionOp
+from parevo.toolchain.site import ParsedSite
 
 PAR = "<parlay/parallel.h>"
 
-_INT_ELEMS = re.compile(
-    r"^(?:const\s+)?(?:std::)?(?:(?:unsigned\s+|signed\s+)?(?:char|short|int|long|long\s+long|long\s+int)|"
-    r"u?int(?:8|16|32|64)_t|size_t|unsigned)$")
+def _declared(site: ParsedSite, array: str) -> CType | None:
+    d = site.decl_of(array)
+    return d.type if d is not None else None
 
 
-def _elem_type(site: LoopSite, array: str) -> str | None:
-    """Element type of a parameter/local array from its declared type, when it is plain."""
-    decl = None
-    for p in site.params:
-        if p.name == array:
-            decl = p.type_text
-    for lv in site.locals:
-        if lv.name == array:
-            decl = lv.type_text
-    if decl is None:
-        return None
-    t = decl.replace("&", "").replace("const ", "").strip()
-    m = re.match(r"^(?:std::)?(?:vector|array)\s*<\s*([^,<>]+?)\s*(?:,\s*\w+\s*)?>$", t)
-    if m:
-        return m.group(1).strip()
-    if t.endswith("*"):
-        return t[:-1].strip()
-    return None
+def _int_elements(site: ParsedSite, array: str) -> bool:
+    """True when ``array`` is a ``std::vector``/``std::array``/pointer of integers (atomic bins)."""
+    t = _declared(site, array)
+    return (t is not None and (t.kind in ("array", "pointer") or (t.kind == "vector" and t.container == "std::vector"))
+            and t.elem is not None and t.elem.is_integer)
 
 
-def _container_param(site: LoopSite, array: str) -> bool:
-    for p in site.params + site.locals:  # type: ignore[operator]
-        if p.name == array:
-            t = getattr(p, "type_text", "")
-            return "vector" in t or "array" in t
-    return False
+def _container_param(site: ParsedSite, array: str) -> bool:
+    """True when ``array`` is a ``std::vector`` (of any element) or a ``std::array``."""
+    t = _declared(site, array)
+    return t is not None and (t.kind in ("array", "vector_bool") or (t.kind == "vector" and t.container == "std::vector"))
 
 
-def _contiguous(site: LoopSite, array: str) -> bool:
+def _contiguous(site: ParsedSite, array: str) -> bool:
     """True when ``array`` is declared as a std::vector (not of bool), std::array, C array or pointer."""
-    for p in list(site.params) + list(site.locals):
-        if p.name == array:
-            t = p.type_text
-            if re.search(r"vector\s*<\s*bool\s*>", t):
-                return False
-            return bool(re.search(r"\b(?:std::)?(?:vector|array)\s*<", t)) or t.rstrip().endswith("*") or "[" in t
-    return False
+    t = _declared(site, array)
+    return t is not None and ((t.kind == "vector" and t.container == "std::vector")
+                              or t.kind in ("array", "carray", "pointer"))
 
 
 # --------------------------------------------------------------------------- histogram
@@ -95,7 +77,7 @@ _HIST_COMBINE = {"++": "+=", "+=": "+=", "--": "+=", "-=": "+=", "*=": "*=", "|=
 _HIST_IDENT = {"+=": "0", "*=": "1", "|=": "0", "^=": "0", "&=": "~0"}
 
 
-def histogram_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+def histogram_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
     """Candidates for ``pattern == "histogram"`` (best first)."""
     arrays = sorted({a.array for a in facts.writes_computed})
     if len(arrays) != 1:
@@ -110,8 +92,7 @@ def histogram_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Ca
     out: list[Candidate] = []
     if _container_param(site, h):
         out += _per_block(site, facts, fr, h, comb, 4)
-    elem = _elem_type(site, h)
-    if elem and _INT_ELEMS.match(elem) and comb == "+=":
+    if _int_elements(site, h) and comb == "+=":
         out.append(_atomic(site, facts, fr))
     if (len(facts.writes_computed) == 1 and facts.writes_computed[0].op == "++" and _container_param(site, h)
             and not facts.reductions):
@@ -124,7 +105,7 @@ def histogram_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Ca
     return out
 
 
-def _per_block(site: LoopSite, facts: LoopFacts, fr: Frame, h: str, comb: str, per_worker: int) -> list[Candidate]:
+def _per_block(site: ParsedSite, facts: LoopFacts, fr: Frame, h: str, comb: str, per_worker: int) -> list[Candidate]:
     names = fr.names.fork()
     H, nb, part, b, first, last, kk, j, acc, W, MB = (names.get(x) for x in (
         "Hist", "n_blocks", "partial", "b", "first", "last", "kk", "bin", "sum", "per_worker", "min_block"))
@@ -165,7 +146,7 @@ def _per_block(site: LoopSite, facts: LoopFacts, fr: Frame, h: str, comb: str, p
     )]
 
 
-def _atomic(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate:
+def _atomic(site: ParsedSite, facts: LoopFacts, fr: Frame) -> Candidate:
     edits = []
     for a in facts.writes_computed:
         assert a.span is not None
@@ -183,7 +164,7 @@ def _atomic(site: LoopSite, facts: LoopFacts, fr: Frame) -> Candidate:
                      params={"granularity": 0})
 
 
-def _by_index(site: LoopSite, facts: LoopFacts, fr: Frame, h: str) -> Candidate | None:
+def _by_index(site: ParsedSite, facts: LoopFacts, fr: Frame, h: str) -> Candidate | None:
     stmts = top_statements(site, facts)
     a = facts.writes_computed[0]
     if len(stmts) != 1 or a.span is None or not (stmts[0].start_byte <= a.span.start_byte < stmts[0].end_byte):
@@ -207,7 +188,7 @@ def _by_index(site: LoopSite, facts: LoopFacts, fr: Frame, h: str) -> Candidate 
 # --------------------------------------------------------------------------- scan
 
 
-def scan_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+def scan_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
     """Candidates for ``pattern == "scan"`` (best first)."""
     sc = facts.scan
     if sc is None:
@@ -288,7 +269,7 @@ def _scan_blocked(site, facts, fr: Frame, op, T, expr, acc0, init, acc) -> Candi
     )
 
 
-def _only_scan_statements(site: LoopSite, facts: LoopFacts) -> bool:
+def _only_scan_statements(site: ParsedSite, facts: LoopFacts) -> bool:
     return len(top_statements(site, facts)) == 2 and not facts.writes_computed and not facts.reductions and len(
         facts.writes_at_index) == 1
 
@@ -315,7 +296,7 @@ def _scan_shadow(site, facts, fr: Frame, op, T, expr, acc0, init, acc, kind) -> 
     )]
 
 
-def _decls_before_update(site: LoopSite, facts: LoopFacts) -> list[str]:
+def _decls_before_update(site: ParsedSite, facts: LoopFacts) -> list[str]:
     sc = facts.scan
     out = []
     src = site.source.encode("utf-8")
@@ -390,7 +371,7 @@ def _scan_carried_inplace(facts, fr: Frame, T, output, prev) -> Candidate:
 # --------------------------------------------------------------------------- filter
 
 
-def filter_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+def filter_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
     """Candidates for ``pattern == "filter"`` (best first)."""
     if len(facts.pushes) != 1:
         return []
@@ -463,140 +444,3 @@ def filter_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
             params={"sequence": "delayed" if delayed else "materialized", "form": "pack_index"},
         ))
     return cands
-
-
-# --------------------------------------------------------------------------- search
-
-
-def search_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
-    """Candidates for ``pattern == "search"`` (best first)."""
-    s = facts.search
-    if s is None:
-        return []
-    names = fr.names.fork()
-    prefix = dedent_block(s.prefix) if s.prefix else []
-    action = dedent_block(s.action) if s.action else []
-    pos_name, found = names.get("positions"), names.get("found")
-    lines = list(fr.prologue)
-    lines += [f"const auto {pos_name} = parlay::iota({fr.count});"]
-    lines += call_with_lambda(f"const auto {found} = parlay::find_if({pos_name}, ",
-                              lam(fr.pos_param, fr.pos_bind, prefix + [f"return {s.condition};"]), ");")
-    hit = _search_hit(facts, fr, prefix, action, f"static_cast<size_t>({found} - {pos_name}.begin())")
-    lines += [f"if ({found} != {pos_name}.end()) {{"] + indent(hit) + ["}"]
-    lines += _search_miss(facts, fr, found + " == " + pos_name + ".end()")
-    first = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:find-if",
-                      description="parlay::find_if over the iteration positions (first match, stops early)",
-                      params={"sequence": "delayed", "early_exit": True})
-    # min-index reduce: no early exit, but simple
-    best = names.get("first_hit")
-    lines = list(fr.prologue)
-    lam2 = lam(fr.pos_param, fr.pos_bind, prefix + [f"return ({s.condition}) ? {fr.pos_param} : {fr.count};"],
-               ret="size_t")
-    lines += call_with_lambda(f"const size_t {best} = parlay::reduce(parlay::delayed_tabulate({fr.count}, ", lam2,
-                              "), parlay::minimum<size_t>());")
-    lines += [f"if ({best} < {fr.count}) {{"] + indent(_search_hit(facts, fr, prefix, action, best)) + ["}"]
-    lines += _search_miss(facts, fr, f"{best} >= {fr.count}")
-    second = Candidate(loop_text=wrap(lines), includes=[PRIM, DELAYED], origin="rule:min-index",
-                       description="reduce with parlay::minimum over matching positions (no early exit)",
-                       params={"sequence": "delayed", "early_exit": False})
-    return [_search_blocked(site, facts, fr, prefix, action), _search_chunks(facts, fr, prefix, action),
-            first, second]
-
-
-def _search_chunks(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str],
-                   per_worker: int = 1, block: int = 4096) -> Candidate:
-    """One contiguous chunk per worker, each scanned serially in blocks of ``block`` positions; a
-    chunk records its first hit in a shared atomic minimum and stops, and every chunk gives up
-    before a block that starts after the smallest hit so far. The smallest hit is the loop's first.
-
-    One fork-join instead of :func:`_search_blocked`'s doubling rounds, whose per-round
-    synchronization measured 0.82x against the serial scan at n = 2^20 on 2 vCPUs.
-    Work: O(P x block) beyond the first hit for P chunks.
-    """
-    s = facts.search
-    names = fr.names.fork()
-    first_hit, chunks, c, lo, hi, blk, stop, cur, W, B = (names.get(x) for x in (
-        "first_hit", "chunks", "c", "lo", "hi", "blk", "blk_end", "cur", "per_worker", "block"))
-    k = fr.pos_param
-    bind = [fr.pos_bind] if fr.pos_bind else []
-    found = [f"size_t {cur} = {first_hit}.load(std::memory_order_relaxed);",
-             f"while ({k} < {cur} && !{first_hit}.compare_exchange_weak({cur}, {k}, std::memory_order_relaxed)) {{}}",
-             "return;"]
-    inner = indent(bind + prefix + [f"if ({s.condition}) {{"] + indent(found) + ["}"])
-    leaf = [f"const size_t {lo} = {fr.count} * {c} / {chunks}, {hi} = {fr.count} * ({c} + 1) / {chunks};",
-            f"for (size_t {blk} = {lo}; {blk} < {hi}; {blk} += {B}) {{",
-            f"  if ({first_hit}.load(std::memory_order_relaxed) < {blk}) return;",
-            f"  const size_t {stop} = std::min<size_t>({hi}, {blk} + {B});",
-            f"  for (size_t {k} = {blk}; {k} < {stop}; ++{k}) {{"]
-    leaf += indent(inner) + ["  }", "}"]
-    lines = list(fr.prologue) + [
-        f"std::atomic<size_t> {first_hit}{{{fr.count}}};",
-        f"const size_t {W} = {per_worker}, {B} = {block};",  # the knobs `param:block` changes
-        f"const size_t {chunks} = std::max<size_t>(1, std::min<size_t>({fr.count}, "
-        f"{W} * parlay::num_workers()));",
-        f"parlay::parallel_for(0, {chunks}, [&](size_t {c}) {{",
-    ]
-    lines += indent(leaf) + ["}, 1);"]
-    hit = names.get("hit")
-    lines += [f"const size_t {hit} = {first_hit}.load();"]
-    lines += [f"if ({hit} < {fr.count}) {{"] + indent(_search_hit(facts, fr, prefix, action, hit)) + ["}"]
-    lines += _search_miss(facts, fr, f"{hit} >= {fr.count}")
-    return Candidate(loop_text=wrap(lines), includes=[PAR, "<atomic>", "<algorithm>"], origin="rule:search-chunks",
-                     description=("one chunk per worker scanned serially in blocks, the smallest hit kept in an "
-                                  "atomic; chunks past it stop"),
-                     params={"form": "chunks", "blocks_per_worker": per_worker, "block": block},
-                     knobs={"blocks_per_worker": W, "block": B})
-
-
-def _search_blocked(site: LoopSite, facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str]) -> Candidate:
-    """Rounds of geometrically growing size; each round is split into blocks that
-    scan serially (vectorizable, stopping at their first hit) in parallel; the
-    search ends after the first round with a hit and keeps the smallest hit.
-
-    Work is O(first hit + last round), like ParlayLib's ``find_if`` (doubling
-    rounds), but the leaves are plain loops the compiler can vectorize.
-    """
-    s = facts.search
-    names = fr.names.fork()
-    first_hit, start, rnd, end, nb, hits = (names.get(x) for x in ("first_hit", "start", "round", "end", "nb",
-                                                                  "hits"))
-    b, lo, hi, k = names.get("b"), names.get("lo"), names.get("hi"), fr.pos_param
-    bind = [fr.pos_bind] if fr.pos_bind else []
-    leaf = [f"const size_t {lo} = {start} + ({end} - {start}) * {b} / {nb}, "
-            f"{hi} = {start} + ({end} - {start}) * ({b} + 1) / {nb};",
-            f"for (size_t {k} = {lo}; {k} < {hi}; ++{k}) {{"]
-    leaf += indent(bind + prefix + [f"if ({s.condition}) return {k};"]) + ["}", f"return {fr.count};"]
-    lines = list(fr.prologue) + [
-        f"size_t {first_hit} = {fr.count};",
-        f"size_t {start} = 0, {rnd} = 4096;",
-        f"while ({start} < {fr.count} && {first_hit} == {fr.count}) {{",
-    ]
-    body = [f"const size_t {end} = std::min<size_t>({fr.count}, {start} + {rnd});",
-            f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>(({end} - {start}) / 2048, "
-            "4 * parlay::num_workers()));"]
-    body += call_with_lambda(f"auto {hits} = parlay::tabulate({nb}, ", lam(b, "", leaf, ret="size_t"), ", 1);")
-    body += [f"{first_hit} = parlay::reduce({hits}, parlay::minimum<size_t>());",
-             f"{start} = {end};", f"{rnd} *= 2;"]
-    lines += indent(body) + ["}"]
-    lines += [f"if ({first_hit} < {fr.count}) {{"] + indent(_search_hit(facts, fr, prefix, action, first_hit)) + ["}"]
-    lines += _search_miss(facts, fr, f"{first_hit} >= {fr.count}")
-    return Candidate(loop_text=wrap(lines), includes=[PRIM, "<algorithm>"], origin="rule:search-blocked",
-                     description=("doubling rounds of parallel blocks, each a serial early-exit scan; "
-                                  "the smallest hit wins"),
-                     params={"form": "blocked", "first_round": 4096})
-
-
-def _search_hit(facts: LoopFacts, fr: Frame, prefix: list[str], action: list[str], pos: str) -> list[str]:
-    k = fr.pos_param
-    out = [f"const size_t {k} = {pos};"] if k != pos else []
-    if facts.index_declared_outside:
-        out.append(f"{fr.var} = {fr.index_at(k)};")
-    elif fr.pos_bind:
-        out.append(fr.pos_bind)
-    return out + prefix + action
-
-
-def _search_miss(facts: LoopFacts, fr: Frame, cond: str) -> list[str]:
-    if facts.index_declared_outside and fr.epilogue:
-        return [f"if ({cond}) {{"] + indent(fr.epilogue) + ["}"]
-    return []

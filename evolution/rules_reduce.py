@@ -35,7 +35,6 @@ from parevo.evolution.rule_frame import (
     Frame,
     body_lines,
     call_with_lambda,
-    clean_type,
     continue_edits,
     drop_unused_decls,
     indent,
@@ -44,11 +43,10 @@ from parevo.evolution.rule_frame import (
     wrap,
 )
 from parevo.evolution.rule_ops import combine, identity, monoid, update_stmt, value_type
-from parevo.toolchain.loop_body import declared_name, find_loop_node
-from parevo.toolchain.models import LoopFacts, LoopSite, Reduction, ReductionOp
-from parevo.toolchain.parsing import node_text, parse
+from parevo.toolchain.models import LoopFacts, Reduction, ReductionOp
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.splice import reindent
-from parevo.toolchain.syntax import int_value, strip_parens
+from parevo.toolchain.syntax import block_statements, int_value, node_text, strip_parens
 
 PRIM = "<parlay/primitives.h>"
 SEQ = "<parlay/sequence.h>"
@@ -61,27 +59,18 @@ def std_includes(*ops: ReductionOp) -> list[str]:
     return STD_INC if any(op in (ReductionOp.MIN, ReductionOp.MAX) for op in ops) else []
 
 
-def top_statements(site: LoopSite, facts: LoopFacts) -> list:
-    """The top-level statement nodes of the loop body (tree-sitter nodes), comments dropped."""
-    tree = parse(site.source)
-    assert facts.body is not None
-    node = tree.root_node.descendant_for_byte_range(facts.body.start_byte, facts.body.end_byte)
-    while node is not None and not (node.start_byte == facts.body.start_byte and node.end_byte == facts.body.end_byte):
-        node = node.parent
-    if node is None:
-        return []
-    if node.type != "compound_statement":
-        return [node]
-    return [c for c in node.named_children if c.type != "comment"]
+def top_statements(site: ParsedSite, facts: LoopFacts) -> list:
+    """The top-level statement nodes of the loop body (the site's nodes), comments dropped."""
+    body = site.body_node
+    return block_statements(body) if body is not None else []
 
 
-def _closed_form(site: LoopSite, facts: LoopFacts, red: Reduction, T: str) -> list[str] | None:
+def _closed_form(site: ParsedSite, facts: LoopFacts, red: Reduction, T: str) -> list[str] | None:
     """Body lines of a lambda returning the iteration's operand, or None when not applicable."""
     stmts = top_statements(site, facts)
     if not stmts or red.in_inner_loop:
         return None
     last = stmts[-1]
-    src = site.source.encode("utf-8")
     ident = identity(red.op, T)
     cont = continue_edits(facts, f"return {ident};")
     if red.op == ReductionOp.COUNT:
@@ -95,22 +84,20 @@ def _closed_form(site: LoopSite, facts: LoopFacts, red: Reduction, T: str) -> li
             new = "return 1;"
         return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
     if last.type == "if_statement" and last.child_by_field_name("alternative") is None:
-        cons = last.child_by_field_name("consequence")
-        inner = [c for c in cons.named_children if c.type != "comment"] if cons.type == "compound_statement" else [
-            cons]
+        inner = block_statements(last.child_by_field_name("consequence"))
         if len(inner) == 1 and (inner[0].start_byte, inner[0].end_byte) == (red.update.start_byte,
                                                                             red.update.end_byte):
-            cond = node_text(last.child_by_field_name("condition"), src).strip()
+            cond = node_text(last.child_by_field_name("condition"), site.src).strip()
             new = f"return {cond} ? {operand} : {ident};"
             return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
     return None
 
 
-def place(site: LoopSite, lines: list[str]) -> str:
+def place(site: ParsedSite, lines: list[str]) -> str:
     """The candidate's loop text: the statements themselves when the loop sits in a statement list (its
     generated names are fresh in the function), else a block ``{ … }`` (e.g. the body of an ``if``)."""
-    loop = find_loop_node(parse(site.source).root_node, site)
-    if loop is not None and loop.parent is not None and loop.parent.type == "compound_statement":
+    loop = site.loop_node
+    if loop.parent is not None and loop.parent.type == "compound_statement":
         return "\n".join(drop_unused_decls(lines))
     return wrap(lines)
 
@@ -138,15 +125,15 @@ def _is_identity(value, op: ReductionOp, src: bytes) -> bool:
     return got == want
 
 
-def accumulator_declaration(site: LoopSite, var: str, op: ReductionOp
+def accumulator_declaration(site: ParsedSite, var: str, op: ReductionOp
                             ) -> tuple[str, int, int, list[str]] | None:
     """``(type, start_byte, end_byte, comments)`` when ``var`` is declared right before the loop (nothing
     but whitespace and comments between), alone in its declaration, initialised to the identity of ``op``,
     without ``static``/``const``/``auto``; the span runs from the declaration to the loop's end and
     ``comments`` are the comments between (kept, above the new declaration). Else None."""
-    src = site.source.encode("utf-8")
-    loop = find_loop_node(parse(site.source).root_node, site)
-    if loop is None or loop.parent is None or loop.parent.type != "compound_statement":
+    src = site.src
+    loop = site.loop_node
+    if loop.parent is None or loop.parent.type != "compound_statement":
         return None
     decl = loop.prev_named_sibling
     comments = []
@@ -169,7 +156,7 @@ def accumulator_declaration(site: LoopSite, var: str, op: ReductionOp
     if len(parts) != 1 or parts[0].type != "init_declarator":
         return None
     target = parts[0].child_by_field_name("declarator")
-    if target is None or target.type != "identifier" or declared_name(target, src) != var:
+    if target is None or target.type != "identifier" or node_text(target, src) != var:
         return None
     if not _is_identity(parts[0].child_by_field_name("value"), op, src):
         return None
@@ -177,10 +164,10 @@ def accumulator_declaration(site: LoopSite, var: str, op: ReductionOp
     return type_text, decl.start_byte, loop.end_byte, comments
 
 
-def declaration_function(site: LoopSite, start: int, end: int, lines: list[str]) -> str:
+def declaration_function(site: ParsedSite, start: int, end: int, lines: list[str]) -> str:
     """The loop's function with bytes ``start:end`` of the file (the accumulator's declaration and the
     loop) replaced by ``lines``, indented like the declaration."""
-    src = site.source.encode("utf-8")
+    src = site.src
     f0 = site.function.start_byte
     line_start = src.rfind(b"\n", 0, start) + 1
     pad = src[line_start:start].decode("utf-8", errors="replace")
@@ -203,7 +190,7 @@ def _guarded_fold(op: ReductionOp, var: str, r: str, count: str) -> list[str]:
     return [stmt]
 
 
-def reduction_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+def reduction_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
     """Candidates for ``pattern == "reduction"`` (best first)."""
     groups = _group(facts)
     names = fr.names.fork()
@@ -249,16 +236,15 @@ def reduction_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Ca
     return out
 
 
-def _count_if(site: LoopSite, facts: LoopFacts, fr: Frame, red: Reduction, r: str) -> Candidate | None:
+def _count_if(site: ParsedSite, facts: LoopFacts, fr: Frame, red: Reduction, r: str) -> Candidate | None:
     stmts = top_statements(site, facts)
     if len(stmts) != 1 or stmts[0].type != "if_statement" or stmts[0].child_by_field_name("alternative"):
         return None
     ifs = stmts[0]
-    cons = ifs.child_by_field_name("consequence")
-    inner = [c for c in cons.named_children if c.type != "comment"] if cons.type == "compound_statement" else [cons]
+    inner = block_statements(ifs.child_by_field_name("consequence"))
     if len(inner) != 1 or (inner[0].start_byte, inner[0].end_byte) != (red.update.start_byte, red.update.end_byte):
         return None
-    cond = node_text(ifs.child_by_field_name("condition"), site.source.encode("utf-8")).strip()
+    cond = node_text(ifs.child_by_field_name("condition"), site.src).strip()
     call = call_with_lambda(f"parlay::count_if(parlay::iota({fr.count}), ",
                             lam(fr.pos_param, fr.pos_bind, [f"return {cond};"], ret="bool"), ")")
     fields = dict(includes=[PRIM, DELAYED], origin="rule:count-if",
@@ -276,7 +262,7 @@ def _count_if(site: LoopSite, facts: LoopFacts, fr: Frame, red: Reduction, r: st
                      description=f"parlay::count_if over the iteration indices, added to `{red.var}`", **fields)
 
 
-def _shadowed(site: LoopSite, facts: LoopFacts, fr: Frame, groups: dict[str, list[Reduction]]) -> Candidate:
+def _shadowed(site: ParsedSite, facts: LoopFacts, fr: Frame, groups: dict[str, list[Reduction]]) -> Candidate:
     names = fr.names.fork()
     vars_ = list(groups)
     ops = [groups[v][0].op for v in vars_]
@@ -313,7 +299,7 @@ def _shadowed(site: LoopSite, facts: LoopFacts, fr: Frame, groups: dict[str, lis
     )
 
 
-def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
+def argext_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
     """``parlay::min_element``/``max_element`` over a delayed sequence, and a pair reduce.
 
     ``min_element`` returns the first position on ties, which matches a strict
@@ -324,9 +310,7 @@ def argext_candidates(site: LoopSite, facts: LoopFacts, fr: Frame) -> list[Candi
         return []
     ax = facts.argextremes[0]
     names = fr.names.fork()
-    src_types = {lv.name: lv.type_text for lv in site.locals}
-    src_types.update({p.name: p.type_text for p in site.params})
-    VT = clean_type(src_types.get(ax.value_var), ax.value_var)
+    VT = site.value_type(ax.value_var)
     cmp = "<" if ax.kind == "min" else ">"
     upd = cmp if ax.strict else cmp + "="
     vals, it, pos, v = names.get("values"), names.get("it"), names.get("pos"), names.get("v")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from parevo.toolchain.evaluate import Baseline, Evaluator
 from parevo.toolchain.inputs import InputPlan, load_spec, plan_inputs
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.verdicts import StageVerdict
 
 from . import checkpoint as ckpt
@@ -55,7 +55,7 @@ class RunMode:
     checkpoint_path: Path | None = None
     replay_of: str | None = None
 
-    def plan(self, site: LoopSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
+    def plan(self, site: ParsedSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
         """The input plan and the input spec's text (recorded in the transcript)."""
         raise NotImplementedError
 
@@ -119,7 +119,7 @@ class LiveRun(RunMode):
         self.llm_client = llm_client
         self._fresh = True
 
-    def plan(self, site: LoopSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
+    def plan(self, site: ParsedSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
         if spec_path is None:
             return plan_inputs(site, None), None
         spec = load_spec(spec_path)  # errors name the user's file
@@ -206,7 +206,7 @@ class ReplayRun(RunMode):
         """The recorded run's own timing and profile verdicts per candidate id (the last one wins)."""
         return {r.id: list(r.stages) for r in self.records if isinstance(r, MeasuredRecord)}
 
-    def plan(self, site: LoopSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
+    def plan(self, site: ParsedSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
         text = self.head.input_spec_text
         if text is None:
             return plan_inputs(site, None), None

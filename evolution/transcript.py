@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from parevo.toolchain.evaluate import Baseline
 from parevo.toolchain.models import ParevoError
+from parevo.toolchain.site import SiteInfo
 from parevo.toolchain.verdicts import StageVerdict
 
 from .llm import ChatReply, LLMClient, LLMError, LLMUnavailable
@@ -90,14 +91,16 @@ def prompt_sha(messages: list[dict]) -> str:
 
 # ------------------------------------------------------------------ records
 class RunRecord(BaseModel):
-    """The first record: what was asked (``request``: an ``EvolveRequest`` as JSON, without the
-    source), the file's text, the input spec's text, the search settings, the evaluation context
+    """The first record: what was asked (``request``: an ``EvolveRequest`` as JSON), the loop's
+    site in the file's text (``site``; runs recorded before it name ``path`` and ``line`` in the
+    request), the file's text, the input spec's text, the search settings, the evaluation context
     and the checkpoint key."""
 
     type: Literal["run"] = "run"
     run_id: str
     version: int = VERSION
     request: dict
+    site: SiteInfo | None = None
     source: str | None = None
     input_spec_text: str | None = None
     settings: dict = Field(default_factory=dict)

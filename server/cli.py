@@ -18,11 +18,12 @@ import threading
 import time
 from pathlib import Path
 
-from parevo.evolution.engine import EvolveRequest, evolve, replay
+from parevo.evolution.engine import EvolveRequest, evolve, read_site, replay
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.report import render_text
 from parevo.evolution.search import Budget, ProgressEvent
 from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, default_cache_dir, discover, doctor
+from parevo.toolchain.facts import analyze
 from parevo.toolchain.models import ParevoError
 from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED
 from parevo.toolchain.splice import apply_edits
@@ -183,7 +184,7 @@ def cmd_evolve(args) -> int:
     path, line, end = args.location
     llm = _llm_settings(args)
     req = EvolveRequest(
-        path=path, line=line, end_line=end, seed=args.seed,
+        seed=args.seed,
         budget=Budget(seconds=args.budget, evaluations=args.max_candidates),
         threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
         eval={"timing_n": args.timing_n} if args.timing_n else {},
@@ -191,8 +192,16 @@ def cmd_evolve(args) -> int:
     )
     note = None if llm is not None else \
         "parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only"
-    result = _run_search(lambda progress, cancel: evolve(req, progress, cancel), args, note=note,
-                         interrupted="the search resumes from its last generation when run again")
+    read: list = []  # the site and its facts, made once (the search runs again after a first-use install)
+
+    def run(progress, cancel):
+        if not read:
+            site = read_site(path, line, end)  # the file is parsed once; everything reads this site
+            read.extend([site, analyze(site)])
+        return evolve(read[0], read[1], req, progress, cancel)
+
+    result = _run_search(run, args, note=note, interrupted="the search resumes from its last generation when run "
+                                                          "again")
     if isinstance(result, int):
         return result
     if result.status != "verified":

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from parevo.evolution.racefix import FixChanged, fix_source
 from parevo.toolchain.facts import analyze
-from parevo.toolchain.models import LoopFacts, LoopSite, ParevoError
+from parevo.toolchain.models import LoopFacts, ParevoError
 from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.splice import TextEdit, apply_edits, rewrite_edits
-from parevo.toolchain.style import edits_between, styled_source
+from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.splice import StaleEdits, TextEdit
+from parevo.toolchain.style import edits_between, styled_edits, styled_source
 
 from .store import LoopRecord, locate
 
@@ -39,7 +40,7 @@ class Prepared:
     uri: str
     version: int | None
     selection: Selection
-    site: LoopSite
+    site: ParsedSite
     facts: LoopFacts
 
 
@@ -53,9 +54,11 @@ def read_loop(uri: str, version: int | None, selection: Selection, source: str, 
 
 
 def rewrite_byte_edits(record: LoopRecord, path: str, source: str) -> list[TextEdit]:
-    """The minimal edits (byte spans of ``source``) applying ``record``'s verified rewrite, formatted in
-    the user's style (:mod:`parevo.toolchain.style`; a race fix replaces the parallel loop by the
-    rewrite of its serial meaning).
+    """The minimal edits (byte spans of ``source``) applying ``record``'s verified rewrite: exactly the
+    edits the engine computed (:meth:`~parevo.evolution.result.EvolutionResult.edits_for`), moved to where
+    the loop's function is now after checking its content hash, laid out in the project's current style
+    (:mod:`parevo.toolchain.style`: the same tokens); a race fix replaces the parallel loop by the rewrite
+    of its serial meaning.
 
     Raises:
         StaleResult: the record is stale, not verified, or its loop's function
@@ -72,13 +75,13 @@ def rewrite_byte_edits(record: LoopRecord, path: str, source: str) -> list[TextE
         raise StaleResult(f"cannot read the loop again: {e}") from None
     if site.content_hash != record.anchor.content_hash or site.loop_text != source[loc.start:loc.end]:
         raise StaleResult("the loop or its function changed since the rewrite was verified; run the search again")
-    best = record.evolution.best  # type: ignore[union-attr]
     try:
-        if record.race_fix:  # a race fix replaces the parallel loop by the rewrite of its serial meaning
+        if record.race_fix:  # the fix was verified on the loop's serial meaning: put it in its place
             new = fix_source(site, record.evolution)  # type: ignore[arg-type]
-        else:
-            new = apply_edits(source, rewrite_edits(site, best.candidate.loop_text, best.candidate.includes,
-                                                    function_text=best.candidate.function_text))
+            return edits_between(source, styled_source(source, new, path))
+        # exactly the engine's edits, moved to where the function is now, laid out in the current style
+        return styled_edits(source, record.evolution.edits_for(site), path)  # type: ignore[union-attr]
+    except StaleEdits as e:
+        raise StaleResult(str(e)) from None
     except (FixChanged, ParevoError, ValueError) as e:
         raise StaleResult(f"the rewrite no longer applies: {e}") from None
-    return edits_between(source, styled_source(source, new, path))

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from parevo.evolution.racecheck import RaceCheckResult
 from parevo.evolution.result import EvolutionResult
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.site import ParsedSite
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Anchor(BaseModel):
         return loop_key(self.content_hash, self.loop_offset)
 
 
-def anchor_of(site: LoopSite) -> Anchor:
+def anchor_of(site: ParsedSite) -> Anchor:
     """The :class:`Anchor` of a loop site (byte spans turned into character offsets)."""
     src = site.source.encode("utf-8")
 

@@ -1,37 +1,53 @@
-"""Parse the C++ type of a parameter, field or return value into a small tree.
+"""C++ types as small trees, built from tree-sitter declaration nodes.
 
-The harness only needs to know *shapes*: a scalar of some arithmetic kind, a
-``std::vector`` of something, a ``std::array<T, N>``, a pointer to a buffer,
-``std::vector<bool>``, a ``std::string``, a ``std::pair``/``std::complex``, a
-user struct, or something it cannot build (``unsupported``, with the reason).
+The harness and the rewrite rules need to know *shapes*: a scalar of some
+arithmetic kind, a ``std::vector`` of something, a ``std::array<T, N>``, a
+pointer to a buffer, ``std::vector<bool>``, a ``std::string``, a
+``std::pair``/``std::complex``, a user struct, a C array ``T x[N]``, or
+something the harness cannot build (``unsupported``, with the reason).
 
-``parse_type("const std::vector<std::vector<double>>&")`` returns a
-:class:`Decl` (top-level ``const``/reference) whose ``type`` is
-``vector(vector(scalar double))``. The parser is a small hand-written
-recursive-descent over tokens (no compiler involved); it accepts east or west
-``const``, ``std::`` or bare names (``using namespace std``), multi-word
-builtins (``unsigned long long int``), fixed-width typedefs (``int64_t``,
-``std::uint32_t``), ``__restrict__``, array declarators (``double[]`` decays
-to a pointer) and resolves the file's type aliases when given
-(``aliases={"Vec": "std::vector<double>"}``).
+:class:`TypeReader` turns a declaration's nodes (its ``type`` field, the
+``type_qualifier`` nodes beside it and its declarator) into a :class:`Decl`
+whose ``type`` is a :class:`CType` tree: for ``const
+std::vector<std::vector<double>>& a`` the reader walks the ``qualified_identifier``
+/ ``template_type`` / ``template_argument_list`` nodes and the
+``reference_declarator`` and returns ``Decl(const=True, reference="&",
+type=vector(vector(scalar double)))``. It understands east and west ``const``
+(a pointer declarator's own qualifiers are its level's), ``std::`` or bare
+names (``using namespace std``), multi-word builtins (``sized_type_specifier``:
+``unsigned long long int``), fixed-width typedefs (``int64_t``,
+``std::uint32_t``), ``__restrict__``, array declarators (a parameter ``double
+a[]`` decays to a pointer; elsewhere ``T x[N]`` is a ``carray``), a template's
+``size_type``, and the file's own ``using X = T;`` / ``typedef T X;`` aliases,
+resolved through their nodes (:func:`file_aliases`; 8 levels at most, cycles
+refused).
 
 It never raises for an unknown type: it returns ``kind="unsupported"`` with a
 ``reason`` the caller turns into a :class:`~parevo.toolchain.models.HarnessError`.
+Type trees deeper than :data:`MAX_DEPTH` levels are unsupported, so no input
+can exhaust the stack.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel
+from tree_sitter import Node
+
+from .syntax import captures, declarator_layers, node_text
 
 Kind = Literal[
-    "scalar", "vector", "array", "pointer", "vector_bool", "string", "pair", "complex", "struct", "unsupported"
+    "scalar", "vector", "array", "pointer", "carray", "vector_bool", "string", "pair", "complex", "struct",
+    "unsupported",
 ]
 ScalarClass = Literal["bool", "char", "signed", "unsigned", "float", "double", "long double"]
 
-# fixed-width / library typedefs -> (canonical spelling, class)
+#: Deepest type tree built (template arguments, pointers and aliases count one level each).
+MAX_DEPTH = 16
+_MAX_ALIAS_DEPTH = 8
+
+# fixed-width / library typedefs -> class
 _NAMED_SCALARS: dict[str, ScalarClass] = {
     "size_t": "unsigned", "ssize_t": "signed", "ptrdiff_t": "signed", "intptr_t": "signed",
     "uintptr_t": "unsigned", "intmax_t": "signed", "uintmax_t": "unsigned",
@@ -45,8 +61,6 @@ for _w in (8, 16, 32, 64):
         _NAMED_SCALARS[f"uint_{_k}{_w}_t"] = "unsigned"
 
 _BUILTIN_WORDS = {"unsigned", "signed", "short", "long", "int", "char", "double", "float", "bool"}
-_IGNORED_WORDS = {"volatile", "__restrict__", "__restrict", "restrict", "typename", "struct", "class",
-                  "mutable", "static", "register", "inline", "constexpr", "enum"}
 _VECTOR_NAMES = {"std::vector", "vector", "parlay::sequence", "std::deque", "deque"}
 _ARRAY_NAMES = {"std::array", "array"}
 _STRING_NAMES = {"std::string", "string"}
@@ -57,6 +71,22 @@ _KNOWN_UNSUPPORTED = {
     "function", "tuple", "optional", "variant", "span", "string_view", "unique_ptr", "shared_ptr",
     "queue", "stack", "priority_queue", "valarray", "atomic", "mutex", "any", "bitset",
 }
+_POINTERS = ("pointer_declarator", "abstract_pointer_declarator")
+_REFERENCES = ("reference_declarator", "abstract_reference_declarator")
+_ARRAYS = ("array_declarator", "abstract_array_declarator")
+_FUNCTIONS = ("function_declarator", "abstract_function_declarator")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _scalar(spelled: str, cls: ScalarClass, text: str) -> CType:
+    return CType(kind="scalar", scalar=spelled, scalar_class=cls, text=text)
+
+
+def _unsupported(text: str, reason: str) -> CType:
+    return CType(kind="unsupported", text=text, reason=reason)
 
 
 class CType(BaseModel):
@@ -69,14 +99,15 @@ class CType(BaseModel):
             ``"int64_t"``, ``"double"``), else ``None``.
         scalar_class: ``bool``/``char``/``signed``/``unsigned``/``float``/
             ``double``/``long double`` for scalars, else ``None``.
-        elem: element type of ``vector``/``array``/``pointer``/``complex``.
+        elem: element type of ``vector``/``array``/``pointer``/``carray``/``complex``.
         second: the second type of a ``pair`` (``elem`` is the first).
-        length: ``N`` of ``std::array<T, N>`` as written (may be a constant's name).
+        length: ``N`` of ``std::array<T, N>`` or of a C array ``T x[N]`` as written (may be a
+            constant's name; ``""`` for ``T x[]``).
         container: the template as written for vectors (``std::vector``,
             ``parlay::sequence``), so the harness stores the same type.
         name: the struct's name as written (``geom::Point``).
         reason: why an ``unsupported`` type cannot be generated.
-        text: the original text of this node.
+        text: the text of this node as written (whitespace normalized).
     """
 
     kind: Kind
@@ -113,7 +144,7 @@ class CType(BaseModel):
     @property
     def depth(self) -> int:
         """How many ``[]`` reach a leaf: ``vector<vector<int>>`` -> 2, ``int*`` -> 1, ``int`` -> 0."""
-        if self.kind in ("vector", "array", "pointer"):
+        if self.kind in ("vector", "array", "pointer", "carray"):
             return 1 + (self.elem.depth if self.elem is not None else 0)
         if self.kind in ("vector_bool", "string"):
             return 1
@@ -123,7 +154,7 @@ class CType(BaseModel):
         """The type reached after ``level`` subscripts (``level`` <= ``depth``)."""
         t = self
         for _ in range(level):
-            if t.kind in ("vector", "array", "pointer"):
+            if t.kind in ("vector", "array", "pointer", "carray"):
                 assert t.elem is not None
                 t = t.elem
             elif t.kind == "vector_bool":
@@ -190,267 +221,256 @@ class Decl(BaseModel):
 
     ``reference`` is ``""``, ``"&"`` or ``"&&"``. For ``const double*`` the
     top level is the pointer (not const); ``type.elem.const`` is True.
+    ``text`` is the type as written without the declared name and array extents
+    (``const std::vector<double>&``); ``value_text`` the type of a copy as written,
+    without cv-qualifiers and references (``std::vector<double>``, ``double*`` for
+    ``const double*``), empty for ``auto`` (the caller spells it with ``decltype``).
     """
 
     type: CType
     const: bool = False
     reference: Literal["", "&", "&&"] = ""
     text: str = ""
+    value_text: str = ""
 
 
-_TOKEN_RE = re.compile(r"\s*(::|[A-Za-z_][A-Za-z_0-9]*|\d+[uUlL]*|0[xX][0-9a-fA-F]+[uUlL]*|&&|[<>,*&\[\]()])")
+#: The nodes of one alias: the node holding the aliased type (and its qualifiers) and the
+#: declarator applied to it (None for ``using X = T;``).
+AliasNodes = tuple[Node, Node | None]
 
 
-def _tokenize(text: str) -> list[str]:
-    toks: list[str] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if m is None:
-            if text[pos:].strip() == "":
-                break
-            raise _Unsupported(f"unexpected character {text[pos]!r}")
-        toks.append(m.group(1))
-        pos = m.end()
-    return toks
+def file_aliases(root: Node) -> dict[str, AliasNodes]:
+    """``using X = T;`` and ``typedef T X, *PX;`` of a file, by name (alias templates left out)."""
+    out: dict[str, AliasNodes] = {}
+    got = captures("[(alias_declaration) (type_definition)] @alias", root).get("alias", [])
+    for n in got:
+        if n.parent is not None and n.parent.type == "template_declaration":
+            continue
+        if n.type == "alias_declaration":
+            name, ty = n.child_by_field_name("name"), n.child_by_field_name("type")
+            if name is not None and ty is not None:
+                out[name.text.decode("utf-8", errors="replace")] = (ty, ty.child_by_field_name("declarator"))
+            continue
+        for d in n.children_by_field_name("declarator"):
+            name = declarator_layers(d)[1]
+            if name is not None:
+                out[name.text.decode("utf-8", errors="replace")] = (n, d)
+    return out
 
 
-class _Unsupported(Exception):
-    pass
+class TypeReader:
+    """Reads :class:`Decl` trees from declaration nodes of one file.
 
+    Args:
+        src: the file's UTF-8 bytes.
+        aliases: the file's aliases (:func:`file_aliases`), resolved on use.
+    """
 
-class _Parser:
-    def __init__(self, text: str, aliases: dict[str, str], depth: int):
-        self.text = text
-        self.toks = _tokenize(text)
-        self.pos = 0
-        self.aliases = aliases
-        self.depth = depth
+    def __init__(self, src: bytes, aliases: dict[str, AliasNodes] | None = None):
+        self.src = src
+        self.aliases = aliases or {}
+        self._resolving: set[str] = set()
 
-    def peek(self) -> str | None:
-        return self.toks[self.pos] if self.pos < len(self.toks) else None
+    # -------------------------------------------------------------- declarations
+    def decl(self, holder: Node, declarator: Node | None, *, parameter: bool = False, depth: int = 0) -> Decl:
+        """The declared type of ``declarator`` in ``holder``.
 
-    def take(self) -> str:
-        t = self.peek()
-        if t is None:
-            raise _Unsupported("unexpected end of type")
-        self.pos += 1
-        return t
-
-    def expect(self, tok: str) -> None:
-        t = self.take()
-        if t != tok:
-            raise _Unsupported(f"expected {tok!r}, found {t!r}")
-
-    # type := cv* base cv* ('*' cv* | '&' | '&&' | '[' N? ']')*
-    def parse_decl(self) -> Decl:
-        const = False
+        ``holder`` is the node with a ``type`` field and the ``type_qualifier`` nodes beside
+        it (a parameter, declaration, field or ``type_definition``, a ``type_descriptor``, a
+        ``function_definition`` for its return type). Declarator layers are applied from the
+        outside in (``* const & x``: a reference to a const pointer); for a function
+        definition the layers stop at its ``function_declarator``. ``parameter`` makes an
+        array declarator a pointer (array-to-pointer decay).
+        """
+        type_node = holder.child_by_field_name("type")
+        quals = [c for c in holder.children if c.type == "type_qualifier"]
+        base = self.type(type_node, depth)
+        t = base.model_copy(update={"const": True}) if any(q.text == b"const" for q in quals) else base
+        prefix = _norm(" ".join(node_text(c, self.src) for c in holder.children
+                                if c.type == "type_qualifier" or (type_node is not None and c.id == type_node.id)))
+        value = "" if type_node is None or type_node.type == "placeholder_type_specifier" else _norm(
+            node_text(type_node, self.src))
+        marks = ""
         ref: Literal["", "&", "&&"] = ""
-        base_start = self.pos
-        const |= self._cv()
-        self.pending_const = False
-        base = self.parse_base()
-        const |= self._cv() or self.pending_const
-        t = base
-        while self.peek() in ("*", "&", "&&", "["):
-            tok = self.take()
-            if tok == "*":
-                t = t.model_copy(update={"const": const})
-                const = self._cv()
-                t = CType(kind="pointer", elem=t, text=" ".join(self.toks[base_start:self.pos]))
-            elif tok == "[":
-                while self.peek() not in ("]", None):
-                    self.take()
-                self.expect("]")
-                t = CType(kind="pointer", elem=t.model_copy(update={"const": const}),
-                          text=" ".join(self.toks[base_start:self.pos]))
-                const = False
-            else:
-                ref = tok  # type: ignore[assignment]
-                const |= self._cv()
-        return Decl(type=t, const=const, reference=ref, text=self.text)
+        layers = declarator_layers(declarator)[0]
+        if holder.type == "function_definition":
+            cut = next((k for k, d in enumerate(layers) if d.type in _FUNCTIONS), len(layers))
+            layers = layers[:cut]
+        for layer in layers:
+            if layer.type in _FUNCTIONS:
+                return Decl(type=_unsupported(prefix, "function pointers cannot be generated"), text=prefix)
+            if layer.type in _POINTERS:
+                own_const = any(c.type == "type_qualifier" and c.text == b"const" for c in layer.children)
+                t = CType(kind="pointer", elem=t, const=own_const, text=_norm(prefix + marks + "*"))
+                marks += "*"
+                value += "*" if value else ""
+            elif layer.type in _REFERENCES:
+                ref = "&&" if any(c.type == "&&" for c in layer.children) else "&"
+                marks += ref
+            elif layer.type in _ARRAYS:
+                size = layer.child_by_field_name("size")
+                if parameter:
+                    t = CType(kind="pointer", elem=t, text=_norm(prefix + marks + "*"))
+                else:
+                    t = CType(kind="carray", elem=t, length=node_text(size, self.src).strip(),
+                              text=_norm(prefix + marks))
+            if t.depth > MAX_DEPTH:
+                return Decl(type=_unsupported(prefix, "the type is nested too deeply"), text=prefix)
+        const = t.const
+        return Decl(type=t.model_copy(update={"const": False}), const=const, reference=ref,
+                    text=(prefix + marks).strip(), value_text=value)
 
-    def _cv(self) -> bool:
-        const = False
-        while self.peek() in _IGNORED_WORDS or self.peek() == "const":
-            if self.take() == "const":
-                const = True
-        return const
+    # -------------------------------------------------------------- type specifiers
+    def type(self, node: Node | None, depth: int = 0) -> CType:
+        """The :class:`CType` of a type specifier node (``primitive_type``, ``template_type`` …)."""
+        if node is None:
+            return _unsupported("", "empty type")
+        text = _norm(node_text(node, self.src))
+        if depth > MAX_DEPTH:
+            return _unsupported(text, "the type is nested too deeply")
+        t = node.type
+        if t == "primitive_type":
+            if text in _BUILTIN_WORDS:
+                return _builtin([text], text)
+            return self.named(text, depth)
+        if t == "sized_type_specifier":
+            words = [c.type for c in node.children if not c.is_named]
+            inner = node.child_by_field_name("type")
+            if inner is not None:
+                words.append(node_text(inner, self.src).strip())
+            return _builtin(words, text)
+        if t == "type_identifier":
+            return self.named(text, depth)
+        if t == "qualified_identifier":
+            return self._qualified(node, text, depth)
+        if t == "template_type":
+            return self._template(node_text(node.child_by_field_name("name"), self.src).strip(), node, text, depth)
+        if t in ("struct_specifier", "class_specifier", "union_specifier"):
+            name = node.child_by_field_name("name")
+            if name is None:
+                return _unsupported(text, "an unnamed struct cannot be generated")
+            return CType(kind="struct", name=_norm(node_text(name, self.src)).lstrip(":"), text=text)
+        if t == "enum_specifier":
+            return _unsupported(text, "enum types cannot be generated")
+        if t == "placeholder_type_specifier":
+            return _unsupported(text, "`auto` types cannot be generated")
+        if t == "decltype":
+            return _unsupported(text, "`decltype` types cannot be generated")
+        if t == "dependent_type":
+            return _unsupported(text, f"member type {text} of a template cannot be generated")
+        return _unsupported(text, f"{text} is not a type the harness can generate")
 
-    def parse_base(self) -> CType:
-        tok = self.peek()
-        if tok is None:
-            raise _Unsupported("empty type")
-        if tok in _BUILTIN_WORDS:
-            return self._builtin()
-        name = self._qualified_name()
+    def named(self, name: str, depth: int) -> CType:
+        """A type spelled by a (possibly qualified) name: a typedef'd scalar, a string, an alias
+        of the file, a known library type, else a struct."""
+        name = name.lstrip(":")
         short = name.split("::")[-1]
-        if name in ("auto", "decltype") or short == "auto":
-            return CType(kind="unsupported", text=name, reason="`auto` types cannot be generated")
-        if name == "void":
-            return CType(kind="unsupported", text="void", reason="void has no values")
-        if self.peek() == "<":
-            args = self._template_args()
-            if self.peek() == "::":
-                self.take()
-                member = self._qualified_name()
-                if member.split("::")[-1] in ("size_type", "difference_type"):
-                    cls = "unsigned" if member.endswith("size_type") else "signed"
-                    return CType(kind="scalar", scalar="std::size_t" if cls == "unsigned" else "std::ptrdiff_t",
-                                 scalar_class=cls, text=f"{name}<...>::{member}")
-                return CType(kind="unsupported", text=f"{name}<...>::{member}",
-                             reason=f"member type {member} of a template cannot be generated")
-            return self._template(name, short, args)
-        # ::size_type, ::value_type of a container
-        if short == "size_type":
-            return CType(kind="scalar", scalar="std::size_t", scalar_class="unsigned", text=name)
         bare = name[5:] if name.startswith("std::") else name
+        if name == "void":
+            return _unsupported("void", "void has no values")
+        if short == "size_type":
+            return _scalar("std::size_t", "unsigned", name)
         if bare in _NAMED_SCALARS:
-            return CType(kind="scalar", scalar=name, scalar_class=_NAMED_SCALARS[bare], text=name)
+            return _scalar(name, _NAMED_SCALARS[bare], name)
         if name in _STRING_NAMES:
             return CType(kind="string", text=name)
-        if name in self.aliases and self.depth < 8:
-            d = parse_type(self.aliases[name], self.aliases, self.depth + 1)
-            if d.reference:
-                return CType(kind="unsupported", text=name, reason=f"alias {name} is a reference type")
-            return d.type.model_copy(update={"const": d.type.const or d.const})
+        alias = name if name in self.aliases else (short if not name.startswith("std::") and short in self.aliases
+                                                   else None)
+        if alias is not None:
+            return self._alias(alias, depth)
         if bare in _KNOWN_UNSUPPORTED:
-            return CType(kind="unsupported", text=name, reason=f"{name} is not a type the harness can generate")
+            return _unsupported(name, f"{name} is not a type the harness can generate")
         return CType(kind="struct", name=name, text=name)
 
-    def _builtin(self) -> CType:
-        """A multi-word builtin (``unsigned long long int``); an embedded ``const`` is remembered."""
-        words: list[str] = []
-        const = False
-        while self.peek() in _BUILTIN_WORDS or self.peek() == "const":
-            w = self.take()
-            if w == "const":
-                const = True
-            else:
-                words.append(w)
-        if const:
-            self.pending_const = True
-        text = " ".join(words)
-        longs = words.count("long")
-        if "bool" in words:
-            return CType(kind="scalar", scalar="bool", scalar_class="bool", text=text)
-        if "float" in words:
-            return CType(kind="scalar", scalar="float", scalar_class="float", text=text)
-        if "double" in words:
-            if longs:
-                return CType(kind="scalar", scalar="long double", scalar_class="long double", text=text)
-            return CType(kind="scalar", scalar="double", scalar_class="double", text=text)
-        unsigned = "unsigned" in words
-        if "char" in words:
-            if unsigned:
-                return CType(kind="scalar", scalar="unsigned char", scalar_class="unsigned", text=text)
-            if "signed" in words:
-                return CType(kind="scalar", scalar="signed char", scalar_class="signed", text=text)
-            return CType(kind="scalar", scalar="char", scalar_class="char", text=text)
-        if "short" in words:
-            core = "short"
-        elif longs >= 2:
-            core = "long long"
-        elif longs == 1:
-            core = "long"
-        else:
-            core = "int"
-        spelled = ("unsigned " + core) if unsigned else core
-        return CType(kind="scalar", scalar=spelled, scalar_class="unsigned" if unsigned else "signed", text=text)
+    def _alias(self, name: str, depth: int) -> CType:
+        if name in self._resolving or len(self._resolving) >= _MAX_ALIAS_DEPTH:
+            return _unsupported(name, f"alias {name} refers to itself")
+        holder, declarator = self.aliases[name]
+        self._resolving.add(name)
+        try:
+            d = self.decl(holder, declarator, depth=depth + 1)
+        finally:
+            self._resolving.discard(name)
+        if d.reference:
+            return _unsupported(name, f"alias {name} is a reference type")
+        return d.type.model_copy(update={"const": d.type.const or d.const})
 
-    def _qualified_name(self) -> str:
-        parts: list[str] = []
-        if self.peek() == "::":
-            self.take()
-        while True:
-            t = self.take()
-            if not re.match(r"[A-Za-z_]", t):
-                raise _Unsupported(f"unexpected {t!r}")
-            parts.append(t)
-            if self.peek() == "::":
-                self.take()
-                continue
-            break
-        return "::".join(parts)
+    def _qualified(self, node: Node, text: str, depth: int) -> CType:
+        scopes: list[Node] = []
+        n: Node | None = node
+        while n is not None and n.type == "qualified_identifier":
+            sc = n.child_by_field_name("scope")
+            if sc is not None:
+                scopes.append(sc)
+            n = n.child_by_field_name("name")
+        if n is None:
+            return _unsupported(text, f"{text} is not a type the harness can generate")
+        member = node_text(n, self.src).strip()
+        if any(sc.type == "template_type" for sc in scopes):
+            if member in ("size_type", "difference_type"):
+                unsigned = member == "size_type"
+                return _scalar("std::size_t" if unsigned else "std::ptrdiff_t", "unsigned" if unsigned else "signed",
+                               text)
+            return _unsupported(text, f"member type {member} of a template cannot be generated")
+        prefix = "::".join(node_text(sc, self.src).strip() for sc in scopes)
+        if n.type == "template_type":
+            tname = node_text(n.child_by_field_name("name"), self.src).strip()
+            return self._template(f"{prefix}::{tname}" if prefix else tname, n, text, depth)
+        return self.named(f"{prefix}::{member}" if prefix else member, depth)
 
-    def _template_args(self) -> list[str]:
-        """Raw texts of template arguments (nesting kept); splits ``>>``."""
-        self.expect("<")
-        args: list[list[str]] = [[]]
-        depth = 0
-        while True:
-            t = self.take()
-            if t == "<":
-                depth += 1
-            elif t == ">":
-                if depth == 0:
-                    break
-                depth -= 1
-            elif t == "," and depth == 0:
-                args.append([])
-                continue
-            args[-1].append(t)
-        return [_join(a) for a in args]
+    def _template(self, name: str, node: Node, text: str, depth: int) -> CType:
+        arglist = node.child_by_field_name("arguments")
+        args = [a for a in arglist.named_children if a.type != "comment"] if arglist is not None else []
+        short = name.split("::")[-1]
 
-    def _template(self, name: str, short: str, args: list[str]) -> CType:
-        text = f"{name}<{', '.join(args)}>"
+        def arg_type(a: Node) -> CType:
+            if a.type == "type_descriptor":
+                return self.decl(a, a.child_by_field_name("declarator"), depth=depth + 1).type
+            return _unsupported(_norm(node_text(a, self.src)), "a value where a type is expected")
+
         if name in _VECTOR_NAMES and args:
-            elem = parse_type(args[0], self.aliases, self.depth + 1).type
+            elem = arg_type(args[0])
             if elem.kind == "scalar" and elem.scalar_class == "bool" and name in ("std::vector", "vector"):
                 return CType(kind="vector_bool", text=text)
             container = "std::deque" if short == "deque" else ("parlay::sequence" if name.startswith("parlay")
                                                                 else "std::vector")
             return CType(kind="vector", elem=elem, container=container, text=text)
         if name in _ARRAY_NAMES and len(args) == 2:
-            elem = parse_type(args[0], self.aliases, self.depth + 1).type
-            return CType(kind="array", elem=elem, length=args[1], text=text)
+            return CType(kind="array", elem=arg_type(args[0]), length=_norm(node_text(args[1], self.src)), text=text)
         if name in _PAIR_NAMES and len(args) == 2:
-            a = parse_type(args[0], self.aliases, self.depth + 1).type
-            b = parse_type(args[1], self.aliases, self.depth + 1).type
-            return CType(kind="pair", elem=a, second=b, text=text)
+            return CType(kind="pair", elem=arg_type(args[0]), second=arg_type(args[1]), text=text)
         if name in _COMPLEX_NAMES and len(args) == 1:
-            elem = parse_type(args[0], self.aliases, self.depth + 1).type
+            elem = arg_type(args[0])
             if not elem.is_floating:
-                return CType(kind="unsupported", text=text, reason="std::complex of a non-floating type")
+                return _unsupported(text, "std::complex of a non-floating type")
             return CType(kind="complex", elem=elem, text=text)
         if name in _STRING_NAMES:
             return CType(kind="string", text=text)
-        return CType(kind="unsupported", text=text,
-                     reason=f"{name}<...> is not a type the harness can generate")
+        return _unsupported(text, f"{name}<...> is not a type the harness can generate")
 
 
-def _join(tokens: list[str]) -> str:
-    out = ""
-    for t in tokens:
-        if out and (re.match(r"[A-Za-z_0-9]", t) and re.match(r".*[A-Za-z_0-9]$", out)):
-            out += " "
-        out += t
-    return out
-
-
-def parse_type(text: str, aliases: dict[str, str] | None = None, _depth: int = 0) -> Decl:
-    """Parse a declared C++ type (without the declared name) into a :class:`Decl`.
-
-    Args:
-        text: e.g. ``"const std::vector<double>&"``, ``"double*"``, ``"int[]"``.
-        aliases: ``using``/``typedef`` names of the file mapped to their target
-            text; resolved recursively (8 levels at most).
-
-    Returns:
-        The declaration. Types it cannot model come back as
-        ``kind="unsupported"`` with a ``reason``; it does not raise.
-    """
-    try:
-        p = _Parser(text, aliases or {}, _depth)
-        d = p.parse_decl()
-        if p.peek() is not None:
-            rest = " ".join(p.toks[p.pos:])
-            if rest == "(" or "(" in rest:
-                return Decl(type=CType(kind="unsupported", text=text, reason="function pointers cannot be generated"),
-                            text=text)
-            return Decl(type=CType(kind="unsupported", text=text, reason=f"unexpected {rest!r} in the type"),
-                        text=text)
-        return d
-    except _Unsupported as exc:
-        return Decl(type=CType(kind="unsupported", text=text, reason=str(exc)), text=text)
+def _builtin(words: list[str], text: str) -> CType:
+    """A multi-word builtin (``unsigned long long int``) from its words."""
+    longs = words.count("long")
+    if "bool" in words:
+        return _scalar("bool", "bool", text)
+    if "float" in words:
+        return _scalar("float", "float", text)
+    if "double" in words:
+        return _scalar("long double", "long double", text) if longs else _scalar("double", "double", text)
+    unsigned = "unsigned" in words
+    if "char" in words:
+        if unsigned:
+            return _scalar("unsigned char", "unsigned", text)
+        if "signed" in words:
+            return _scalar("signed char", "signed", text)
+        return _scalar("char", "char", text)
+    if "short" in words:
+        core = "short"
+    elif longs >= 2:
+        core = "long long"
+    elif longs == 1:
+        core = "long"
+    else:
+        core = "int"
+    return _scalar(("unsigned " + core) if unsigned else core, "unsigned" if unsigned else "signed", text)

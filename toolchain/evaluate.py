@@ -55,7 +55,8 @@ from .compiler import OPT_FLAGS, CompileOutcome, Compiler, tsan_flags
 from .discovery import Toolchain
 from .harness import driver_source, harness_header_dir, original_source
 from .inputs import InputPlan
-from .models import LoopSite, ParevoError
+from .models import ParevoError
+from .site import ParsedSite
 from .outputs import CaseOutput, Tolerance, compare, parse_dump
 from .profile import profile_run
 from .sandbox import RunLimits, RunOutcome, run_sandboxed
@@ -156,7 +157,7 @@ class Evaluator:
     """Runs the cascade for candidates of one loop. Thread-safe for compiles.
 
     Args:
-        site: the loop (``LoopSite``) whose function the harness calls.
+        site: the loop (``ParsedSite``) whose function the harness calls.
         toolchain: the discovered compiler and ParlayLib.
         compiler: the caching compiler (shared across loops).
         plan: the input plan for the function's parameters.
@@ -165,7 +166,7 @@ class Evaluator:
             killed (process group).
     """
 
-    def __init__(self, site: LoopSite, toolchain: Toolchain, compiler: Compiler, plan: InputPlan,
+    def __init__(self, site: ParsedSite, toolchain: Toolchain, compiler: Compiler, plan: InputPlan,
                  config: EvalConfig | None = None, cancel: threading.Event | None = None):
         self.site = site
         self.toolchain = toolchain

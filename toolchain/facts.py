@@ -1,8 +1,8 @@
 """Loop facts: what a selected loop reads and writes, its pattern, and why not.
 
-``analyze(site)`` re-parses ``site.source`` with tree-sitter-cpp (the parse is
-cached by text in :mod:`parevo.toolchain.parsing`), finds the loop node at
-``site.loop`` and fills a :class:`~parevo.toolchain.models.LoopFacts`:
+``analyze(site)`` reads the nodes of a :class:`~parevo.toolchain.site.ParsedSite`
+(the loop, its body, the function; types from the site's declarations) and
+fills a :class:`~parevo.toolchain.models.LoopFacts`:
 
 * the header (index variable, bounds, step; range-for element and range),
   read by :mod:`parevo.toolchain.loop_header`;
@@ -27,31 +27,34 @@ ThreadSanitizer).
 
 from __future__ import annotations
 
-import re
-
 from tree_sitter import Node
 
 from .facts_arrays import ArrayFacts
 from .facts_scalars import ScalarFacts
-from .syntax import int_literal, strip_parens, walk
-from .loop_body import (
-    collect_body,
-    declared_name,
-    find_loop_node,
-    identifiers,
-    line_of,
-    statement_of,
-)
+from .loop_body import collect_body
 from .loop_header import Header, read_for_header, read_range_header
 from .models import (
     Call,
     EarlyExit,
     LoopFacts,
-    LoopSite,
     Push,
     Search,
 )
-from .parsing import node_text, parse, span_of
+from .site import ParsedSite
+from .syntax import (
+    block_statements,
+    callee_name,
+    captures,
+    condition_value,
+    identifiers,
+    if_guards,
+    int_literal,
+    line_of,
+    node_text,
+    span_of,
+    statement_of,
+    strip_parens,
+)
 
 PURE_FUNCTIONS = frozenset(
     """sqrt cbrt sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 expm1
@@ -77,15 +80,12 @@ MUTATING_METHODS = frozenset(
 class _Analysis(ArrayFacts, ScalarFacts):
     """One analysis run over one loop; ``facts`` is filled by ``run``."""
 
-    def __init__(self, site: LoopSite, loop: Node, src: bytes, root: Node):
+    def __init__(self, site: ParsedSite):
         self.site = site
-        self.loop = loop
-        self.src = src
-        self.root = root
+        self.loop = site.loop_node
+        self.src = site.src
+        self.reader = site.reader
         self.f = LoopFacts()
-        self.types: dict[str, str] = {p.name: p.type_text for p in site.params}
-        for lv in site.locals:
-            self.types[lv.name] = lv.type_text
         self.problems: list[tuple[str, list[int]]] = []  # (reason, lines)
         self.conflicts: list[tuple[str, list[int]]] = []
         self.claimed: set[int] = set()  # ids of write nodes explained by a pattern
@@ -99,10 +99,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
         """The conjunction of guard conditions (``!(c)`` for an else branch), or None."""
         parts = []
         for g, neg in guards:
-            c = g.child_by_field_name("condition")
-            ct = self.t(c).strip()
-            if ct.startswith("(") and ct.endswith(")"):
-                ct = ct[1:-1].strip()
+            ct = self.t(condition_value(g.child_by_field_name("condition"))).strip()
             parts.append(f"!({ct})" if neg else ct)
         if not parts:
             return None
@@ -128,43 +125,14 @@ class _Analysis(ArrayFacts, ScalarFacts):
         return None
 
     def type_of(self, name: str) -> str:
-        """The value type of a variable declared before the loop (references and qualifiers dropped)."""
-        raw = self.raw_type_of(name)
-        t = re.sub(r"\b(const|volatile|static|constexpr|register|thread_local)\b", " ", raw).replace("&", " ")
-        t = " ".join(t.split())
-        if not t or re.search(r"\bauto\b", t):
-            return f"std::decay_t<decltype({name})>"
-        return t
-
-    def raw_type_of(self, name: str) -> str:
-        """The declared type text of ``name`` (site locals, parameters, else a declaration before the loop)."""
-        if name in self.types:
-            return self.types[name]
-        # declarations in the function before the loop (fallback when site.locals is empty)
-        fn = self.root.descendant_for_byte_range(self.site.function.start_byte, self.site.function.end_byte)
-        if fn is not None:
-            for n in walk(fn):
-                if n.start_byte >= self.loop.start_byte:
-                    continue
-                if n.type in ("declaration", "parameter_declaration"):
-                    for d in n.children_by_field_name("declarator"):
-                        if declared_name(d, self.src) == name:
-                            tn = n.child_by_field_name("type")
-                            ty = self.t(tn)
-                            if ty == "auto" and d.type == "init_declarator":
-                                ty = f"decltype({self.t(d.child_by_field_name('value'))})"
-                            self.types[name] = ty
-                            return ty
-        return f"std::decay_t<decltype({name})>"
+        """The value type of a variable declared before the loop (:meth:`ParsedSite.value_type`)."""
+        return self.site.value_type(name)
 
     def used_after_loop(self, name: str) -> bool:
         """True when ``name`` appears in the enclosing function after the loop."""
-        fn = self.root.descendant_for_byte_range(self.site.function.start_byte, self.site.function.end_byte)
-        while fn is not None and fn.type != "function_definition":
-            fn = fn.parent
-        if fn is None:
-            return True
-        return any(n.start_byte >= self.loop.end_byte and self.t(n) == name for n in identifiers(fn, self.src))
+        key = name.encode("utf-8")
+        return any(n.start_byte >= self.loop.end_byte and n.text == key
+                   for n in identifiers(self.site.function_node))
 
     # ----- entry
     def run(self) -> LoopFacts:
@@ -189,7 +157,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
             self.check_already_parallel()
             return f
         if loop.type == "for_statement":
-            h = read_for_header(loop, self.src, self.types)
+            h = read_for_header(loop, self.src, self.reader, self.site.decl_of)
         else:
             h = read_range_header(loop, self.src)
         self.apply_header(h)
@@ -234,6 +202,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
         """Copy the normalised header into the facts."""
         f = self.f
         f.index_var, f.index_type, f.lower, f.upper, f.step = h.index_var, h.index_type, h.lower, h.upper, h.step
+        f.index_unsigned = h.index_unsigned
         f.index_declared_outside = h.declared_outside
         f.range_var, f.range_var_type, f.range_expr = h.range_var, h.range_var_type, h.range_expr
         self.range_ref = h.range_is_reference
@@ -250,11 +219,14 @@ class _Analysis(ArrayFacts, ScalarFacts):
                         "parevo can check it for data races")
             f.reason_lines = [line_of(prev), line_of(self.loop)]
         else:
-            for n in walk(self.body):
+            got = captures("[(call_expression) (preproc_call) (type_identifier) (qualified_identifier)] @n",
+                           self.body).get("n", [])
+            for n in got:
                 if n.type == "call_expression":
                     fn = self.t(n.child_by_field_name("function"))
-                    if fn.split("::")[-1] in ("parallel_for", "par_do", "blocked_for") or (
-                        fn.split("::")[-1] == "for_each" and "execution::par" in self.t(n)
+                    name = callee_name(n)
+                    if name in ("parallel_for", "par_do", "blocked_for") or (
+                        name == "for_each" and "execution::par" in self.t(n)
                     ) or fn in ("std::async",):
                         f.already_parallel = True
                         f.reason = (f"the loop body is already parallel (`{fn}` at line {line_of(n) + 1}); "
@@ -288,7 +260,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
                 self.problems.append((f"the loop body changes the index `{var}` at line {line_of(w.node) + 1}: "
                                       "the iterations are not known before the loop runs", [line_of(w.node)]))
         for bnode in h.bound_nodes:
-            for idn in identifiers(bnode, self.src):
+            for idn in identifiers(bnode):
                 nm = self.t(idn)
                 if nm in written and nm != var:
                     self.problems.append((f"the loop bound `{self.t(bnode)}` uses `{nm}`, which the body changes:"
@@ -347,22 +319,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
 
     def guards_of(self, node: Node) -> list[tuple[Node, bool]]:
         """The ``if`` statements (and branch) between the body and ``node``, outermost first."""
-        out = []
-        n = node
-        while n is not None and n != self.body:
-            p = n.parent
-            if p is not None and p.type == "if_statement":
-                if p.child_by_field_name("consequence") == n:
-                    out.append((p, False))
-                elif p.child_by_field_name("alternative") == n:
-                    out.append((p, True))
-            if p is not None and p.type == "else_clause" and p.parent is not None and p.parent.type == "if_statement":
-                out.append((p.parent, True))
-                n = p.parent
-                continue
-            n = p
-        out.reverse()
-        return out
+        return if_guards(node, self.body)
 
     # ----- early exits and search
     def exits(self) -> None:
@@ -390,9 +347,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
         f = self.f
         if len(f.early_exits) != 1 or f.early_exits[0].kind == "goto" or f.pushes:
             return None
-        body = self.body
-        stmts = [c for c in body.named_children if c.type != "comment"] if body.type == "compound_statement" else [
-            body]
+        stmts = block_statements(self.body)
         if not stmts or stmts[-1].type != "if_statement":
             return None
         ifs = stmts[-1]
@@ -402,8 +357,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
         if any(p.type != "declaration" for p in prefix):
             return None
         cons = ifs.child_by_field_name("consequence")
-        block = [c for c in cons.named_children if c.type != "comment"] if cons.type == "compound_statement" else [
-            cons]
+        block = block_statements(cons)
         if not block or block[-1].type not in ("break_statement", "return_statement"):
             return None
         # the block may assign scalars before leaving; nothing else in the loop may write
@@ -415,9 +369,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
         for s_ in block[:-1]:
             if s_.type != "expression_statement":
                 return None
-        cond = self.t(ifs.child_by_field_name("condition")).strip()
-        if cond.startswith("(") and cond.endswith(")"):
-            cond = cond[1:-1].strip()
+        cond = self.t(condition_value(ifs.child_by_field_name("condition"))).strip()
         last = block[-1]
         kind = "break" if last.type == "break_statement" else "return"
         acts = block if kind == "return" else block[:-1]
@@ -487,25 +439,16 @@ class _Analysis(ArrayFacts, ScalarFacts):
         f.parallelizable = True
 
 
-def analyze(site: LoopSite) -> LoopFacts:
-    """Compute the :class:`LoopFacts` of the loop at ``site.loop``.
+def analyze(site: ParsedSite) -> LoopFacts:
+    """Compute the :class:`LoopFacts` of the loop of ``site`` (its nodes; nothing is parsed again).
 
     Returns facts with ``pattern`` one of ``map``, ``reduction``,
     ``argminmax``, ``histogram``, ``scan``, ``filter``, ``search``, ``nest``,
     ``sequential`` (a loop-carried dependence or write conflict; ``reason`` says
     which, with 1-based lines) or ``unknown`` (parevo cannot tell; ``reason``
     says why). Lines in ``reason_lines`` and in the fact lists are 0-based.
-
-    Raises:
-        ValueError: ``site.loop`` does not point at a loop (or parallel call)
-            in ``site.source`` (a stale site).
     """
-    tree = parse(site.source)
-    src = site.source.encode("utf-8")
-    loop = find_loop_node(tree.root_node, site)
-    if loop is None:
-        raise ValueError(f"no loop at byte {site.loop.start_byte} of {site.path}: the loop site is stale")
-    return _Analysis(site, loop, src, tree.root_node).run()
+    return _Analysis(site).run()
 
 
 __all__ = ["analyze", "PURE_FUNCTIONS", "IMPURE_FUNCTIONS"]

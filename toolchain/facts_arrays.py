@@ -18,21 +18,17 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
-from .syntax import strip_parens, walk
+from .facts_rows import row_major_width
 from .loop_body import (
     Target,
     Write,
+    element_accesses,
     element_parts,
-    is_element_access,
-    line_of,
-    mentions,
+    norm,
     target_of,
-    value_used,
 )
-from .facts_rows import row_major_width
-from .loop_body import norm
 from .models import Access, Dependence, ReductionOp, Scan
-from .parsing import span_of
+from .syntax import line_of, mentions, span_of, strip_parens, value_used
 
 _COMMUTATIVE = {"+": ReductionOp.ADD, "*": ReductionOp.MUL, "&": ReductionOp.BIT_AND,
                 "|": ReductionOp.BIT_OR, "^": ReductionOp.BIT_XOR, "&&": ReductionOp.AND,
@@ -78,7 +74,8 @@ class ArrayFacts:
                     break
             row = None
             if off is None and len(tg.indices) == 1 and f.index_var and tg.node is not None:
-                row = row_major_width(tg.indices[0], tg.node, f.index_var, self.loop, self.src, assigned)
+                row = row_major_width(tg.indices[0], tg.node, f.index_var, self.loop, self.src, assigned,
+                                      self.reader)
             if row is not None:
                 rows_by.setdefault(tg.name, []).append((w, norm(self.t(tg.indices[0]))))
             else:
@@ -86,8 +83,8 @@ class ArrayFacts:
             if tg.node is not None and w.op == "=":
                 write_nodes.add(tg.node.id)
                 # `p[i].x = …`: the subscript under the field is part of the target, not a read
-                for n in walk(tg.node):
-                    if is_element_access(n, self.src) and target_of(n, self.src).name == tg.name:
+                for n in element_accesses(tg.node, self.src):
+                    if target_of(n, self.src).name == tg.name:
                         write_nodes.add(n.id)
                         break
             value = self.t(w.value) if w.value is not None else None
@@ -100,9 +97,7 @@ class ArrayFacts:
                 f.writes_computed.append(acc)
         # reads: outermost subscripts that are not plain-assignment targets
         reads_by: dict[str, list[tuple[Node, Target]]] = {}
-        for n in walk(self.body):
-            if not is_element_access(n, self.src):
-                continue
+        for n in element_accesses(self.body, self.src):
             p = n.parent
             if p is not None and p.type == "field_expression":  # `a.at` of `a.at(i)`: look at the call
                 p = p.parent if p.parent is not None and p.parent.type == "call_expression" else p
@@ -258,7 +253,7 @@ class ArrayFacts:
         if op not in _COMMUTATIVE or op in ("&&", "||"):
             return False
         other = b if a == rn else a if b == rn else None
-        if other is None or mentions(other, name, self.src):
+        if other is None or mentions(other, name):
             return False
         self.f.scan = Scan(kind="inclusive", op=_COMMUTATIVE[op], expr=self.t(other), output=name,
                            carried=self.t(rn), target=self.t(w.target.node), line=line_of(w.node))

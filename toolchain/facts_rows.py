@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from .ctypes import TypeReader
 from .loop_body import norm
 from .loop_header import read_for_header
-from .syntax import int_literal, node_text, strip_parens
+from .syntax import ancestors, int_literal, node_text, operator_of, strip_parens
 
 _NAME_TYPES = ("identifier", "field_expression", "qualified_identifier")
 
@@ -35,7 +36,7 @@ _NAME_TYPES = ("identifier", "field_expression", "qualified_identifier")
 def _product_width(node: Node | None, var: str, src: bytes) -> str | None:
     """``W`` when ``node`` is ``var * W`` or ``W * var`` with ``W`` a name or member."""
     node = strip_parens(node)
-    if node is None or node.type != "binary_expression" or node_text(node.child_by_field_name("operator"), src) != "*":
+    if node is None or node.type != "binary_expression" or operator_of(node, src) != "*":
         return None
     a, b = strip_parens(node.child_by_field_name("left")), strip_parens(node.child_by_field_name("right"))
     if a is None or b is None:
@@ -55,22 +56,20 @@ def _upper_within(upper: str, width: str) -> bool:
     return bool(sep) and norm(head) == width and tail.strip().isdigit()
 
 
-def _column_in_range(col: str, width: str, access: Node, outer: Node, src: bytes) -> bool:
+def _column_in_range(col: str, width: str, access: Node, outer: Node, src: bytes, reader: TypeReader) -> bool:
     """``col`` is the index of a ``for`` loop between ``access`` and ``outer`` ranging inside ``[0, width)``."""
-    node = access.parent
-    while node is not None and node.id != outer.id:
+    for node in ancestors(access, outer):
         if node.type == "for_statement":
-            h = read_for_header(node, src, {})
+            h = read_for_header(node, src, reader)
             if h.problem is None and h.index_var == col and not h.declared_outside:
                 lo = h.lower.strip() if h.lower else ""
                 return (h.step is not None and h.step > 0 and lo.isdigit()
                         and h.upper is not None and _upper_within(h.upper, width))
-        node = node.parent
     return False
 
 
 def row_major_width(idx: Node | None, access: Node, var: str, outer: Node, src: bytes,
-                    assigned: set[str]) -> str | None:
+                    assigned: set[str], reader: TypeReader) -> str | None:
     """The row width ``W`` when ``idx`` is a row-major subscript of row ``var`` (see module docstring).
 
     Args:
@@ -80,12 +79,13 @@ def row_major_width(idx: Node | None, access: Node, var: str, outer: Node, src: 
         outer: the selected loop's node (the search for the column loop stops there).
         src: the file's bytes.
         assigned: names the selected loop assigns (``W`` must not be one).
+        reader: the file's type reader (for the column loop's header).
 
     Returns:
         ``W`` (whitespace-normalized text), or None when the form is not proved.
     """
     idx = strip_parens(idx)
-    if idx is None or idx.type != "binary_expression" or node_text(idx.child_by_field_name("operator"), src) != "+":
+    if idx is None or idx.type != "binary_expression" or operator_of(idx, src) != "+":
         return None
     a, b = strip_parens(idx.child_by_field_name("left")), strip_parens(idx.child_by_field_name("right"))
     for prod, col in ((a, b), (b, a)):
@@ -94,6 +94,6 @@ def row_major_width(idx: Node | None, access: Node, var: str, outer: Node, src: 
             continue
         if width.split(".")[0].split("::")[-1] in assigned or width == var:
             continue
-        if _column_in_range(node_text(col, src), width, access, outer, src):
+        if _column_in_range(node_text(col, src), width, access, outer, src, reader):
             return width
     return None

@@ -13,23 +13,24 @@ iteration's value survives).
 
 from __future__ import annotations
 
-import re
-
 from tree_sitter import Node
 
-from .syntax import strip_parens, walk
-from .loop_body import (
-    Write,
+from .loop_body import Write, norm, target_of
+from .models import ArgExtreme, Dependence, Reduction, ReductionOp, Scan
+from .syntax import (
+    block_statements,
+    captures,
+    condition_value,
+    conversion_operand,
     identifiers,
     line_of,
     mentions,
-    norm,
+    operator_of,
+    span_of,
     statement_of,
-    target_of,
+    strip_parens,
     value_used,
 )
-from .models import ArgExtreme, Dependence, Reduction, ReductionOp, Scan
-from .parsing import span_of
 
 COMMUTATIVE = {"+": ReductionOp.ADD, "*": ReductionOp.MUL, "&": ReductionOp.BIT_AND,
                 "|": ReductionOp.BIT_OR, "^": ReductionOp.BIT_XOR, "&&": ReductionOp.AND,
@@ -57,7 +58,6 @@ class ScalarFacts:
 
     def reduction_form(self, w: Write, var: str) -> tuple[ReductionOp, str, Node | None] | None:
         """(op, operand text, guard if-statement consumed) when ``w`` is a reduction update of ``var``."""
-        src = self.src
         if value_used(w.node):  # `out[c++] = …`: the running value is used, so the order matters
             return None
         if w.node.type == "update_expression":
@@ -67,7 +67,7 @@ class ScalarFacts:
             return (ReductionOp.ADD, "-1", None)
         v = w.value
         if w.op in COMPOUND:
-            if mentions(v, var, src):
+            if mentions(v, var):
                 return None
             expr = self.t(v)
             if w.op == "-=":
@@ -75,9 +75,10 @@ class ScalarFacts:
             op = COMPOUND[w.op]
             if op == ReductionOp.ADD and expr.strip() == "1" and w.guards:
                 op = ReductionOp.COUNT
-            if self.type_of(var).strip() == "bool" and op == ReductionOp.BIT_AND:
+            decl = self.site.decl_of(var)
+            if decl is not None and decl.type.is_bool and op == ReductionOp.BIT_AND:
                 op = ReductionOp.AND
-            if self.type_of(var).strip() == "bool" and op == ReductionOp.BIT_OR:
+            if decl is not None and decl.type.is_bool and op == ReductionOp.BIT_OR:
                 op = ReductionOp.OR
             return (op, expr, None)
         if w.op != "=" or v is None:
@@ -86,12 +87,12 @@ class ScalarFacts:
         if sv.type == "binary_expression":
             op = self.t(sv.child_by_field_name("operator"))
             a, b = strip_parens(sv.child_by_field_name("left")), strip_parens(sv.child_by_field_name("right"))
-            if a is not None and a.type == "identifier" and self.t(a) == var and not mentions(b, var, src):
+            if a is not None and a.type == "identifier" and self.t(a) == var and not mentions(b, var):
                 if op in COMMUTATIVE:
                     return (COMMUTATIVE[op], self.t(b), None)
                 if op == "-":
                     return (ReductionOp.ADD, f"-({self.t(b)})", None)
-            if b is not None and b.type == "identifier" and self.t(b) == var and not mentions(a, var, src):
+            if b is not None and b.type == "identifier" and self.t(b) == var and not mentions(a, var):
                 if op in COMMUTATIVE:
                     return (COMMUTATIVE[op], self.t(a), None)
             return None
@@ -100,9 +101,9 @@ class ScalarFacts:
             args = [a for a in sv.child_by_field_name("arguments").named_children if a.type != "comment"]
             if fn in MINMAX_FUNCS and len(args) == 2:
                 a, b = strip_parens(args[0]), strip_parens(args[1])
-                if a.type == "identifier" and self.t(a) == var and not mentions(b, var, src):
+                if a.type == "identifier" and self.t(a) == var and not mentions(b, var):
                     return (MINMAX_FUNCS[fn], self.t(b), None)
-                if b.type == "identifier" and self.t(b) == var and not mentions(a, var, src):
+                if b.type == "identifier" and self.t(b) == var and not mentions(a, var):
                     return (MINMAX_FUNCS[fn], self.t(a), None)
             return None
         if sv.type == "conditional_expression":
@@ -119,14 +120,12 @@ class ScalarFacts:
             g, neg = w.guards[-1]
             if neg or not self.only_statement_of(g, w):
                 return None
-            cond = strip_parens(g.child_by_field_name("condition"))
-            if cond is not None and cond.type == "condition_clause":
-                cond = strip_parens(cond.child_by_field_name("value") or cond.named_children[0])
+            cond = condition_value(g.child_by_field_name("condition"))
             if cond is not None and cond.type == "binary_expression":
                 kind = self.compare_kind(cond, var, self.t(sv))
                 if kind is not None:
                     return (ReductionOp.MIN if kind[0] == "min" else ReductionOp.MAX, self.t(sv), g)
-            if sv.type in ("false", "true") and not mentions(cond, var, src):
+            if sv.type in ("false", "true") and not mentions(cond, var):
                 ct = self.t(cond)
                 if sv.type == "false":
                     return (ReductionOp.AND, self.negate(cond), g)
@@ -158,13 +157,13 @@ class ScalarFacts:
     def only_statement_of(self, ifs: Node, w: Write) -> bool:
         """True when ``w`` is the only statement of the if's consequence."""
         cons = ifs.child_by_field_name("consequence")
-        stmts = [c for c in cons.named_children if c.type != "comment"] if cons.type == "compound_statement" else [
-            cons]
+        stmts = block_statements(cons)
         return len(stmts) == 1 and stmts[0].start_byte <= w.node.start_byte < stmts[0].end_byte
 
     def occurrences(self, var: str) -> list[Node]:
         """Identifier nodes naming ``var`` in the body."""
-        return [n for n in identifiers(self.body, self.src) if self.t(n) == var]
+        key = var.encode("utf-8")
+        return [n for n in identifiers(self.body) if n.text == key]
 
     def scalars(self) -> None:
         """Classify each written shared scalar (reduction, scan, argmin/max, private, dependence, conflict)."""
@@ -207,7 +206,7 @@ class ScalarFacts:
             w0 = min(ws, key=lambda w: w.node.start_byte)
             first_is_write = (first is not None and w0.target.node is not None and first == w0.target.node
                               and w0.op == "=" and not w0.guards and not w0.inner
-                              and not mentions(w0.value, var, self.src))
+                              and not mentions(w0.value, var))
             if first_is_write and not self.used_after_loop(var):
                 f.private_scalars.append(var)
                 continue
@@ -265,7 +264,7 @@ class ScalarFacts:
         texts when the body is exactly declarations followed by the ``if`` (``double d = …;
         if (d < best) {…}``); None otherwise (the value cannot be computed on its own).
         """
-        local = {x.text.decode() for x in walk(value) if x.type == "identifier"} & set(self.ev.declared)
+        local = {x.text.decode() for x in identifiers(value)} & set(self.ev.declared)
         if not local:
             return []
         if if_node.parent is None or if_node.parent.id != self.body.id:
@@ -281,16 +280,13 @@ class ScalarFacts:
         cast (``idx = static_cast<long>(i)``) and ``E`` may be a local declared before the ``if``."""
         f = self.f
         var = f.index_var
-        for n in walk(self.body):
-            if n.type != "if_statement" or n.child_by_field_name("alternative") is not None:
-                continue
+        for n in captures("(if_statement !alternative) @if", self.body).get("if", []):
             cons = n.child_by_field_name("consequence")
-            stmts = [c for c in cons.named_children if c.type != "comment"] if cons.type == "compound_statement" \
-                else [cons]
+            stmts = block_statements(cons)
             assigns = []
             for s in stmts:
                 e = s.named_children[0] if s.type == "expression_statement" and s.named_child_count else None
-                if e is None or e.type != "assignment_expression" or self.t(e.child_by_field_name("operator")) != "=":
+                if e is None or e.type != "assignment_expression" or operator_of(e, self.src) != "=":
                     break
                 lhs = strip_parens(e.child_by_field_name("left"))
                 if lhs.type != "identifier":
@@ -299,8 +295,7 @@ class ScalarFacts:
             else:
                 if len(assigns) not in (1, 2):
                     continue
-                cond = n.child_by_field_name("condition")
-                cond = strip_parens(cond.child_by_field_name("value") or cond.named_children[0]) if cond is not None else None
+                cond = condition_value(n.child_by_field_name("condition"))
                 if cond is None or cond.type != "binary_expression":
                     continue
                 for vname, vnode, _e in assigns:
@@ -312,7 +307,7 @@ class ScalarFacts:
                     if others:
                         iname, inode = others[0]
                         idx_expr = self.t(strip_parens(inode))
-                        if var is None or not _is_index_value(idx_expr, var):
+                        if var is None or not _is_index_value(inode, var):
                             break
                         idx_var = iname
                     prelude = self.argext_prelude(n, vnode)
@@ -335,10 +330,9 @@ class ScalarFacts:
                     break
 
 
-def _is_index_value(text: str, var: str) -> bool:
-    """``text`` is the loop index ``var`` itself or a cast of it (``static_cast<long>(i)``, ``(long)i``,
-    ``long(i)``)."""
-    t = " ".join(text.split())
-    v = re.escape(var)
-    return re.fullmatch(rf"{v}|static_cast<[\w:\s]+>\(\s*{v}\s*\)|\(\s*[\w:\s]+\)\s*{v}|[\w:]+\(\s*{v}\s*\)",
-                        t) is not None
+def _is_index_value(node: Node | None, var: str) -> bool:
+    """``node`` is the loop index ``var`` itself or a cast or conversion of it (``static_cast<long>(i)``,
+    ``(long)i``, ``long(i)``)."""
+    n = strip_parens(node)
+    n = strip_parens(conversion_operand(n)) or n
+    return n.type == "identifier" and n.text == var.encode("utf-8") if n is not None else False

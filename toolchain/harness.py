@@ -51,8 +51,8 @@ from pathlib import Path
 
 from .ctypes import CType
 from .inputs import FLOAT_RANGE, SIGNED_RANGE, UNSIGNED_RANGE, InputPlan, ParamPlan, ValuePlan, storage_type
-from .models import LoopSite
-from .sizes import parse_expr
+from .site import ParsedSite
+from .sizes import Bin, Call, Expr, Name, Num, parse_expr, render_expr
 
 HARNESS_FILE = "<parevo harness>"
 USER_MAIN = "parevo_user_main"
@@ -98,7 +98,7 @@ def _member(p: ParamPlan) -> str:
 class _Emitter:
     """Builds the generated harness section for one plan."""
 
-    def __init__(self, site: LoopSite, plan: InputPlan):
+    def __init__(self, site: ParsedSite, plan: InputPlan):
         self.site = site
         self.plan = plan
         self.by_name = {p.name: p for p in plan.params}
@@ -109,12 +109,11 @@ class _Emitter:
         """C++ (signed ``long long``) for a size expression of the plan."""
         return self._expr(parse_expr(text))
 
-    def _expr(self, e) -> str:
-        kind = e[0]
-        if kind == "num":
-            return f"{int(e[1])}LL"
-        if kind == "sym":
-            name = e[1]
+    def _expr(self, e: Expr) -> str:
+        if isinstance(e, Num):
+            return f"{int(e.value)}LL"
+        if isinstance(e, Name):
+            name = e.name
             if name == "n":
                 return "pv_N"
             if name == "m":
@@ -124,19 +123,22 @@ class _Emitter:
             if name.startswith("S"):
                 return f"static_cast<long long>(pv_{name})"
             raise ValueError(f"unknown size symbol {name}")
-        if kind == "call":
-            fn, args = e[1], e[2]
-            if fn in ("max", "min"):
-                return f"std::{fn}<long long>({{{', '.join(self._expr(a) for a in args)}}})"
-            pname = args[0][1]
-            p = self.by_name[pname]
-            if fn == "last":
+        if isinstance(e, Call):
+            if e.fn in ("max", "min"):
+                return f"std::{e.fn}<long long>({{{', '.join(self._expr(a) for a in e.args)}}})"
+            arg = e.args[0]
+            if not isinstance(arg, Name):
+                raise ValueError(f"{e.fn}() takes a parameter name")
+            p = self.by_name[arg.name]
+            if e.fn == "last":
                 return f"static_cast<long long>(parevo::last_of(pv_in->a.{_member(p)}))"
             return f"static_cast<long long>(pv_in->a.{_member(p)}.size())"
-        op, a, b = e[1], self._expr(e[2]), self._expr(e[3])
-        if op == "/":
-            return f"parevo::div0({a}, {b})"
-        return f"({a} {op} {b})"
+        if isinstance(e, Bin):
+            a, b = self._expr(e.left), self._expr(e.right)
+            if e.op == "/":
+                return f"parevo::div0({a}, {b})"
+            return f"({a} {e.op} {b})"
+        raise ValueError(f"unexpected {render_expr(e)} in a plan's size expression")
 
     # -------------------------------------------------------------- values
     def spell(self, t: CType) -> str:
@@ -375,7 +377,7 @@ class _Emitter:
         return "\n".join(L) + "\n"
 
 
-def harness_source(site: LoopSite, plan: InputPlan) -> str:
+def harness_source(site: ParsedSite, plan: InputPlan) -> str:
     """The generated harness section (C++ text, starting with ``#line 1 "<parevo harness>"``).
 
     It implements ``parevo_create/clone/destroy/invoke/dump/bytes/describe``
@@ -400,7 +402,7 @@ def _include_key(inc: str) -> str:
     return _norm_include(inc)[1:-1].strip()
 
 
-def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: InputPlan, *,
+def variant_source(site: ParsedSite, loop_text: str, includes: list[str], plan: InputPlan, *,
                    function_text: str | None = None) -> str:
     """The whole translation unit for one variant: the user's file with the loop
     span replaced by ``loop_text``, missing ``includes`` added, ``main`` renamed,
@@ -478,7 +480,7 @@ def variant_source(site: LoopSite, loop_text: str, includes: list[str], plan: In
     return "".join(out)
 
 
-def original_source(site: LoopSite, plan: InputPlan) -> str:
+def original_source(site: ParsedSite, plan: InputPlan) -> str:
     """The baseline translation unit: :func:`variant_source` with the original loop text."""
     return variant_source(site, site.loop_text, [], plan)
 

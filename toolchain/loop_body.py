@@ -1,12 +1,15 @@
-"""Syntax helpers for loop facts: one walk over a loop body that records its events.
+"""The events of a loop body, read with tree-sitter queries: writes, calls, exits, declarations.
 
-``collect_body`` visits a loop body once and returns a :class:`BodyEvents`:
+``collect_body`` reads a loop body once and returns a :class:`BodyEvents`:
 every assignment and ``++``/``--`` with its target (scalar, array element,
 struct field, dereference), the ``if`` statements guarding it and whether it
 sits in an inner loop; calls; early exits (``break`` only when it leaves the
 selected loop, not an inner loop or ``switch``); ``continue`` statements of the
-loop itself; names declared in the body. Used by
-:mod:`parevo.toolchain.facts`.
+loop itself; names declared in the body. Code inside lambdas belongs to the
+lambda and is not an event of the loop. Each kind of event is one query over
+the body; its context (guards, enclosing loops, a lambda around it) comes from
+the node's ancestors (:mod:`parevo.toolchain.syntax`), so no recursion and no
+hand-written walk is involved. Used by :mod:`parevo.toolchain.facts`.
 """
 
 from __future__ import annotations
@@ -15,98 +18,24 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
-from .models import LoopSite
-from .syntax import node_text, strip_parens, walk
+from .syntax import (
+    LOOP_TYPES,
+    captures,
+    declared_names,
+    if_guards,
+    loop_depth,
+    node_text,
+    operator_of,
+    statement_of,
+    strip_parens,
+)
 
-from .syntax import LOOP_TYPES  # noqa: E402
 STREAM_NAMES = frozenset({"cout", "cerr", "clog", "cin"})
 
 
 def norm(text: str) -> str:
     """Text without whitespace (for comparing expressions)."""
     return "".join(text.split())
-
-
-
-
-def op_text(node: Node, src: bytes) -> str:
-    """The operator of an assignment/binary (``+=``) or update (``++``/``--``) expression."""
-    o = node.child_by_field_name("operator")
-    if o is not None:
-        return node_text(o, src)
-    if node.type == "update_expression":
-        return "++" if "++" in node_text(node, src) else "--"
-    return ""
-
-
-
-def identifiers(node: Node, src: bytes) -> list[Node]:
-    """Identifier nodes used as variables (not called function names, not qualified names)."""
-    out = []
-    for n in walk(node):
-        if n.type != "identifier":
-            continue
-        p = n.parent
-        if p is not None and p.type in ("qualified_identifier", "template_function"):
-            continue
-        if p is not None and p.type == "call_expression" and p.child_by_field_name("function") == n:
-            continue
-        out.append(n)
-    return out
-
-
-def mentions(node: Node | None, name: str, src: bytes) -> bool:
-    """True when ``node`` uses the variable ``name``."""
-    return node is not None and any(node_text(n, src) == name for n in identifiers(node, src))
-
-
-def declared_name(decl: Node | None, src: bytes) -> str | None:
-    """The name a (possibly init/reference/pointer/array) declarator declares."""
-    while decl is not None:
-        if decl.type == "identifier":
-            return node_text(decl, src)
-        nxt = decl.child_by_field_name("declarator")
-        if nxt is None:
-            kids = [c for c in decl.named_children if c.type == "identifier" or c.type.endswith("declarator")]
-            nxt = kids[0] if kids else None
-        decl = nxt
-    return None
-
-
-def line_of(node: Node) -> int:
-    """0-based first line of ``node``."""
-    return node.start_point[0]
-
-
-def statement_of(node: Node, stop: Node) -> Node:
-    """The statement containing expression ``node`` (never above ``stop``)."""
-    n = node
-    while n.type != "expression_statement" and n != stop:
-        if n.parent is None or n.parent.type == "compound_statement":
-            break
-        n = n.parent
-    return n
-
-
-def find_loop_node(root: Node, site: LoopSite) -> Node | None:
-    """The loop (or parallel call) node spanning ``site.loop``, else None."""
-    n = root.descendant_for_byte_range(site.loop.start_byte, site.loop.end_byte)
-    while n is not None:
-        if n.start_byte == site.loop.start_byte and n.end_byte == site.loop.end_byte and (
-            n.type in LOOP_TYPES or n.type == "call_expression"
-        ):
-            return n
-        if n.start_byte < site.loop.start_byte:
-            break
-        n = n.parent
-    # fall back: any loop starting at the span's start
-    for n in walk(root):
-        if n.start_byte == site.loop.start_byte and (n.type in LOOP_TYPES or n.type == "call_expression"):
-            return n
-    return None
-
-
-# --------------------------------------------------------------------------- body events
 
 
 @dataclass
@@ -132,7 +61,7 @@ class Write:
 
 @dataclass
 class BodyEvents:
-    """Everything one walk over the body records (see the module docstring)."""
+    """Everything :func:`collect_body` records (see the module docstring)."""
     writes: list[Write] = field(default_factory=list)
     calls: list[tuple[Node, str, Node | None]] = field(default_factory=list)  # (call, name, object)
     exits: list[tuple[Node, str, list[tuple[Node, bool]]]] = field(default_factory=list)
@@ -166,9 +95,14 @@ def is_element_access(node: Node, src: bytes) -> bool:
     return element_parts(node, src) is not None
 
 
-def target_of(node: Node, src: bytes) -> Target:
-    """Classify an assignment's left-hand side (or any element access)."""
-    node = strip_parens(node)
+def element_accesses(node: Node, src: bytes) -> list[Node]:
+    """Every ``a[idx]`` and ``a.at(idx)`` under ``node`` (and ``node`` itself), outermost first."""
+    got = captures("[(subscript_expression) (call_expression)] @e", node).get("e", [])
+    return [n for n in got if is_element_access(n, src)]
+
+
+def _base_target(node: Node, src: bytes) -> Target:
+    """The target of a left-hand side that is not a member access."""
     if node.type == "identifier":
         return Target("scalar", node_text(node, src), node=node)
     if element_parts(node, src) is not None:
@@ -179,127 +113,112 @@ def target_of(node: Node, src: bytes) -> Target:
             n = strip_parens(parts[0])
         idx.reverse()
         if n is not None and n.type in ("identifier", "field_expression", "qualified_identifier"):
-            return Target("array", node_text(n, src), idx, node=node)
-        return Target("other", node_text(node, src), node=node)
-    if node.type == "field_expression":
-        base = target_of(node.child_by_field_name("argument"), src)
-        if base.kind == "array":
-            return Target("array", base.name, base.indices, node=node)
-        if base.kind == "scalar":
-            return Target("field", base.name, node=node)
+            return Target("array", node_text(n, src), idx, node=node)  # type: ignore[arg-type]
         return Target("other", node_text(node, src), node=node)
     if node.type == "pointer_expression":
         return Target("deref", node_text(node, src), node=node)
     return Target("other", node_text(node, src), node=node)
 
 
-def value_used(node: Node) -> bool:
-    """True when the value of expression ``node`` is used (``x = h[k]++``, ``out[c++]``).
+def target_of(node: Node, src: bytes) -> Target:
+    """Classify an assignment's left-hand side (or any element access).
 
-    Unused: a whole expression statement, the left operand of a comma, a
-    ``for`` header's update.
+    A member of an array element (``p[i].x``, at any depth) writes that element; one member
+    of a scalar (``acc.sum``) is a ``field`` write; deeper members of a scalar are ``other``.
     """
+    node = strip_parens(node)
+    members = 0
     n = node
-    while n.parent is not None and n.parent.type == "parenthesized_expression":
-        n = n.parent
-    p = n.parent
-    if p is None or p.type == "expression_statement":
-        return False
-    if p.type == "comma_expression":
-        if p.child_by_field_name("left") == n:
-            return False
-        return value_used(p)
-    if p.type == "for_statement" and p.child_by_field_name("update") == n:
-        return False
-    return True
+    while n.type == "field_expression":
+        n = strip_parens(n.child_by_field_name("argument"))
+        members += 1
+    base = _base_target(n, src)
+    if members == 0:
+        return base
+    if base.kind == "array":
+        return Target("array", base.name, base.indices, node=node)
+    if base.kind == "scalar" and members == 1:
+        return Target("field", base.name, node=node)
+    return Target("other", node_text(node, src), node=node)
+
+
+_EVENTS = """
+[(assignment_expression) (update_expression)] @write
+(call_expression) @call
+[(break_statement) (return_statement) (goto_statement)] @exit
+(continue_statement) @continue
+(throw_statement) @throw
+(identifier) @name
+(declaration) @declaration
+(for_range_loop) @range_for
+[(for_statement) (for_range_loop) (while_statement) (do_statement)] @loop
+(lambda_expression) @lambda
+"""
 
 
 def collect_body(body: Node, src: bytes) -> BodyEvents:
-    """Walk the loop body once and record writes, calls, exits and declarations.
+    """Read the loop body's writes, calls, exits and declarations (see the module docstring).
 
     Guards are the ``if`` statements between the body and an event; ``inner``
     marks events inside a nested loop (whose ``break`` does not leave the
     selected loop).
     """
     out = BodyEvents()
+    top = body.parent if body.parent is not None else body  # the selected loop: the body itself may be a loop
+    got = captures(_EVENTS, body)
 
-    def visit(n: Node, guards: list[tuple[Node, bool]], loop_depth: int, switch_depth: int) -> None:
-        t = n.type
-        if t == "lambda_expression":
+    def context(n: Node) -> tuple[int, int, bool]:
+        return loop_depth(n, top)
+
+    for lam in got.get("lambda", []):
+        if not context(lam)[2]:
             out.lambdas += 1
-            return
-        if t in LOOP_TYPES:
+    for n in got.get("loop", []):
+        if not context(n)[2]:
             out.inner_loops += 1
-            if t == "for_statement":
-                init = n.child_by_field_name("initializer")
-                if init is not None and init.type == "declaration":
-                    for d in init.children_by_field_name("declarator"):
-                        nm = declared_name(d, src)
-                        if nm:
-                            out.declared.add(nm)
-                for fld in ("initializer", "condition", "update"):
-                    c = n.child_by_field_name(fld)
-                    if c is not None:
-                        visit(c, guards, loop_depth + 1, switch_depth)
-                b = n.child_by_field_name("body")
-                if b is not None:
-                    visit(b, guards, loop_depth + 1, switch_depth)
-                return
-            if t == "for_range_loop":
-                nm = declared_name(n.child_by_field_name("declarator"), src)
-                if nm:
-                    out.declared.add(nm)
-            for c in n.children:
-                visit(c, guards, loop_depth + 1, switch_depth)
-            return
-        if t == "switch_statement":
-            for c in n.children:
-                visit(c, guards, loop_depth, switch_depth + 1)
-            return
-        if t == "if_statement":
-            cond = n.child_by_field_name("condition")
-            if cond is not None:
-                visit(cond, guards, loop_depth, switch_depth)
-            cons = n.child_by_field_name("consequence")
-            if cons is not None:
-                visit(cons, guards + [(n, False)], loop_depth, switch_depth)
-            alt = n.child_by_field_name("alternative")
-            if alt is not None:
-                visit(alt, guards + [(n, True)], loop_depth, switch_depth)
-            return
-        if t == "declaration":
+    for n in got.get("declaration", []):
+        if not context(n)[2]:
             for d in n.children_by_field_name("declarator"):
-                nm = declared_name(d, src)
-                if nm:
-                    out.declared.add(nm)
-        if t in ("assignment_expression", "update_expression"):
-            left = n.child_by_field_name("left") if t == "assignment_expression" else n.child_by_field_name(
-                "argument")
-            value = n.child_by_field_name("right") if t == "assignment_expression" else None
-            if left is not None:
-                out.writes.append(Write(n, statement_of(n, body), target_of(left, src), op_text(n, src), value,
-                                         list(guards), loop_depth > 0))
-        if t == "call_expression":
-            fn = n.child_by_field_name("function")
-            obj = None
-            name = node_text(fn, src) if fn is not None else ""
-            if fn is not None and fn.type == "field_expression":
-                obj = fn.child_by_field_name("argument")
-                fld = fn.child_by_field_name("field")
-                name = node_text(fld, src) if fld is not None else name
-            out.calls.append((n, name, obj))
-        if t == "break_statement" and loop_depth == 0 and switch_depth == 0:
-            out.exits.append((n, "break", list(guards)))
-        if t in ("return_statement", "goto_statement"):
-            out.exits.append((n, "return" if t == "return_statement" else "goto", list(guards)))
-        if t == "continue_statement" and loop_depth == 0:
+                out.declared.update(node_text(x, src) for x in declared_names(d))
+    for n in got.get("range_for", []):
+        if not context(n)[2]:
+            out.declared.update(node_text(x, src) for x in declared_names(n.child_by_field_name("declarator")))
+    for n in got.get("write", []):
+        loops, _sw, lam = context(n)
+        if lam:
+            continue
+        assign = n.type == "assignment_expression"
+        left = n.child_by_field_name("left" if assign else "argument")
+        if left is not None:
+            out.writes.append(Write(n, statement_of(n, body), target_of(left, src), operator_of(n, src),
+                                    n.child_by_field_name("right") if assign else None, if_guards(n, body),
+                                    loops > 0))
+    for n in got.get("call", []):
+        if context(n)[2]:
+            continue
+        fn = n.child_by_field_name("function")
+        obj = None
+        name = node_text(fn, src)
+        if fn is not None and fn.type == "field_expression":
+            obj = fn.child_by_field_name("argument")
+            fld = fn.child_by_field_name("field")
+            name = node_text(fld, src) if fld is not None else name
+        out.calls.append((n, name, obj))
+    for n in got.get("exit", []):
+        loops, switches, lam = context(n)
+        if lam or (n.type == "break_statement" and (loops or switches)):
+            continue
+        kind = {"break_statement": "break", "return_statement": "return"}.get(n.type, "goto")
+        out.exits.append((n, kind, if_guards(n, body)))
+    for n in got.get("continue", []):
+        loops, _sw, lam = context(n)
+        if not lam and not loops:
             out.continues.append(n)
-        if t == "throw_statement" or t == "throw_expression":
-            out.throws.append(n)
-        if t == "identifier" and node_text(n, src) in STREAM_NAMES:
-            out.streams.append(n)
-        for c in n.children:
-            visit(c, guards, loop_depth, switch_depth)
-
-    visit(body, [], 0, 0)
+    out.throws = [n for n in got.get("throw", []) if not context(n)[2]]
+    out.streams = [n for n in got.get("name", []) if node_text(n, src) in STREAM_NAMES and not context(n)[2]]
     return out
+
+
+__all__ = ["LOOP_TYPES", "BodyEvents", "Target", "Write", "collect_body", "element_accesses", "element_parts",
+           "is_element_access",
+           "norm", "target_of"]

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collections.abc import Callable
+
 from tree_sitter import Node
 
-from .syntax import int_literal as _int_literal
-from .syntax import node_text
-from .syntax import strip_parens as _strip_parens
-
-_INT_TYPES_UNSIGNED = (
-    "size_t", "std::size_t", "unsigned", "unsigned int", "unsigned long", "unsigned long long",
-    "uint32_t", "uint64_t", "std::uint32_t", "std::uint64_t", "uint16_t", "uint8_t",
-)
+from .ctypes import Decl, TypeReader
+from .syntax import declarator_layers, int_literal, node_text, operator_of, strip_parens
 
 
 @dataclass
@@ -29,12 +25,15 @@ class Header:
 
     ``problem`` is a user-facing sentence when the header is not a counted
     loop parevo can rewrite (the other fields may then be partial).
+    ``index_type`` is the index's type as written, ``index_unsigned`` whether
+    it is an unsigned integer (read from the declaration's nodes).
     ``bound_nodes`` are the nodes of the lower/upper bound expressions, so the
     caller can check they are loop-invariant.
     """
 
     index_var: str | None = None
     index_type: str | None = None
+    index_unsigned: bool = False
     lower: str | None = None
     upper: str | None = None
     step: int | None = None
@@ -48,64 +47,46 @@ class Header:
     problem: str | None = None
 
 
-def is_unsigned_type(type_text: str | None) -> bool:
-    """True for the usual unsigned index types (``size_t``, ``unsigned``, ``uint64_t`` …)."""
-    if not type_text:
-        return False
-    t = " ".join(type_text.replace("const", "").split())
-    return t in _INT_TYPES_UNSIGNED or t.startswith("unsigned")
+def _unsigned(decl: Decl | None) -> bool:
+    return decl is not None and decl.type.kind == "scalar" and decl.type.scalar_class == "unsigned"
 
 
-def _declarator_identifier(decl: Node | None) -> Node | None:
-    """The identifier a (possibly reference/pointer/init) declarator declares."""
-    while decl is not None:
-        if decl.type in ("identifier", "field_identifier"):
-            return decl
-        if decl.type == "structured_binding_declarator":
-            return None
-        nxt = decl.child_by_field_name("declarator")
-        if nxt is None:
-            named = [c for c in decl.named_children if c.type in ("identifier",) or c.type.endswith("declarator")]
-            nxt = named[0] if named else None
-        decl = nxt
-    return None
+def _is(node: Node | None, var: str) -> bool:
+    """``node`` is the variable ``var``."""
+    node = strip_parens(node)
+    return node is not None and node.type == "identifier" and node.text == var.encode("utf-8")
 
 
 def _step_of(update: Node | None, var: str, src: bytes) -> int | None:
+    update = strip_parens(update)
     if update is None:
         return None
-    update = _strip_parens(update)
     if update.type == "update_expression":
-        arg = update.child_by_field_name("argument")
-        if arg is None or node_text(arg, src) != var:
+        if not _is(update.child_by_field_name("argument"), var):
             return None
-        op = node_text(update, src).replace(var, "").strip()
+        op = operator_of(update, src)
         return 1 if op == "++" else -1 if op == "--" else None
     if update.type == "assignment_expression":
         left = update.child_by_field_name("left")
         right = update.child_by_field_name("right")
-        op_node = update.child_by_field_name("operator")
-        op = node_text(op_node, src) if op_node is not None else "="
-        if left is None or node_text(left, src) != var:
+        op = operator_of(update, src) or "="
+        if not _is(left, var):
             return None
         if op in ("+=", "-="):
-            c = _int_literal(right, src)
+            c = int_literal(right, src)
             if c is None:
                 return None
             return c if op == "+=" else -c
-        if op == "=" and right is not None:
-            r = _strip_parens(right)
-            if r.type == "binary_expression":
-                a, b = r.child_by_field_name("left"), r.child_by_field_name("right")
-                bop = node_text(r.child_by_field_name("operator"), src)
-                if a is not None and node_text(a, src) == var:
-                    c = _int_literal(b, src)
-                    if c is not None:
-                        return c if bop == "+" else -c if bop == "-" else None
-                if bop == "+" and b is not None and node_text(b, src) == var:
-                    return _int_literal(a, src)
-    if update.type == "comma_expression":
-        return None
+        r = strip_parens(right)
+        if op == "=" and r is not None and r.type == "binary_expression":
+            a, b = r.child_by_field_name("left"), r.child_by_field_name("right")
+            bop = operator_of(r, src)
+            if _is(a, var):
+                c = int_literal(b, src)
+                if c is not None:
+                    return c if bop == "+" else -c if bop == "-" else None
+            if bop == "+" and _is(b, var):
+                return int_literal(a, src)
     return None
 
 
@@ -117,11 +98,13 @@ def _plus_one(text: str) -> str:
         return f"({t}) + 1"
 
 
-def read_for_header(loop: Node, src: bytes, type_of: dict[str, str]) -> Header:
+def read_for_header(loop: Node, src: bytes, reader: TypeReader,
+                    declared: Callable[[str], Decl | None] = lambda name: None) -> Header:
     """Normalise a ``for_statement`` header.
 
-    ``type_of`` maps names declared before the loop (locals, parameters) to
-    their types, for an index declared outside the loop. Never raises: a
+    ``reader`` reads the type of an index declared in the header; ``declared``
+    gives the declared type of a name declared before the loop (a local or a
+    parameter), for an index declared outside the loop. Never raises: a
     header parevo cannot normalise comes back with ``problem`` set.
     """
     h = Header(body=loop.child_by_field_name("body"))
@@ -135,29 +118,29 @@ def read_for_header(loop: Node, src: bytes, type_of: dict[str, str]) -> Header:
             h.problem = "the loop declares several variables in its header; parevo needs one index variable"
             return h
         d = decls[0]
-        ident = _declarator_identifier(d)
+        ident = declarator_layers(d)[1]
         if ident is None or d.type != "init_declarator":
             h.problem = "the loop header does not initialise an index variable"
             return h
         h.index_var = node_text(ident, src)
-        tnode = init.child_by_field_name("type")
-        quals = [node_text(c, src) for c in init.children if c.type == "type_qualifier"]
-        h.index_type = " ".join(quals + [node_text(tnode, src)]) if tnode is not None else None
-        if h.index_type is not None:
-            h.index_type = h.index_type.replace("const ", "").strip()
+        decl = reader.decl(init, d)
+        h.index_type = decl.value_text or None
+        h.index_unsigned = _unsigned(decl)
+        auto = h.index_type is None
         init_value = d.child_by_field_name("value")
         if init_value is not None and init_value.type in ("initializer_list", "argument_list"):
             init_value = init_value.named_children[0] if init_value.named_child_count == 1 else None
-    elif init is not None and init.type == "assignment_expression" and node_text(
-        init.child_by_field_name("operator"), src
-    ) == "=":
+    elif init is not None and init.type == "assignment_expression" and operator_of(init, src) == "=":
         left = init.child_by_field_name("left")
         if left is None or left.type != "identifier":
             h.problem = "the loop header does not initialise a plain index variable"
             return h
         h.index_var = node_text(left, src)
-        h.index_type = type_of.get(h.index_var)
+        outer = declared(h.index_var)
+        h.index_type = outer.value_text or None if outer is not None else None
+        h.index_unsigned = _unsigned(outer)
         h.declared_outside = True
+        auto = False
         init_value = init.child_by_field_name("right")
     else:
         h.problem = "the loop header does not initialise an index variable (`for (int i = 0; …)`)"
@@ -166,21 +149,21 @@ def read_for_header(loop: Node, src: bytes, type_of: dict[str, str]) -> Header:
         h.problem = f"the index `{h.index_var}` has no initial value in the loop header"
         return h
     var = h.index_var
-    if h.index_type is not None and h.index_type.strip() == "auto":
+    if auto:
         h.index_type = f"decltype({node_text(init_value, src)})"
     h.step = _step_of(update, var, src)
     if h.step is None or h.step == 0:
         h.problem = f"the index `{var}` does not change by a constant step in the loop header"
         return h
-    cond = _strip_parens(cond) if cond is not None else None
+    cond = strip_parens(cond) if cond is not None else None
     if cond is None or cond.type != "binary_expression":
         h.problem = f"the loop condition does not compare `{var}` with a bound"
         return h
     a, b = cond.child_by_field_name("left"), cond.child_by_field_name("right")
-    op = node_text(cond.child_by_field_name("operator"), src)
-    if a is not None and node_text(a, src) == var:
+    op = operator_of(cond, src)
+    if _is(a, var):
         bound, rel = b, op
-    elif b is not None and node_text(b, src) == var:
+    elif _is(b, var):
         flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!="}
         bound, rel = a, flip.get(op, op)
     else:
@@ -215,7 +198,7 @@ def read_range_header(loop: Node, src: bytes) -> Header:
     h = Header(body=loop.child_by_field_name("body"))
     decl = loop.child_by_field_name("declarator")
     right = loop.child_by_field_name("right")
-    ident = _declarator_identifier(decl)
+    layers, ident = declarator_layers(decl)
     if ident is None or right is None:
         h.problem = "the range-based for loop does not declare a single element variable"
         return h
@@ -225,6 +208,6 @@ def read_range_header(loop: Node, src: bytes) -> Header:
     lparen = next((c for c in loop.children if c.type == "("), None)
     start = lparen.end_byte if lparen is not None else loop.start_byte
     h.range_var_type = src[start:ident.start_byte].decode("utf-8", errors="replace").strip()
-    h.range_is_reference = "&" in h.range_var_type
+    h.range_is_reference = any(d.type == "reference_declarator" for d in layers)
     h.bound_nodes = [right]
     return h

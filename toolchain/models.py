@@ -1,5 +1,6 @@
 """Data models that cross module boundaries inside the toolchain and up to the
-evolution and server layers.
+evolution and server layers: spans, the loop facts, and the errors a user sees.
+The parsed site and its declarations are in :mod:`parevo.toolchain.site`.
 
 Conventions used everywhere in parevo:
 
@@ -59,79 +60,6 @@ class Span(BaseModel):
     def line1(self) -> int:
         """1-based first line, for messages shown to a user."""
         return self.start_line + 1
-
-
-class Param(BaseModel):
-    """One parameter of the function that encloses the loop.
-
-    ``type_text`` is the declaration as written without the name
-    (``const std::vector<double>&``); ``base_type`` strips cv-qualifiers,
-    references and one level of pointer (``std::vector<double>``, ``double``
-    for ``const double*``).
-    """
-
-    name: str
-    type_text: str
-    base_type: str
-    is_const: bool = False
-    is_reference: bool = False
-    is_pointer: bool = False
-
-
-class StructField(BaseModel):
-    """A field of a plain struct: its name and type as written."""
-
-    name: str
-    type_text: str
-    array_len: int | None = None
-
-
-class StructDef(BaseModel):
-    """A plain struct or class defined at namespace scope in the user's file."""
-
-    name: str
-    fields: list[StructField]
-    span: Span
-
-
-class LocalVar(BaseModel):
-    """A local variable declared in the enclosing function before the loop."""
-
-    name: str
-    type_text: str
-    line: int
-
-
-class LoopSite(BaseModel):
-    """Everything parevo knows about the selected loop's place in the file.
-
-    Produced by ``parevo.toolchain.parsing.find_loop``. ``source`` is the whole
-    file text; ``loop`` and ``function`` index into it. ``qualified_name`` is
-    the name to call the function by from file scope (namespaces included).
-    ``main_name`` is the span of the identifier of the file's own ``main``
-    function, if it has one (the harness renames it so its driver can link).
-    ``content_hash`` is a SHA-256 of the function text: results keyed by it
-    go stale when the loop or its function changes.
-    """
-
-    path: str
-    source: str
-    loop_kind: Literal["for", "range_for", "while", "do", "call"]
-    loop: Span
-    loop_text: str
-    function_name: str
-    qualified_name: str
-    function: Span
-    function_text: str
-    return_type: str
-    params: list[Param]
-    locals: list[LocalVar] = Field(default_factory=list)
-    includes: list[str] = Field(default_factory=list)
-    include_insert_byte: int = 0
-    structs: list[StructDef] = Field(default_factory=list)
-    main_name: Span | None = None
-    content_hash: str
-    indent: str = ""
 
 
 class ReductionOp(str, Enum):
@@ -318,11 +246,14 @@ class LoopFacts(BaseModel):
     inside the body (private by construction); ``continues`` are the spans of
     the body's own ``continue`` statements (not those of inner loops);
     ``index_declared_outside`` marks ``int i; for (i = 0; …)``, whose final
-    value is visible after the loop.
+    value is visible after the loop. ``index_type`` is the index's type as
+    written (``decltype(…)`` when it is ``auto`` or unknown), ``index_unsigned``
+    True when that type is an unsigned integer.
     """
 
     index_var: str | None = None
     index_type: str | None = None
+    index_unsigned: bool = False
     lower: str | None = None
     upper: str | None = None
     step: int | None = None

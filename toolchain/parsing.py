@@ -1,76 +1,58 @@
-"""Find the selected loop in a C++ file with tree-sitter-cpp and describe its place.
+"""From a selection to a :class:`~parevo.toolchain.site.ParsedSite`: find the loop, read its function.
 
-``find_loop`` is the entry point: given the file text and a 0-based line (or a
-line range) it returns a :class:`~parevo.toolchain.models.LoopSite` with the
-loop, its enclosing function, the function's parameters and locals, the file's
-includes and plain structs. Errors are specific and user-facing:
-:class:`ParseFailure`, :class:`NoLoopFound`, :class:`NotInFunction`.
+``find_loop`` is the entry point of every request: given the file text and a
+0-based line (or a line range) it parses the file once and returns the
+:class:`ParsedSite` (the tree, the function and loop nodes, the function's
+parameters and locals with their types read from the declaration nodes, the
+file's includes and plain structs, spans and the content hash). Errors are
+specific and user-facing: :class:`ParseFailure`, :class:`NoLoopFound`,
+:class:`NotInFunction`.
+
+``site_at`` makes the site of a loop known by its byte span (a replayed run);
+``site_in_text`` finds the site a result was computed on in a document's
+current text by its content hash (the function's text unchanged, wherever it
+moved).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from tree_sitter import Node
+from tree_sitter import Node, Tree
 
-from .models import (
-    LocalVar,
-    LoopSite,
-    NoLoopFound,
-    NotInFunction,
-    Param,
-    ParseFailure,
-    Span,
-    StructDef,
-    StructField,
+from .ctypes import TypeReader, file_aliases
+from .models import NoLoopFound, NotInFunction, ParseFailure, Span
+from .site import LocalVar, LoopKind, Param, ParsedSite, SiteInfo, StructDef, StructField
+from .syntax import (
+    LOOP_TYPES,
+    ancestor,
+    ancestors,
+    captures,
+    declarator_name,
+    errors,
+    find_loop_node,
+    function_declarator,
+    int_value,
+    loops_in,
+    node_text,
+    parallel_calls_in,
+    parse,
+    span_of,
 )
-
-from .syntax import LOOP_TYPES, node_text, parse, walk
-from .syntax import ancestor as _ancestor
-
-PARALLEL_CALLS = ("parallel_for", "for_each", "tabulate", "blocked_for")
 
 SELECT_MARKER = "parevo: select the loop below"
 
 
+def find_marked_lines(source: str) -> list[int]:
+    """0-based lines of every ``// parevo: select the loop below`` comment."""
+    return [i for i, ln in enumerate(source.splitlines()) if SELECT_MARKER in ln]
 
 
-def span_of(node: Node) -> Span:
-    """The :class:`Span` (bytes and 0-based points) of a tree-sitter node."""
-    return Span(
-        start_byte=node.start_byte,
-        end_byte=node.end_byte,
-        start_line=node.start_point[0],
-        start_col=node.start_point[1],
-        end_line=node.end_point[0],
-        end_col=node.end_point[1],
-    )
+# ------------------------------------------------------------------ selection
 
 
-
-def _errors_in(node: Node) -> list[Node]:
-    if not node.has_error:
-        return []
-    return [n for n in walk(node) if n.type == "ERROR" or n.is_missing]
-
-
-
-def _loops_in(node: Node) -> list[Node]:
-    return [n for n in walk(node) if n.type in LOOP_TYPES]
-
-
-def _parallel_calls_in(node: Node, src: bytes) -> list[Node]:
-    out = []
-    for n in walk(node):
-        if n.type == "call_expression":
-            fn = n.child_by_field_name("function")
-            if fn is not None and node_text(fn, src).split("::")[-1].split("<")[0] in PARALLEL_CALLS:
-                out.append(n)
-    return out
-
-
-def _pick_loop(root: Node, src: bytes, line: int, end_line: int | None) -> Node | None:
-    loops = _loops_in(root)
+def _pick_loop(root: Node, line: int, end_line: int | None) -> Node | None:
+    loops = loops_in(root)
     if end_line is not None and end_line > line:
         inside = [n for n in loops if n.start_point[0] >= line and n.end_point[0] <= end_line]
         if inside:
@@ -85,146 +67,215 @@ def _pick_loop(root: Node, src: bytes, line: int, end_line: int | None) -> Node 
     return None
 
 
-def _pick_parallel_call(root: Node, src: bytes, line: int) -> Node | None:
-    calls = [n for n in _parallel_calls_in(root, src) if n.start_point[0] <= line <= n.end_point[0]]
-    if not calls:
-        return None
-    return max(calls, key=lambda n: n.start_byte)
+def _pick_parallel_call(root: Node, line: int) -> Node | None:
+    calls = [n for n in parallel_calls_in(root) if n.start_point[0] <= line <= n.end_point[0]]
+    return max(calls, key=lambda n: n.start_byte) if calls else None
 
 
-def _resolve_marker_line(lines: list[str], line: int) -> int:
+def _skippable_lines(root: Node, src: bytes) -> set[int]:
+    """Lines that start with a ``//`` comment or a ``#pragma``: a selection there means the next code line."""
+    out: set[int] = set()
+    got = captures('[(comment) @c ((preproc_call directive: (preproc_directive) @d) @p (#eq? @d "#pragma"))]',
+                   root)
+    for n in got.get("c", []) + got.get("p", []):
+        if n.type == "comment" and not n.text.startswith(b"//"):
+            continue
+        row, col = n.start_point
+        if not src[n.start_byte - col : n.start_byte].strip():
+            out.add(row)
+    return out
+
+
+def _resolve_marker_line(lines: list[str], line: int, root: Node, src: bytes) -> int:
     """A line holding only a comment or blank: select the next code line."""
-    text = lines[line].strip() if 0 <= line < len(lines) else ""
-    if text and not text.startswith("//") and not text.startswith("#pragma"):
+    skip = _skippable_lines(root, src)
+
+    def code(i: int) -> bool:
+        return bool(lines[i].strip()) and i not in skip
+
+    if 0 <= line < len(lines) and code(line):
         return line
     j = line + 1
     while j < len(lines):
-        t = lines[j].strip()
-        if t and not t.startswith("//") and not t.startswith("#pragma"):
+        if code(j):
             return j
         j += 1
     return line
 
 
-def find_marked_lines(source: str) -> list[int]:
-    """0-based lines of every ``// parevo: select the loop below`` comment."""
-    return [i for i, ln in enumerate(source.splitlines()) if SELECT_MARKER in ln]
+def find_loop(source: str, path: str, line: int, end_line: int | None = None) -> ParsedSite:
+    """The :class:`ParsedSite` of the loop at 0-based ``line`` (or within ``line..end_line``) of ``source``.
+
+    Selection rules: with a range, the outermost first loop lying wholly inside
+    it; otherwise the outermost loop whose header starts on ``line``, else the
+    innermost loop containing ``line``. A line holding only a comment (such as
+    ``// parevo: select the loop below``) or a ``#pragma`` selects the next code
+    line. When no loop statement is there, a ``parallel_for``/``for_each``/
+    ``tabulate`` call containing the line is taken (``loop_kind`` ``"call"``),
+    so an already-parallel loop can be race-checked. The file is parsed once
+    (:func:`parevo.toolchain.syntax.parse`, cached by text).
+
+    Raises:
+        ParseFailure: the file has syntax errors inside the enclosing function
+            or within 3 lines of the selection (message names the line).
+        NoLoopFound: no loop at the selection.
+        NotInFunction: the loop is not inside a function definition.
+    """
+    lines = source.splitlines()
+    if not lines:
+        raise NoLoopFound(f"{path} is empty: there is no loop to parallelize")
+    if line < 0 or line >= len(lines):
+        raise NoLoopFound(f"line {line + 1} is outside {path} ({len(lines)} lines)")
+    tree = parse(source)
+    root = tree.root_node
+    src = source.encode("utf-8")
+    line = _resolve_marker_line(lines, line, root, src)
+    lo, hi = line, (end_line if end_line is not None else line)
+    loop = _pick_loop(root, line, end_line)
+    kind: LoopKind | None = None
+    if loop is not None:
+        kind = LOOP_TYPES[loop.type]  # type: ignore[assignment]
+    else:
+        loop = _pick_parallel_call(root, line)
+        if loop is not None:
+            kind = "call"
+    fn = ancestor(loop, {"function_definition"}) if loop is not None else None
+    # syntax errors near the selection or in the function make every later step unreliable
+    scope = fn if fn is not None else root
+    errs = [e for e in errors(scope) if fn is not None or (lo - 3 <= e.start_point[0] <= hi + 3)]
+    if errs:
+        e = errs[0]
+        what = "missing " + e.type if e.is_missing else "unexpected text"
+        near = node_text(e, src).strip().splitlines()[0][:40] if node_text(e, src).strip() else ""
+        raise ParseFailure(
+            f"{path}:{e.start_point[0] + 1}:{e.start_point[1] + 1}: the file does not parse here "
+            f"({what}{': ' + repr(near) if near else ''}); fix the syntax and try again"
+        )
+    if loop is None or kind is None:
+        raise NoLoopFound(f"no loop at {path}:{line + 1}: put the cursor on a for, range-for or while loop")
+    if fn is None:
+        raise NotInFunction(
+            f"the loop at {path}:{loop.start_point[0] + 1} is not inside a function: "
+            "parevo parallelizes loops in function bodies"
+        )
+    return build_site(source, path, tree, fn, loop, kind)
 
 
-def _declarator_name(decl: Node | None, src: bytes) -> str | None:
-    """The declared name inside a (possibly nested) declarator."""
-    while decl is not None:
-        if decl.type in ("identifier", "field_identifier", "qualified_identifier",
-                         "destructor_name", "operator_name", "type_identifier"):
-            return node_text(decl, src)
-        inner = decl.child_by_field_name("declarator")
-        if inner is None:
-            for c in decl.named_children:
-                if c.type in ("identifier", "field_identifier", "qualified_identifier"):
-                    return node_text(c, src)
-            return None
-        decl = inner
+def site_at(source: str, path: str, start_byte: int, end_byte: int) -> ParsedSite:
+    """The site of the loop spanning exactly ``[start_byte, end_byte)`` of ``source`` (a recorded site).
+
+    Raises:
+        NoLoopFound: no loop or parallel call spans those bytes.
+        NotInFunction: it is not inside a function.
+    """
+    tree = parse(source)
+    loop = find_loop_node(tree.root_node, start_byte, end_byte)
+    if loop is None:
+        raise NoLoopFound(f"no loop at bytes {start_byte}-{end_byte} of {path}")
+    fn = ancestor(loop, {"function_definition"})
+    if fn is None:
+        raise NotInFunction(f"the loop at {path}:{loop.start_point[0] + 1} is not inside a function")
+    kind: LoopKind = LOOP_TYPES.get(loop.type, "call")  # type: ignore[assignment]
+    return build_site(source, path, tree, fn, loop, kind)
+
+
+def site_in_text(info: SiteInfo, text: str) -> ParsedSite | None:
+    """The site ``info`` was read from, found in ``text`` (a later version of the document), or None.
+
+    The function must be there unchanged (its text's SHA-256 is ``info.content_hash``), the
+    loop at the same offset in it; the copy nearest to where the function was is taken.
+    """
+    tree = parse(text)
+    want = info.content_hash
+    fns = [f for f in captures("(function_definition) @f", tree.root_node).get("f", [])
+           if hashlib.sha256(f.text).hexdigest() == want]
+    for fn in sorted(fns, key=lambda f: abs(f.start_byte - info.function.start_byte)):
+        start = fn.start_byte + info.loop_offset
+        loop = find_loop_node(fn, start, start + (info.loop.end_byte - info.loop.start_byte))
+        if loop is not None:
+            return build_site(text, info.path, tree, fn, loop, info.loop_kind)
     return None
 
 
-def _declarator_suffix(decl: Node | None, src: bytes) -> tuple[str, int | None]:
-    """Pointer/reference marks and an array length of a declarator."""
-    marks = ""
-    array_len = None
-    while decl is not None and decl.type not in ("identifier", "field_identifier"):
-        if decl.type == "pointer_declarator":
-            marks += "*"
-        elif decl.type == "reference_declarator":
-            marks += "&&" if node_text(decl, src).lstrip().startswith("&&") else "&"
-        elif decl.type == "array_declarator":
-            size = decl.child_by_field_name("size")
-            if size is not None:
-                try:
-                    array_len = int(node_text(size, src), 0)
-                except ValueError:
-                    array_len = -1
-        decl = decl.child_by_field_name("declarator") or next(
-            (c for c in decl.named_children if c.type.endswith("declarator") or c.type in ("identifier", "field_identifier")),
-            None,
-        )
-    return marks, array_len
+# ------------------------------------------------------------------ the function and the file
 
 
-def _type_prefix(node: Node, src: bytes) -> str:
-    """The type part of a declaration (qualifiers and type specifier)."""
-    parts = []
-    for c in node.children:
-        if c.type in ("type_qualifier", "storage_class_specifier") or c == node.child_by_field_name("type"):
-            parts.append(node_text(c, src))
-    return " ".join(parts)
-
-
-def _param(node: Node, src: bytes) -> Param | None:
-    decl = node.child_by_field_name("declarator")
-    name = _declarator_name(decl, src) if decl is not None else None
-    if name is None:
-        return None
-    prefix = _type_prefix(node, src)
-    marks, _ = _declarator_suffix(decl, src)
-    type_text = (prefix + marks).strip()
-    base = " ".join(w for w in prefix.split() if w not in ("const", "volatile", "struct", "class"))
-    return Param(
-        name=name,
-        type_text=type_text,
-        base_type=base,
-        is_const="const" in prefix.split(),
-        is_reference="&" in marks,
-        is_pointer="*" in marks,
+def build_site(source: str, path: str, tree: Tree, fn: Node, loop: Node, kind: LoopKind) -> ParsedSite:
+    """Read the function around ``loop`` and the file's declarations into a :class:`ParsedSite`."""
+    src = source.encode("utf-8")
+    root = tree.root_node
+    reader = TypeReader(src, file_aliases(root))
+    fdecl = function_declarator(fn)
+    name_node = fdecl.child_by_field_name("declarator") if fdecl is not None else None
+    name = node_text(name_node, src) if name_node is not None else "<anonymous>"
+    params = []
+    plist = fdecl.child_by_field_name("parameters") if fdecl is not None else None
+    if plist is not None:
+        for p in plist.named_children:
+            if p.type in ("parameter_declaration", "optional_parameter_declaration"):
+                prm = _param(p, src, reader)
+                if prm is not None:
+                    params.append(prm)
+    returns = reader.decl(fn, fn.child_by_field_name("declarator"))
+    includes, insert = _includes(root, src)
+    line_start = src.rfind(b"\n", 0, loop.start_byte) + 1
+    prefix = src[line_start : loop.start_byte].decode("utf-8", errors="replace")
+    structs, struct_nodes = _structs(root, src, reader)
+    return ParsedSite(
+        path=path, source=source, tree=tree, function_node=fn, loop_node=loop, loop_kind=kind,
+        function_name=name, qualified_name=name if "::" in name else _qualified_name(fn, name, src),
+        return_type=returns.text, returns=returns, params=params, locals=_locals_before(fn, loop, src, reader),
+        structs=structs, struct_nodes=struct_nodes, includes=includes, include_insert_byte=insert,
+        main_name=_main_name(root, src), indent=prefix if prefix.strip() == "" else "", reader=reader,
     )
 
 
-def _function_declarator(fn: Node) -> Node | None:
-    d = fn.child_by_field_name("declarator")
-    while d is not None and d.type != "function_declarator":
-        d = d.child_by_field_name("declarator")
-    return d
+def _param(node: Node, src: bytes, reader: TypeReader) -> Param | None:
+    decl = node.child_by_field_name("declarator")
+    name = declarator_name(decl)
+    if name is None:
+        return None
+    d = reader.decl(node, decl, parameter=True)
+    tnode = node.child_by_field_name("type")
+    base = tnode
+    if tnode is not None and tnode.type in ("struct_specifier", "class_specifier"):
+        base = tnode.child_by_field_name("name") or tnode
+    marks = d.text[len(d.text.rstrip("*&")):]
+    return Param(
+        name=node_text(name, src), type_text=d.text, base_type=" ".join(node_text(base, src).split()), decl=d,
+        is_const=any(c.type == "type_qualifier" and c.text == b"const" for c in node.children),
+        is_reference="&" in marks, is_pointer="*" in marks,
+    )
 
 
 def _qualified_name(fn: Node, name: str, src: bytes) -> str:
-    scopes = []
-    p = fn.parent
-    while p is not None:
-        if p.type == "namespace_definition":
-            n = p.child_by_field_name("name")
-            if n is not None:
-                scopes.append(node_text(n, src))
-        p = p.parent
+    scopes = [node_text(p.child_by_field_name("name"), src) for p in ancestors(fn)
+              if p.type == "namespace_definition" and p.child_by_field_name("name") is not None]
     return "::".join(list(reversed(scopes)) + [name])
 
 
-def _locals_before(fn: Node, loop: Node, src: bytes) -> list[LocalVar]:
+def _locals_before(fn: Node, loop: Node, src: bytes, reader: TypeReader) -> list[LocalVar]:
     out: list[LocalVar] = []
     body = fn.child_by_field_name("body")
     if body is None:
         return out
-    for n in walk(body):
-        if n.start_byte >= loop.start_byte:
-            continue
-        if n.type != "declaration":
-            continue
-        # only declarations whose scope encloses the loop
+    for n in captures("(declaration) @d", body).get("d", []):
+        # only declarations before the loop whose scope encloses it
         scope = n.parent
-        if scope is None or not (scope.start_byte <= loop.start_byte and loop.end_byte <= scope.end_byte):
+        if n.start_byte >= loop.start_byte or scope is None or not (
+                scope.start_byte <= loop.start_byte and loop.end_byte <= scope.end_byte):
             continue
-        prefix = _type_prefix(n, src)
         for d in n.children_by_field_name("declarator"):
-            name = _declarator_name(d, src)
-            marks, _ = _declarator_suffix(d, src)
-            if name:
-                out.append(LocalVar(name=name, type_text=(prefix + marks).strip(), line=n.start_point[0]))
+            nm = declarator_name(d)
+            if nm is not None:
+                decl = reader.decl(n, d)
+                out.append(LocalVar(name=node_text(nm, src), type_text=decl.text, line=n.start_point[0], decl=decl))
     return out
 
 
-def _structs(root: Node, src: bytes) -> list[StructDef]:
-    out = []
-    for n in walk(root):
-        if n.type not in ("struct_specifier", "class_specifier"):
-            continue
+def _structs(root: Node, src: bytes, reader: TypeReader) -> tuple[list[StructDef], dict[int, Node]]:
+    out, nodes = [], {}
+    for n in captures("[(struct_specifier) (class_specifier)] @s", root).get("s", []):
         name_node = n.child_by_field_name("name")
         body = n.child_by_field_name("body")
         if name_node is None or body is None:
@@ -233,20 +284,30 @@ def _structs(root: Node, src: bytes) -> list[StructDef]:
         for f in body.named_children:
             if f.type != "field_declaration":
                 continue
-            prefix = _type_prefix(f, src)
             for d in f.children_by_field_name("declarator"):
-                fname = _declarator_name(d, src)
-                marks, alen = _declarator_suffix(d, src)
-                if fname and d.type != "function_declarator":
-                    fields.append(StructField(name=fname, type_text=(prefix + marks).strip(), array_len=alen))
-        out.append(StructDef(name=node_text(name_node, src), fields=fields, span=span_of(n)))
-    return out
+                fname = declarator_name(d)
+                if fname is None or d.type == "function_declarator":
+                    continue
+                decl = reader.decl(f, d)
+                alen = None
+                if decl.type.kind == "carray" and decl.type.elem is not None:
+                    v = int_value(decl.type.length or "")
+                    alen = v if v is not None else -1
+                    decl = decl.model_copy(update={"type": decl.type.elem})
+                fields.append(StructField(name=node_text(fname, src), type_text=decl.text, decl=decl, array_len=alen))
+        scopes = [node_text(p.child_by_field_name("name"), src) for p in ancestors(n)
+                  if p.type in ("namespace_definition", "struct_specifier", "class_specifier")
+                  and p.child_by_field_name("name") is not None]
+        out.append(StructDef(name=node_text(name_node, src), fields=fields, span=span_of(n),
+                             scopes=list(reversed(scopes))))
+        nodes[n.start_byte] = n
+    return out, nodes
 
 
 def _main_name(root: Node, src: bytes) -> Span | None:
     for n in root.named_children:
         if n.type == "function_definition":
-            d = _function_declarator(n)
+            d = function_declarator(n)
             ident = d.child_by_field_name("declarator") if d is not None else None
             if ident is not None and ident.type == "identifier" and node_text(ident, src) == "main":
                 return span_of(ident)
@@ -264,100 +325,4 @@ def _includes(root: Node, src: bytes) -> tuple[list[str], int]:
     return incs, insert
 
 
-def find_loop(source: str, path: str, line: int, end_line: int | None = None) -> LoopSite:
-    """Find the loop at 0-based ``line`` (or within ``line..end_line``) of ``source``.
-
-    Selection rules: with a range, the outermost first loop lying wholly inside
-    it; otherwise the outermost loop whose header starts on ``line``, else the
-    innermost loop containing ``line``. A line holding only a comment (such as
-    ``// parevo: select the loop below``) or a ``#pragma`` selects the next code
-    line. When no loop statement is there, a ``parallel_for``/``for_each``/
-    ``tabulate`` call containing the line is taken (``loop_kind`` ``"call"``),
-    so an already-parallel loop can be race-checked.
-
-    Raises:
-        ParseFailure: the file has syntax errors inside the enclosing function
-            or within 3 lines of the selection (message names the line).
-        NoLoopFound: no loop at the selection.
-        NotInFunction: the loop is not inside a function definition.
-    """
-    src = source.encode("utf-8")
-    lines = source.splitlines()
-    if not lines:
-        raise NoLoopFound(f"{path} is empty: there is no loop to parallelize")
-    if line < 0 or line >= len(lines):
-        raise NoLoopFound(f"line {line + 1} is outside {path} ({len(lines)} lines)")
-    line = _resolve_marker_line(lines, line)
-    tree = parse(source)
-    root = tree.root_node
-    lo, hi = line, (end_line if end_line is not None else line)
-    loop = _pick_loop(root, src, line, end_line)
-    kind = None
-    if loop is not None:
-        kind = LOOP_TYPES[loop.type]
-    else:
-        loop = _pick_parallel_call(root, src, line)
-        if loop is not None:
-            kind = "call"
-    fn = _ancestor(loop, {"function_definition"}) if loop is not None else None
-    # syntax errors near the selection or in the function make every later step unreliable
-    scope = fn if fn is not None else root
-    errs = [
-        e for e in _errors_in(scope)
-        if fn is not None or (lo - 3 <= e.start_point[0] <= hi + 3)
-    ]
-    if errs:
-        e = errs[0]
-        what = "missing " + e.type if e.is_missing else "unexpected text"
-        near = node_text(e, src).strip().splitlines()[0][:40] if node_text(e, src).strip() else ""
-        raise ParseFailure(
-            f"{path}:{e.start_point[0] + 1}:{e.start_point[1] + 1}: the file does not parse here "
-            f"({what}{': ' + repr(near) if near else ''}); fix the syntax and try again"
-        )
-    if loop is None:
-        raise NoLoopFound(f"no loop at {path}:{line + 1}: put the cursor on a for, range-for or while loop")
-    if fn is None:
-        raise NotInFunction(
-            f"the loop at {path}:{loop.start_point[0] + 1} is not inside a function: "
-            "parevo parallelizes loops in function bodies"
-        )
-    fdecl = _function_declarator(fn)
-    name_node = fdecl.child_by_field_name("declarator") if fdecl is not None else None
-    name = node_text(name_node, src) if name_node is not None else "<anonymous>"
-    params = []
-    plist = fdecl.child_by_field_name("parameters") if fdecl is not None else None
-    if plist is not None:
-        for p in plist.named_children:
-            if p.type in ("parameter_declaration", "optional_parameter_declaration"):
-                prm = _param(p, src)
-                if prm is not None:
-                    params.append(prm)
-    ret = _type_prefix(fn, src)
-    rdecl = fn.child_by_field_name("declarator")
-    if rdecl is not None and rdecl.type in ("pointer_declarator", "reference_declarator"):
-        ret += "*" if rdecl.type == "pointer_declarator" else "&"
-    includes, insert = _includes(root, src)
-    line_start = src.rfind(b"\n", 0, loop.start_byte) + 1
-    prefix = src[line_start : loop.start_byte].decode("utf-8", errors="replace")
-    indent = prefix if prefix.strip() == "" else ""
-    ftext = node_text(fn, src)
-    return LoopSite(
-        path=path,
-        source=source,
-        loop_kind=kind,
-        loop=span_of(loop),
-        loop_text=node_text(loop, src),
-        function_name=name,
-        qualified_name=name if "::" in name else _qualified_name(fn, name, src),
-        function=span_of(fn),
-        function_text=ftext,
-        return_type=ret.strip(),
-        params=params,
-        locals=_locals_before(fn, loop, src),
-        includes=includes,
-        include_insert_byte=insert,
-        structs=_structs(root, src),
-        main_name=_main_name(root, src),
-        content_hash=hashlib.sha256(ftext.encode("utf-8")).hexdigest(),
-        indent=indent,
-    )
+__all__ = ["SELECT_MARKER", "build_site", "find_loop", "find_marked_lines", "site_at", "site_in_text"]

@@ -32,9 +32,9 @@ import re
 from pydantic import BaseModel, Field
 from tree_sitter import Node
 
-from .loop_body import declared_name, find_loop_node, norm
-from .models import LoopSite
-from .syntax import node_text, parse, strip_parens, walk
+from .loop_body import norm
+from .site import ParsedSite
+from .syntax import declared_name, node_text, strip_parens, walk
 from .tsan import Frame, RaceReport
 
 #: Node types that denote memory a thread can read or write.
@@ -172,20 +172,15 @@ def _specificity(node: Node) -> int:
     return {"subscript_expression": 3, "field_expression": 3, "pointer_expression": 2}.get(node.type, 1)
 
 
-def race_sites(site: LoopSite, report: RaceReport) -> RaceSites:
+def race_sites(site: ParsedSite, report: RaceReport) -> RaceSites:
     """Map ``report``'s accesses onto expressions of ``site``'s function (see the module docstring).
 
     Frames outside ``site.path`` or outside the function's lines map to ``None``.
     Never raises on odd reports.
     """
-    src = site.source.encode("utf-8")
-    tree = parse(site.source)
-    fn = tree.root_node.descendant_for_byte_range(site.function.start_byte, site.function.end_byte)
-    while fn is not None and fn.type != "function_definition":
-        fn = fn.parent
-    region = find_loop_node(tree.root_node, site)
-    if fn is None:
-        return RaceSites(accesses=[None] * len(report.accesses))
+    src = site.src
+    fn = site.function_node
+    region = site.loop_node
     private = _private_names(region, src) if region is not None else set()
     fstart_chars = len(src[: fn.start_byte].decode("utf-8", errors="ignore"))
 

@@ -28,25 +28,19 @@ from collections import OrderedDict
 
 from .inputs import plan_inputs
 from .inputspec import SPEC_FILENAME, InputSpec, load_spec
-from .models import HarnessError, LoopSite, ParevoError
-from .syntax import node_text, parse
+from .models import HarnessError, ParevoError
+from .site import ParsedSite
+from .syntax import ancestors
 
 #: Node types between a loop and its function that the harness cannot call into.
 LAMBDA_TYPES = frozenset({"lambda_expression"})
 
 
-def _loop_in_lambda(site: LoopSite) -> bool:
-    root = parse(site.source).root_node
-    node = root.descendant_for_byte_range(site.loop.start_byte, site.loop.end_byte)
-    src = site.source.encode("utf-8")
-    while node is not None and node.type != "function_definition":
-        if node.type in LAMBDA_TYPES and node_text(node, src) != site.loop_text:
-            return True
-        node = node.parent
-    return False
+def _loop_in_lambda(site: ParsedSite) -> bool:
+    return any(n.type in LAMBDA_TYPES for n in ancestors(site.loop_node, site.function_node))
 
 
-def harness_refusal(site: LoopSite, spec: InputSpec | None = None) -> str | None:
+def harness_refusal(site: ParsedSite, spec: InputSpec | None = None) -> str | None:
     """Why the harness cannot run ``site``'s loop (one sentence with the fix), or None when it can.
 
     Never raises: a failure of the input planner other than a :class:`HarnessError` is reported by
@@ -80,7 +74,7 @@ _CACHE_SIZE = 128
 _LOCK = threading.Lock()
 
 
-def refusal_for(site: LoopSite, spec_path: str | None = None) -> str | None:
+def refusal_for(site: ParsedSite, spec_path: str | None = None) -> str | None:
     """:func:`harness_refusal` with the input spec at ``spec_path`` (default: ``parevo.inputs.toml``
     beside ``site.path``), cached per file text, loop span and spec modification time (128 entries).
     A spec that does not load is itself the reason."""

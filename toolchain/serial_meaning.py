@@ -34,9 +34,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from tree_sitter import Node
 
-from .loop_body import declared_name, find_loop_node
-from .models import LoopSite, ParevoError
-from .syntax import LOOP_TYPES, node_text, parse, walk
+from .models import ParevoError
+from .site import ParsedSite
+from .syntax import LOOP_TYPES, declared_name, node_text, parse, walk
 
 #: OpenMP clauses that change what a loop computes (a serial loop has no private copies).
 UNSUPPORTED_CLAUSES = ("private", "firstprivate", "lastprivate", "linear", "copyin", "copyprivate",
@@ -251,7 +251,7 @@ class _Pass:
         self.blank.append(pragma.start_point[0])
 
 
-def serial_meaning(site: LoopSite) -> SerialMeaning:
+def serial_meaning(site: ParsedSite) -> SerialMeaning:
     """The serial meaning of the (already parallel) loop at ``site`` (see the module docstring).
 
     Raises:
@@ -259,11 +259,9 @@ def serial_meaning(site: LoopSite) -> SerialMeaning:
             changes what the loop computes (the message names it and its line).
     """
     source = site.source
-    tree = parse(source)
-    src = source.encode("utf-8")
-    loop = find_loop_node(tree.root_node, site)
-    if loop is None:
-        raise NoSerialMeaning("the loop is no longer where it was read: read it again")
+    tree = site.tree
+    src = site.src
+    loop = site.loop_node
     start, end = loop.start_byte, loop.end_byte
     if loop.type == "call_expression" and loop.parent is not None and loop.parent.type == "expression_statement":
         end = loop.parent.end_byte

@@ -1,35 +1,72 @@
-"""Symbolic sizes for the input plan: polynomials over size symbols and a tiny
+"""Symbolic sizes for the input plan: typed size symbols, polynomials over them, and the size
 expression language.
 
-* :class:`Poly` is a polynomial with integer coefficients over symbols that
-  stand for non-negative integers: ``len:x@0`` (length of parameter ``x``;
-  ``@1`` = the inner level of a nested container), ``val:n`` (value of an
-  integer parameter), ``last:off`` (last element of an offsets array). It is
+* :class:`Sym` is a size symbol standing for a non-negative integer: the length
+  of a parameter's container at a nesting level (``Sym.len("x", 0)``; level 1 =
+  the inner level of a nested container), the value of an integer parameter
+  (``Sym.val("n")``), the last element of an offsets array (``Sym.last("off")``).
+* :class:`Poly` is a polynomial with integer coefficients over symbols. It is
   what interval evaluation of an index expression (``i*n + j``) produces.
 * :class:`Iv` is an integer interval ``[lo, hi]`` (inclusive) with polynomial
   bounds, ``None`` for an unknown bound.
 * Size expressions (``"n+1"``, ``"max(S0, 4)"``, ``"last(off)"``) are parsed by
-  :func:`parse_expr` into a small AST of tuples and rendered to text or C++.
+  :func:`parse_expr` into a small typed tree (:class:`Num`, :class:`Name`,
+  :class:`Ref`, :class:`Bin`, :class:`Call`) and rendered to text or C++.
 
-Grammar of size expressions (spec files and plans)::
+The expression language is a whitelisted subset of Python's expression syntax,
+parsed with :mod:`ast` (no evaluation of user text; a C++ name that is a Python
+keyword, such as a parameter ``in``, is still a name)::
 
-    expr   := term (('+' | '-') term)*
-    term   := factor (('*' | '/') factor)*
-    factor := INT | NAME | NAME '(' expr (',' expr)* ')' | '(' expr ')'
+    expr := INT | NAME | expr ('+' | '-' | '*' | '/') expr | '-' expr | '(' expr ')'
+          | ('len' | 'last' | 'max' | 'min') '(' expr (',' expr)* ')'
 
 Names: ``n`` (the size knob), ``m`` (secondary size), ``inner`` (default inner
 length), ``S<k>`` (a size variable of the plan), a scalar parameter's name (its
 value). Calls: ``len(p)`` (length of parameter ``p``), ``last(p)`` (last
 element of offsets parameter ``p``), ``max(a, b, ...)``, ``min(a, b, ...)``.
-Division is integer division.
+Division is integer division (``-x`` is ``0 - x``). Anything else (``**``,
+``//``, attributes, floats, keywords) is refused with a sentence naming it.
 """
 
 from __future__ import annotations
 
-import re
+import ast
+import io
+import keyword
+import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, Union
 
-Expr = tuple  # ("num", int) | ("sym", str) | ("bin", op, a, b) | ("call", name, (args...))
+MAX_EXPR_CHARS = 400
+
+
+@dataclass(frozen=True, order=True)
+class Sym:
+    """A size symbol: ``kind`` ``len`` (``param``'s length at nesting ``level``), ``val`` (the value
+    of integer parameter ``param``) or ``last`` (the last element of offsets array ``param``)."""
+
+    kind: Literal["last", "len", "val"]
+    param: str
+    level: int = 0
+
+    @staticmethod
+    def len(param: str, level: int = 0) -> Sym:
+        return Sym("len", param, level)
+
+    @staticmethod
+    def val(param: str) -> Sym:
+        return Sym("val", param)
+
+    @staticmethod
+    def last(param: str) -> Sym:
+        return Sym("last", param)
+
+    def __str__(self) -> str:
+        return f"len:{self.param}@{self.level}" if self.kind == "len" else f"{self.kind}:{self.param}"
+
+
+Monomial = tuple[Sym, ...]
 
 
 class Poly:
@@ -37,7 +74,7 @@ class Poly:
 
     __slots__ = ("t",)
 
-    def __init__(self, terms: dict[tuple[str, ...], int] | None = None):
+    def __init__(self, terms: dict[Monomial, int] | None = None):
         self.t = {k: v for k, v in (terms or {}).items() if v}
 
     @staticmethod
@@ -45,7 +82,7 @@ class Poly:
         return Poly({(): c})
 
     @staticmethod
-    def sym(s: str) -> Poly:
+    def sym(s: Sym) -> Poly:
         return Poly({(s,): 1})
 
     def __add__(self, o: Poly) -> Poly:
@@ -61,7 +98,7 @@ class Poly:
         return self + (-o)
 
     def __mul__(self, o: Poly) -> Poly:
-        d: dict[tuple[str, ...], int] = {}
+        d: dict[Monomial, int] = {}
         for k1, v1 in self.t.items():
             for k2, v2 in o.t.items():
                 k = tuple(sorted(k1 + k2))
@@ -75,9 +112,9 @@ class Poly:
         return hash(tuple(sorted(self.t.items())))
 
     def __repr__(self) -> str:
-        return f"Poly({self.render(lambda s: s)})"
+        return f"Poly({self.render(str)})"
 
-    def syms(self) -> set[str]:
+    def syms(self) -> set[Sym]:
         return {s for k in self.t for s in k}
 
     @property
@@ -104,21 +141,14 @@ class Poly:
             return Poly(d)
         return self
 
-    def single_symbol(self) -> str | None:
+    def single_symbol(self) -> Sym | None:
         """The symbol S when the polynomial is ``S + c`` (c any constant), else None."""
         nonconst = [(k, v) for k, v in self.t.items() if k != ()]
         if len(nonconst) == 1 and len(nonconst[0][0]) == 1 and nonconst[0][1] == 1:
             return nonconst[0][0][0]
         return None
 
-    def rename(self, f) -> Poly:
-        d: dict[tuple[str, ...], int] = {}
-        for k, v in self.t.items():
-            nk = tuple(sorted(f(s) for s in k))
-            d[nk] = d.get(nk, 0) + v
-        return Poly(d)
-
-    def render(self, name) -> str:
+    def render(self, name: Callable[[Sym], str]) -> str:
         """Text in the size-expression language; ``name(symbol) -> str``."""
         if not self.t:
             return "0"
@@ -140,7 +170,8 @@ class Poly:
                 out += (" - " if v < 0 else " + ") + text
         return out
 
-    def to_expr(self, name) -> Expr:
+    def to_expr(self, name: Callable[[Sym], str]) -> Expr:
+        """The size expression of this polynomial, symbols spelled by ``name``."""
         return parse_expr(self.render(name))
 
 
@@ -172,171 +203,200 @@ def _opt(a, b, f):
 
 
 # ------------------------------------------------------------------ expression language
-_TOK = re.compile(r"\s*(\d+|[A-Za-z_][A-Za-z_0-9:@.]*|[-+*/(),])")
+
+
+@dataclass(frozen=True)
+class Num:
+    """An integer literal."""
+
+    value: int
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name: ``n``, ``m``, ``inner``, a size variable ``S<k>`` or a scalar parameter."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A size symbol inside an expression (a spec's names resolved against the function)."""
+
+    sym: Sym
+
+
+@dataclass(frozen=True)
+class Bin:
+    """``left op right`` with ``op`` one of ``+ - * /`` (``/`` is integer division)."""
+
+    op: Literal["+", "-", "*", "/"]
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class Call:
+    """``fn(args...)`` with ``fn`` one of ``len``, ``last``, ``max``, ``min``."""
+
+    fn: Literal["len", "last", "max", "min"]
+    args: tuple[Expr, ...]
+
+
+Expr = Union[Num, Name, Ref, Bin, Call]
 
 
 class ExprError(ValueError):
     """A size expression does not parse."""
 
 
-def _tokens(text: str) -> list[str]:
-    out, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        m = _TOK.match(text, pos)
-        if not m:
-            raise ExprError(f"unexpected {text[pos:]!r} in size expression {text!r}")
-        out.append(m.group(1))
-        pos = m.end()
-    return out
+_BINOPS: dict[type, Literal["+", "-", "*", "/"]] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_CALLS = ("len", "last", "max", "min")
 
 
 def parse_expr(text: str | int) -> Expr:
-    """Parse a size expression (see module docstring). Raises :class:`ExprError`."""
+    """Parse a size expression (see module docstring) with :mod:`ast` and a whitelist of its nodes.
+
+    Raises:
+        ExprError: the text is not a size expression (the message quotes what is not allowed).
+    """
     if isinstance(text, bool):
         raise ExprError(f"a size must be a number or an expression, not {text!r}")
     if isinstance(text, int):
-        return ("num", text)
-    toks = _tokens(str(text))
-    pos = 0
+        return Num(text)
+    s = str(text).strip()
+    if len(s) > MAX_EXPR_CHARS:
+        raise ExprError(f"size expression {s[:40]!r}... is longer than {MAX_EXPR_CHARS} characters")
+    if not s:
+        raise ExprError("empty size expression")
+    try:
+        code, renamed = _python_names(s)
+        tree = ast.parse(code, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError, tokenize.TokenError):
+        raise ExprError(f"size expression {s!r} does not parse (use + - * /, parentheses, len(p), last(p), "
+                        "max(...), min(...))") from None
+    return _from_ast(tree.body, s, renamed)
 
-    def peek():
-        return toks[pos] if pos < len(toks) else None
 
-    def take():
-        nonlocal pos
-        if pos >= len(toks):
-            raise ExprError(f"size expression {text!r} ends too early")
-        pos += 1
-        return toks[pos - 1]
+def _python_names(text: str) -> tuple[str, dict[str, str]]:
+    """``text`` with C++ names that are Python keywords (a parameter called ``in``) renamed, so
+    :func:`ast.parse` reads them as names; and the renaming."""
+    renamed: dict[str, str] = {}
+    toks = []
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        string = tok.string
+        if tok.type == tokenize.NAME and keyword.iskeyword(string):
+            alias = f"_parevo_name_{string}"
+            renamed[alias] = string
+            string = alias
+        toks.append((tok.type, string))
+    return tokenize.untokenize(toks), renamed
 
-    def expr():
-        a = term()
-        while peek() in ("+", "-"):
-            op = take()
-            a = ("bin", op, a, term())
-        return a
 
-    def term():
-        a = factor()
-        while peek() in ("*", "/"):
-            op = take()
-            a = ("bin", op, a, factor())
-        return a
-
-    def factor():
-        t = take()
-        if t == "(":
-            e = expr()
-            if take() != ")":
-                raise ExprError(f"missing ')' in size expression {text!r}")
-            return e
-        if t.isdigit():
-            return ("num", int(t))
-        if t == "-":
-            return ("bin", "-", ("num", 0), factor())
-        if re.match(r"[A-Za-z_]", t):
-            if peek() == "(":
-                take()
-                args = [expr()]
-                while peek() == ",":
-                    take()
-                    args.append(expr())
-                if take() != ")":
-                    raise ExprError(f"missing ')' in size expression {text!r}")
-                if t not in ("len", "last", "max", "min"):
-                    raise ExprError(f"unknown function {t}() in size expression {text!r} "
-                                    "(use len, last, max or min)")
-                return ("call", t, tuple(args))
-            return ("sym", t)
-        raise ExprError(f"unexpected {t!r} in size expression {text!r}")
-
-    e = expr()
-    if peek() is not None:
-        raise ExprError(f"unexpected {peek()!r} in size expression {text!r}")
-    return e
+def _from_ast(node: ast.expr, text: str, renamed: dict[str, str]) -> Expr:
+    if isinstance(node, ast.Constant) and type(node.value) is int and node.value >= 0:
+        return Num(node.value)
+    if isinstance(node, ast.Name):
+        return Name(renamed.get(node.id, node.id))
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        return Bin(_BINOPS[type(node.op)], _from_ast(node.left, text, renamed), _from_ast(node.right, text, renamed))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return Bin("-", Num(0), _from_ast(node.operand, text, renamed))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords and node.args:
+        if node.func.id not in _CALLS:
+            raise ExprError(f"unknown function {node.func.id}() in size expression {text!r} "
+                            "(use len, last, max or min)")
+        if not any(isinstance(a, ast.Starred) for a in node.args):
+            return Call(node.func.id, tuple(_from_ast(a, text, renamed) for a in node.args))  # type: ignore
+    shown = ast.unparse(node)
+    for alias, name in renamed.items():
+        shown = shown.replace(alias, name)
+    raise ExprError(f"unexpected {shown!r} in size expression {text!r}")
 
 
 def render_expr(e: Expr) -> str:
-    """Text of an expression AST (fully parenthesized only where needed)."""
-    kind = e[0]
-    if kind == "num":
-        return str(e[1])
-    if kind == "sym":
-        return e[1]
-    if kind == "call":
-        return f"{e[1]}({', '.join(render_expr(a) for a in e[2])})"
-    op, a, b = e[1], e[2], e[3]
-    ra, rb = render_expr(a), render_expr(b)
-    if op in ("*", "/"):
-        if a[0] == "bin" and a[1] in "+-":
+    """Text of an expression (parenthesized only where needed)."""
+    if isinstance(e, Num):
+        return str(e.value)
+    if isinstance(e, Name):
+        return e.name
+    if isinstance(e, Ref):
+        return str(e.sym)
+    if isinstance(e, Call):
+        return f"{e.fn}({', '.join(render_expr(a) for a in e.args)})"
+    ra, rb = render_expr(e.left), render_expr(e.right)
+    if e.op in ("*", "/"):
+        if isinstance(e.left, Bin) and e.left.op in "+-":
             ra = f"({ra})"
-        if b[0] == "bin":
+        if isinstance(e.right, Bin):
             rb = f"({rb})"
-    elif op == "-" and b[0] == "bin" and b[1] in "+-":
+    elif e.op == "-" and isinstance(e.right, Bin) and e.right.op in "+-":
         rb = f"({rb})"
-    return f"{ra} {op} {rb}"
+    return f"{ra} {e.op} {rb}"
 
 
 def expr_refs(e: Expr) -> tuple[set[str], set[str], set[str]]:
-    """``(symbols, len_params, last_params)`` an expression mentions."""
-    syms: set[str] = set()
+    """``(names, len_params, last_params)`` an expression mentions.
+
+    Raises:
+        ExprError: ``len``/``last`` is given something other than a parameter name.
+    """
+    names: set[str] = set()
     lens: set[str] = set()
     lasts: set[str] = set()
-
-    def go(x):
-        if x[0] == "sym":
-            syms.add(x[1])
-        elif x[0] == "bin":
-            go(x[2])
-            go(x[3])
-        elif x[0] == "call":
-            if x[1] in ("len", "last"):
-                arg = x[2][0]
-                if arg[0] != "sym":
-                    raise ExprError(f"{x[1]}() takes a parameter name")
-                (lens if x[1] == "len" else lasts).add(arg[1])
+    todo = [e]
+    while todo:
+        x = todo.pop()
+        if isinstance(x, Name):
+            names.add(x.name)
+        elif isinstance(x, Bin):
+            todo += [x.left, x.right]
+        elif isinstance(x, Call):
+            if x.fn in ("len", "last"):
+                arg = x.args[0]
+                if not isinstance(arg, Name) or len(x.args) != 1:
+                    raise ExprError(f"{x.fn}() takes a parameter name")
+                (lens if x.fn == "len" else lasts).add(arg.name)
             else:
-                for a in x[2]:
-                    go(a)
-
-    go(e)
-    return syms, lens, lasts
+                todo += list(x.args)
+    return names, lens, lasts
 
 
-def map_expr(e: Expr, f) -> Expr:
-    """Rewrite every leaf/call with ``f(node) -> node | None`` (None keeps the node)."""
+def map_expr(e: Expr, f: Callable[[Expr], Expr | None]) -> Expr:
+    """Rewrite every leaf and ``len``/``last`` call with ``f(node) -> node | None`` (None keeps the node)."""
     r = f(e)
     if r is not None:
         return r
-    if e[0] == "bin":
-        return ("bin", e[1], map_expr(e[2], f), map_expr(e[3], f))
-    if e[0] == "call" and e[1] in ("max", "min"):
-        return ("call", e[1], tuple(map_expr(a, f) for a in e[2]))
+    if isinstance(e, Bin):
+        return Bin(e.op, map_expr(e.left, f), map_expr(e.right, f))
+    if isinstance(e, Call) and e.fn in ("max", "min"):
+        return Call(e.fn, tuple(map_expr(a, f) for a in e.args))
     return e
 
 
 def eval_expr(e: Expr, env: dict[str, int]) -> int | None:
-    """Evaluate with symbol values from ``env``; ``None`` if a symbol or call is unknown."""
-    kind = e[0]
-    if kind == "num":
-        return e[1]
-    if kind == "sym":
-        return env.get(e[1])
-    if kind == "call":
-        if e[1] in ("max", "min"):
-            vals = [eval_expr(a, env) for a in e[2]]
+    """Evaluate with name values from ``env`` (``len(p)``/``last(p)`` looked up by that text);
+    ``None`` if a name or call is unknown."""
+    if isinstance(e, Num):
+        return e.value
+    if isinstance(e, Name):
+        return env.get(e.name)
+    if isinstance(e, Ref):
+        return env.get(str(e.sym))
+    if isinstance(e, Call):
+        if e.fn in ("max", "min"):
+            vals = [eval_expr(a, env) for a in e.args]
             if any(v is None for v in vals):
                 return None
-            return max(vals) if e[1] == "max" else min(vals)  # type: ignore[type-var]
-        return env.get(f"{e[1]}({e[2][0][1]})")
-    a, b = eval_expr(e[2], env), eval_expr(e[3], env)
+            return max(vals) if e.fn == "max" else min(vals)  # type: ignore[type-var]
+        return env.get(render_expr(e))
+    a, b = eval_expr(e.left, env), eval_expr(e.right, env)
     if a is None or b is None:
         return None
-    if e[1] == "+":
+    if e.op == "+":
         return a + b
-    if e[1] == "-":
+    if e.op == "-":
         return a - b
-    if e[1] == "*":
+    if e.op == "*":
         return a * b
     return a // b if b else 0

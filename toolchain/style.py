@@ -237,7 +237,7 @@ def format_lines(source: str, path: str, ranges: list[tuple[int, int]], style: s
 
 def edits_between(old: str, new: str) -> list[TextEdit]:
     """The minimal edits turning ``old`` into ``new``: changed line blocks, trimmed of common leading and
-    trailing characters; byte offsets into ``old``, UTF-16 columns."""
+    trailing characters; byte offsets into ``old``."""
     a, b = old.split("\n"), new.split("\n")
     starts = [0]
     for ln in a:
@@ -267,16 +267,9 @@ def edits_between(old: str, new: str) -> list[TextEdit]:
 
 
 def _edit(source: str, start: int, end: int, text: str) -> TextEdit:
-    """A :class:`TextEdit` replacing characters ``start:end`` of ``source``."""
-    def point(i: int) -> tuple[int, int, int]:
-        before = source[:i]
-        line = before.count("\n")
-        col = len(before[before.rfind("\n") + 1:].encode("utf-16-le")) // 2
-        return len(before.encode("utf-8")), line, col
-
-    sb, sl, sc = point(start)
-    eb, el, ec = point(end)
-    return TextEdit(start_byte=sb, end_byte=eb, start_line=sl, start_col=sc, end_line=el, end_col=ec, new_text=text)
+    """A :class:`TextEdit` replacing characters ``start:end`` of ``source`` (its byte span)."""
+    return TextEdit(start_byte=len(source[:start].encode("utf-8")), end_byte=len(source[:end].encode("utf-8")),
+                    new_text=text)
 
 
 def styled_source(source: str, new: str, path: str) -> str:

@@ -1,11 +1,13 @@
 """The one place that knows tree-sitter-cpp: parsing, node helpers and queries.
 
 Everything in parevo that reads or changes C++ goes through this module:
-the language object, the parser, iterative walks (no recursion, so no input
-depth can raise ``RecursionError``), node text and spans, literal values, and
-compiled tree-sitter queries (:func:`query`, :func:`captures`,
-:func:`matches`). Other modules hold what they *mean* by a pattern (a loop, a
-reduction, a ``parlay::parallel_for`` call); the walking and matching is here.
+the language object, the parser (with a parse counter tests can read), node
+text and spans, iterative walks (no recursion, so no input depth can raise
+``RecursionError``), declarators, the enclosing ``if`` guards and loops of a
+node, literal values, and compiled tree-sitter queries (:func:`query`,
+:func:`captures`, :func:`matches`). Other modules hold what they *mean* by a
+pattern (a loop, a reduction, a ``parlay::parallel_for`` call); the walking
+and matching is here.
 
 Conventions: byte offsets index the UTF-8 encoded text; points are 0-based
 ``(row, column-in-bytes)`` as tree-sitter gives them.
@@ -13,12 +15,16 @@ Conventions: byte offsets index the UTF-8 encoded text; points are 0-based
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import tree_sitter_cpp
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+
+from .models import Span
 
 CPP = Language(tree_sitter_cpp.language())
 
@@ -30,25 +36,64 @@ LOOP_TYPES: dict[str, str] = {
     "do_statement": "do",
 }
 
+#: Calls whose lambda runs the iterations of an already-parallel loop (the bare callee name).
+PARALLEL_CALLS = frozenset({"parallel_for", "for_each", "tabulate", "blocked_for"})
+
+#: Node types that name what a declarator declares.
+_NAME_TYPES = frozenset({"identifier", "field_identifier", "qualified_identifier", "destructor_name",
+                         "operator_name", "type_identifier"})
+
+_parses = 0
+_parses_lock = threading.Lock()
+
+
+def parse_count() -> int:
+    """How many times a document was actually parsed (cache misses of :func:`parse`) in this process.
+
+    Tests read it to check that a request parses its document once (candidates' code, parsed
+    with :func:`parse_bytes`, is not counted).
+    """
+    return _parses
+
 
 @lru_cache(maxsize=32)
 def _parse_cached(source: str) -> Tree:
+    global _parses
+    with _parses_lock:
+        _parses += 1
     return Parser(CPP).parse(source.encode("utf-8", errors="surrogatepass"))
 
 
 def parse(source: str) -> Tree:
-    """Parse C++ ``source`` (str) into a tree-sitter tree (cached by text, 32 entries)."""
+    """Parse C++ ``source`` (str) into a tree-sitter tree (cached by text, 32 entries; counted by
+    :func:`parse_count`)."""
     return _parse_cached(source)
 
 
 def parse_bytes(src: bytes) -> Tree:
-    """Parse UTF-8 encoded C++ ``src`` (not cached)."""
+    """Parse UTF-8 encoded C++ ``src`` (not cached, not counted: candidates' code, not documents)."""
     return Parser(CPP).parse(src)
 
 
-def node_text(node: Node, src: bytes) -> str:
-    """The text of ``node`` in the encoded source ``src`` (invalid UTF-8 replaced)."""
+def node_text(node: Node | None, src: bytes) -> str:
+    """The text of ``node`` in the encoded source ``src`` (invalid UTF-8 replaced; ``""`` for None)."""
+    if node is None:
+        return ""
     return src[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
+
+
+def span_of(node: Node) -> Span:
+    """The :class:`~parevo.toolchain.models.Span` (bytes and 0-based points) of ``node``."""
+    return Span(start_byte=node.start_byte, end_byte=node.end_byte, start_line=node.start_point[0],
+                start_col=node.start_point[1], end_line=node.end_point[0], end_col=node.end_point[1])
+
+
+def line_of(node: Node) -> int:
+    """0-based first line of ``node``."""
+    return node.start_point[0]
+
+
+# ------------------------------------------------------------------ walks
 
 
 def walk(node: Node) -> Iterator[Node]:
@@ -60,20 +105,92 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(reversed(n.children))
 
 
+S = TypeVar("S")
+
+
+def visit(node: Node, state: S, step: Callable[[Node, S], list[tuple[Node, S]] | None]) -> None:
+    """Pre-order traversal that carries a per-branch ``state`` (iterative).
+
+    ``step(node, state)`` handles ``node`` and returns the ``(child, child_state)`` pairs to
+    visit next, in order, or None to visit every child with the same state. Used for
+    analyses whose facts depend on what encloses a node (the loop variables in scope).
+    """
+    stack: list[tuple[Node, S]] = [(node, state)]
+    while stack:
+        n, st = stack.pop()
+        nxt = step(n, st)
+        if nxt is None:
+            nxt = [(c, st) for c in n.children]
+        stack.extend(reversed(nxt))
+
+
+def ancestors(node: Node, stop: Node | None = None) -> Iterator[Node]:
+    """The proper ancestors of ``node``, innermost first, up to (not including) ``stop``."""
+    p = node.parent
+    while p is not None and (stop is None or p.id != stop.id):
+        yield p
+        p = p.parent
+
+
 def ancestor(node: Node, types: set[str] | frozenset[str]) -> Node | None:
     """The nearest proper ancestor of ``node`` whose type is in ``types``, else None."""
-    p = node.parent
-    while p is not None:
-        if p.type in types:
-            return p
-        p = p.parent
-    return None
+    return next((p for p in ancestors(node) if p.type in types), None)
+
+
+def inside(node: Node, outer: Node) -> bool:
+    """True when ``node`` lies within ``outer``'s bytes."""
+    return outer.start_byte <= node.start_byte and node.end_byte <= outer.end_byte
+
+
+# ------------------------------------------------------------------ expressions
 
 
 def strip_parens(node: Node | None) -> Node | None:
     """The node inside any number of redundant parentheses (``((x))`` → ``x``)."""
     while node is not None and node.type == "parenthesized_expression" and node.named_child_count == 1:
         node = node.named_children[0]
+    return node
+
+
+_INT_CAST_NAMES = frozenset({"size_t", "int64_t", "uint64_t", "ptrdiff_t", "int32_t", "uint32_t"})
+
+
+def conversion_operand(node: Node | None, names: frozenset[str] | None = None) -> Node | None:
+    """The operand of a cast or conversion of one value: ``(T)x``, ``static_cast<T>(x)``,
+    ``reinterpret_cast<T>(x)``, ``long(x)``, ``T(x)`` (with ``names``: only a ``T`` so named, or a
+    builtin type); else None."""
+    if node is None:
+        return None
+    if node.type == "cast_expression":
+        return node.child_by_field_name("value")
+    if node.type != "call_expression":
+        return None
+    fn = node.child_by_field_name("function")
+    args = node.child_by_field_name("arguments")
+    if fn is None or args is None or args.named_child_count != 1:
+        return None
+    if fn.type == "template_function":
+        name = fn.child_by_field_name("name")
+        ok = name is not None and name.text in (b"static_cast", b"reinterpret_cast")
+    elif fn.type == "primitive_type":
+        ok = True
+    elif fn.type in ("identifier", "qualified_identifier", "type_identifier"):
+        ok = names is None or callee_name(node) in names
+    else:
+        ok = False
+    return args.named_children[0] if ok else None
+
+
+def strip_casts(node: Node | None) -> Node | None:
+    """Skip parentheses and casts: ``(int)x``, ``static_cast<long>(x)``, ``size_t(x)``."""
+    while node is not None:
+        if node.type == "parenthesized_expression" and node.named_child_count == 1:
+            node = node.named_children[0]
+            continue
+        inner = conversion_operand(node, _INT_CAST_NAMES)
+        if inner is None:
+            return node
+        node = inner
     return node
 
 
@@ -84,16 +201,15 @@ def int_literal(node: Node | None, src: bytes) -> int | None:
     floating-point literal is not an integer.
     """
     node = strip_parens(node)
-    if node is None:
+    sign = 1
+    while node is not None and node.type == "unary_expression" and node.child_count == 2 \
+            and node.children[0].type in ("-", "+"):
+        sign = -sign if node.children[0].type == "-" else sign
+        node = strip_parens(node.children[1])
+    if node is None or node.type != "number_literal":
         return None
-    if node.type == "unary_expression" and node.child_count == 2 and node.children[0].type in ("-", "+"):
-        v = int_literal(node.children[1], src)
-        if v is None:
-            return None
-        return -v if node.children[0].type == "-" else v
-    if node.type != "number_literal":
-        return None
-    return int_value(node_text(node, src))
+    v = int_value(node_text(node, src))
+    return None if v is None else sign * v
 
 
 def int_value(text: str) -> int | None:
@@ -109,6 +225,251 @@ def int_value(text: str) -> int | None:
         return int(t, 0)
     except ValueError:
         return None
+
+
+def operator_of(node: Node, src: bytes) -> str:
+    """The operator of an assignment/binary (``+=``, ``<``) or update (``++``/``--``) expression."""
+    o = node.child_by_field_name("operator")
+    if o is not None:
+        return node_text(o, src)
+    if node.type == "update_expression":
+        return next((c.type for c in node.children if c.type in ("++", "--")), "")
+    return ""
+
+
+def callee_name(call: Node) -> str | None:
+    """The bare name a call expression calls: ``f``, ``parallel_for`` of ``parlay::parallel_for<T>``,
+    ``push_back`` of ``v.push_back``; None for a call through an expression."""
+    fn = call.child_by_field_name("function")
+    while fn is not None:
+        if fn.type in ("identifier", "field_identifier", "primitive_type", "type_identifier"):
+            return fn.text.decode("utf-8", errors="replace")
+        if fn.type in ("qualified_identifier", "template_function"):
+            fn = fn.child_by_field_name("name")
+        elif fn.type == "field_expression":
+            fn = fn.child_by_field_name("field")
+        else:
+            return None
+    return None
+
+
+_IDENTIFIERS = """
+(identifier) @id
+(qualified_identifier (identifier) @part)
+(template_function name: (identifier) @part)
+(call_expression function: (identifier) @part)
+"""
+
+
+def identifiers(node: Node | None) -> list[Node]:
+    """Identifier nodes used as variables under ``node`` (not a called function's name, not a
+    qualified name's part), in source order."""
+    if node is None:
+        return []
+    got = captures(_IDENTIFIERS, node)
+    parts = {n.id for n in got.get("part", [])}
+    return [n for n in got.get("id", []) if n.id not in parts]
+
+
+def mentions(node: Node | None, name: str) -> bool:
+    """True when ``node`` uses the variable ``name``."""
+    key = name.encode("utf-8")
+    return node is not None and any(n.text == key for n in identifiers(node))
+
+
+def words(node: Node) -> set[str]:
+    """Every identifier-like token under ``node`` (variables, types, fields, namespaces)."""
+    pattern = "[(identifier) (field_identifier) (type_identifier) (namespace_identifier)] @w"
+    return {n.text.decode("utf-8", errors="replace") for n in captures(pattern, node).get("w", [])}
+
+
+def pragmas(node: Node) -> list[Node]:
+    """The arguments of the ``#pragma`` directives under ``node`` (``omp parallel for``), in source order."""
+    got = captures('(preproc_call directive: (preproc_directive) @d argument: (preproc_arg) @a (#eq? @d "#pragma"))',
+                   node)
+    return got.get("a", [])
+
+
+# ------------------------------------------------------------------ statements and control
+
+
+def statement_of(node: Node, stop: Node) -> Node:
+    """The statement containing expression ``node`` (never above ``stop``)."""
+    n = node
+    while n.type != "expression_statement" and n.id != stop.id:
+        if n.parent is None or n.parent.type == "compound_statement":
+            break
+        n = n.parent
+    return n
+
+
+def block_statements(node: Node) -> list[Node]:
+    """The statements of a block ``{ … }`` (comments dropped), or ``[node]`` for a single statement."""
+    if node.type == "compound_statement":
+        return [c for c in node.named_children if c.type != "comment"]
+    return [node]
+
+
+def if_guards(node: Node, stop: Node) -> list[tuple[Node, bool]]:
+    """The ``if`` statements between ``stop`` and ``node`` whose branch holds ``node``, outermost
+    first, each with True when ``node`` is in its ``else`` branch."""
+    out = []
+    n = node
+    while n is not None and n.id != stop.id:
+        p = n.parent
+        if p is not None and p.type == "if_statement":
+            if p.child_by_field_name("consequence") == n:
+                out.append((p, False))
+            elif p.child_by_field_name("alternative") == n:
+                out.append((p, True))
+        if p is not None and p.type == "else_clause" and p.parent is not None and p.parent.type == "if_statement":
+            out.append((p.parent, True))
+            n = p.parent
+            continue
+        n = p
+    out.reverse()
+    return out
+
+
+def value_used(node: Node) -> bool:
+    """True when the value of expression ``node`` is used (``x = h[k]++``, ``out[c++]``).
+
+    Unused: a whole expression statement, the left operand of a comma, a
+    ``for`` header's update.
+    """
+    n = node
+    while True:
+        while n.parent is not None and n.parent.type == "parenthesized_expression":
+            n = n.parent
+        p = n.parent
+        if p is None or p.type == "expression_statement":
+            return False
+        if p.type == "comma_expression":
+            if p.child_by_field_name("left") == n:
+                return False
+            n = p
+            continue
+        if p.type == "for_statement" and p.child_by_field_name("update") == n:
+            return False
+        return True
+
+
+def condition_value(cond: Node | None) -> Node | None:
+    """The expression of an ``if``/``while`` condition (``(x < y)`` → ``x < y``)."""
+    if cond is None:
+        return None
+    if cond.type == "condition_clause":
+        v = cond.child_by_field_name("value")
+        cond = v if v is not None else (cond.named_children[0] if cond.named_child_count else None)
+    return strip_parens(cond)
+
+
+# ------------------------------------------------------------------ declarators
+
+
+def _inner_declarator(decl: Node) -> Node | None:
+    nxt = decl.child_by_field_name("declarator")
+    if nxt is None:
+        kids = [c for c in decl.named_children if c.type in _NAME_TYPES or c.type.endswith("declarator")]
+        nxt = kids[0] if kids else None
+    return nxt
+
+
+def declarator_layers(decl: Node | None) -> tuple[list[Node], Node | None]:
+    """The declarator nodes from the outside in, and the declared name node at the core.
+
+    ``* const & x`` → ``([pointer_declarator, reference_declarator], x)``. ``init_declarator``
+    and ``parenthesized_declarator`` are part of the list; a structured binding ends it with a
+    None name.
+    """
+    layers: list[Node] = []
+    while decl is not None:
+        if decl.type in _NAME_TYPES:
+            return layers, decl
+        if decl.type == "structured_binding_declarator":
+            layers.append(decl)
+            return layers, None
+        layers.append(decl)
+        decl = _inner_declarator(decl)
+    return layers, None
+
+
+def declarator_name(decl: Node | None) -> Node | None:
+    """The name node a (possibly init/reference/pointer/array/function) declarator declares."""
+    return declarator_layers(decl)[1]
+
+
+def declared_name(decl: Node | None, src: bytes) -> str | None:
+    """The variable name a declarator declares (an identifier), else None."""
+    name = declarator_name(decl)
+    return node_text(name, src) if name is not None and name.type == "identifier" else None
+
+
+def declared_names(decl: Node | None) -> list[Node]:
+    """Every name a declarator declares: one, or each of a structured binding's ``[a, b]``."""
+    layers, name = declarator_layers(decl)
+    if name is not None:
+        return [name]
+    if layers and layers[-1].type == "structured_binding_declarator":
+        return [c for c in layers[-1].named_children if c.type == "identifier"]
+    return []
+
+
+def function_declarator(fn: Node) -> Node | None:
+    """The ``function_declarator`` of a function definition (below pointer/reference declarators)."""
+    return next((d for d in declarator_layers(fn.child_by_field_name("declarator"))[0]
+                 if d.type == "function_declarator"), None)
+
+
+# ------------------------------------------------------------------ loops
+
+
+def loops_in(node: Node) -> list[Node]:
+    """Every loop statement under ``node`` (and ``node`` itself), in source order."""
+    return captures("[(for_statement) (for_range_loop) (while_statement) (do_statement)] @loop", node).get("loop", [])
+
+
+def parallel_calls_in(node: Node) -> list[Node]:
+    """Calls of :data:`PARALLEL_CALLS` (``parlay::parallel_for(…)``, ``std::for_each(…)``) under ``node``."""
+    return [c for c in captures("(call_expression) @call", node).get("call", []) if callee_name(c) in PARALLEL_CALLS]
+
+
+def is_loop_site(node: Node) -> bool:
+    """True for a loop statement or a parallel call (what a loop site may point at)."""
+    return node.type in LOOP_TYPES or (node.type == "call_expression" and callee_name(node) in PARALLEL_CALLS)
+
+
+def find_loop_node(root: Node, start_byte: int, end_byte: int) -> Node | None:
+    """The loop statement or parallel call spanning exactly ``[start_byte, end_byte)``, else None.
+
+    The one way parevo finds a loop again from its span (a stored result, a replayed run).
+    """
+    n = root.descendant_for_byte_range(start_byte, end_byte)
+    while n is not None and n.start_byte == start_byte:
+        if n.end_byte == end_byte and is_loop_site(n):
+            return n
+        if n.end_byte > end_byte:
+            break
+        n = n.parent
+    return None
+
+
+def loop_depth(node: Node, stop: Node) -> tuple[int, int, bool]:
+    """``(loops, switches, in_lambda)`` between ``stop`` and ``node``: how many loop statements and
+    ``switch`` statements enclose ``node`` below ``stop``, and whether a lambda does."""
+    loops = switches = 0
+    lam = False
+    for p in ancestors(node, stop):
+        if p.type in LOOP_TYPES:
+            loops += 1
+        elif p.type == "switch_statement":
+            switches += 1
+        elif p.type == "lambda_expression":
+            lam = True
+    return loops, switches, lam
+
+
+# ------------------------------------------------------------------ queries
 
 
 @lru_cache(maxsize=None)

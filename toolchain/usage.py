@@ -4,7 +4,8 @@
 variables (each an integer interval with polynomial bounds, see
 :mod:`parevo.toolchain.sizes`) and records:
 
-* ``reqs``: length requirements ``len(c@level) >= poly`` from every subscript
+* ``reqs``: length requirements ``len(c@level) >= poly`` (:class:`Req`, a typed
+  :class:`~parevo.toolchain.sizes.Sym`) from every subscript
   ``c[E]`` (interval evaluation of ``E``), ``front()``/``back()``, ``*p``, ``p->f``;
 * ``bounds``: each loop's exclusive upper bound and whether the loop is the
   selected one or encloses it (those bounds are the size knob ``n``);
@@ -17,11 +18,15 @@ variables (each an integer interval with polynomial bounds, see
 * ``searched``: scalar parameters compared for equality with a container's
   elements (``a[i] == target``), and that container.
 
-Abstract values: :class:`~parevo.toolchain.sizes.Iv` (integers),
-:class:`Cont` (a (sub)container of a parameter), :class:`Elem` (an element
-of a parameter, with a struct field path), or ``None`` (unknown).
+Abstract values (:mod:`parevo.toolchain.usage_eval`): :class:`~parevo.toolchain.sizes.Iv`
+(integers), :class:`Cont` (a (sub)container of a parameter), :class:`Elem` (an
+element of a parameter, with a struct field path), or ``None`` (unknown).
 Locals defined once and never reassigned are followed through their
 initializer; range-``for`` variables are elements of their range.
+
+The pass is a pre-order traversal carrying the loop variables in scope
+(:func:`parevo.toolchain.syntax.visit`, iterative); abstract evaluation of an
+expression stops 24 levels deep, so no input depth exhausts the stack.
 """
 
 from __future__ import annotations
@@ -30,91 +35,53 @@ from dataclasses import dataclass
 from typing import Any
 
 from .ctypes import CType, Decl
-from .models import LoopSite
-from .sizes import Iv, Poly
+from .site import ParsedSite
+from .sizes import Iv, Poly, Sym
+from .syntax import callee_name, captures, declarator_layers, operator_of, strip_casts, visit
 from .syntax import node_text as text_of
-from .syntax import walk
+from .usage_eval import Cont, Elem, Evaluation, field_type
 
-
-def strip_casts(node):
-    """Skip parentheses and casts: ``(int)x``, ``static_cast<long>(x)``, ``size_t(x)``."""
-    while node is not None:
-        if node.type == "parenthesized_expression" and node.named_child_count == 1:
-            node = node.named_children[0]
-        elif node.type == "cast_expression":
-            node = node.child_by_field_name("value")
-        elif node.type == "call_expression":
-            fn = node.child_by_field_name("function")
-            args = node.child_by_field_name("arguments")
-            if fn is None or args is None or args.named_child_count != 1:
-                return node
-            if fn.type == "template_function":
-                name = fn.child_by_field_name("name")
-                if name is not None and name.text in (b"static_cast", b"reinterpret_cast"):
-                    node = args.named_children[0]
-                    continue
-                return node
-            if fn.type == "primitive_type" or (fn.type in ("identifier", "qualified_identifier") and
-                                               fn.text.split(b"::")[-1] in (b"size_t", b"int64_t", b"uint64_t",
-                                                                             b"ptrdiff_t", b"int32_t",
-                                                                             b"uint32_t")):
-                node = args.named_children[0]
-                continue
-            return node
-        else:
-            return node
-    return node
+__all__ = ["Cont", "Elem", "Req", "UsageAnalysis", "field_type"]
 
 
 _COMPARISONS = {"<", "<=", ">", ">=", "==", "!="}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _BUILD_METHODS = {"push_back", "emplace_back", "resize", "assign", "clear", "insert", "pop_back", "erase",
                   "swap", "append", "emplace", "push_front", "emplace_front", "pop_front"}
+_DEFS = """
+(assignment_expression left: (identifier) @assigned)
+(update_expression argument: (identifier) @assigned)
+(init_declarator) @init
+"""
 _NONNEG_CALLS = {"sqrt", "log", "log2", "log10", "sqrtf", "logf", "sqrtl", "logl"}
-
-
-@dataclass(frozen=True)
-class Cont:
-    """A (sub)container of parameter ``param`` at nesting ``level`` (0 = the parameter)."""
-
-    param: str
-    level: int
-
-
-@dataclass(frozen=True)
-class Elem:
-    """A leaf element of parameter ``param`` (``fields`` = path into a struct element)."""
-
-    param: str
-    fields: tuple[str, ...] = ()
 
 
 @dataclass
 class Req:
-    """A length requirement: ``len(sym) >= poly`` (``from_scalar``: the index was that integer parameter)."""
+    """A length requirement: ``sym >= poly`` for a length symbol (``from_scalar``: the index was that
+    integer parameter)."""
 
-    sym: str
+    sym: Sym
     poly: Poly
     from_scalar: str | None
     text: str
 
 
-class UsageAnalysis:
+class UsageAnalysis(Evaluation):
     """One pass over the function body collecting size and value facts (see module docstring)."""
 
-    def __init__(self, site: LoopSite, fn_node, src: bytes, types: dict[str, Decl],
-                 structs: dict[str, Any]):
+    def __init__(self, site: ParsedSite, types: dict[str, Decl], structs: dict[str, Any]):
         self.site = site
         self.structs = structs
-        self.fn = fn_node
-        self.src = src
+        self.fn = site.function_node
+        self.src = site.src
         self.types = types
         self.reqs: list[Req] = []
         self.bounds: list[tuple[Poly | None, bool, str]] = []  # (exclusive bound, in selected nest, text)
         self.offsets: set[str] = set()
         self.index_of: dict[tuple[str, tuple[str, ...]], list[tuple[str, int]]] = {}
         self.scalar_index: dict[str, list[tuple[str, int]]] = {}
-        self.ties: list[tuple[str, str]] = []
+        self.ties: list[tuple[Sym, Sym]] = []
         self.nonneg: set[tuple[str, tuple[str, ...]]] = set()
         self.divisor: set[tuple[str, tuple[str, ...]]] = set()
         self.built: set[str] = set()
@@ -129,24 +96,15 @@ class UsageAnalysis:
         body = self.fn.child_by_field_name("body")
         if body is None:
             return
-        assigned: set[str] = set()
+        got = captures(_DEFS, body)
+        assigned = {text_of(n, self.src) for n in got.get("assigned", [])}
         declared: dict[str, list] = {}
-        for n in walk(body):
-            if n.type == "assignment_expression":
-                left = n.child_by_field_name("left")
-                if left is not None and left.type == "identifier":
-                    assigned.add(text_of(left, self.src))
-            elif n.type == "update_expression":
-                arg = n.child_by_field_name("argument")
-                if arg is not None and arg.type == "identifier":
-                    assigned.add(text_of(arg, self.src))
-            elif n.type == "init_declarator":
-                d = n.child_by_field_name("declarator")
-                v = n.child_by_field_name("value")
-                while d is not None and d.type in ("reference_declarator", "pointer_declarator"):
-                    d = d.named_children[-1] if d.named_child_count else None
-                if d is not None and d.type == "identifier" and v is not None:
-                    declared.setdefault(text_of(d, self.src), []).append(v)
+        for n in got.get("init", []):
+            layers, name = declarator_layers(n.child_by_field_name("declarator"))
+            v = n.child_by_field_name("value")
+            if name is not None and name.type == "identifier" and v is not None and all(
+                    d.type in ("reference_declarator", "pointer_declarator") for d in layers):
+                declared.setdefault(text_of(name, self.src), []).append(v)
         for name, vals in declared.items():
             if name in assigned or name in self.types:
                 continue
@@ -154,178 +112,13 @@ class UsageAnalysis:
                 self.defs[name] = vals[0]
 
     # ------------------------------------------------------------------ evaluation
-    def ptype(self, p: str) -> CType:
-        return self.types[p].type
-
-    def depth(self, p: str) -> int:
-        return self.ptype(p).depth
-
-    def leaf(self, p: str, fields: tuple[str, ...] = ()) -> CType | None:
-        t = self.ptype(p)
-        t = t.element_at(t.depth)
-        for f in fields:
-            t = field_type(t, f, self.structs)
-            if t is None:
-                return None
-        return t
-
-    def eval(self, node, env: dict[str, Any], depth: int = 0):
-        if node is None or depth > 24:
-            return None
-        node = strip_casts(node)
-        if node is None:
-            return None
-        t = node.type
-        if t == "number_literal":
-            txt = text_of(node, self.src).rstrip("uUlLzZ").replace("'", "")
-            try:
-                return Iv.point(Poly.const(int(txt, 0)))
-            except ValueError:
-                return None
-        if t == "identifier":
-            name = text_of(node, self.src)
-            if name in env:
-                return env[name]
-            if name in self.types:
-                ct = self.ptype(name)
-                if ct.depth > 0:
-                    return Cont(name, 0)
-                if ct.is_integer:
-                    return Iv.point(Poly.sym(f"val:{name}"))
-                if ct.kind in ("struct", "pair", "complex"):
-                    return Elem(name, ())
-                return None
-            if name in self.defs:
-                return self.eval(self.defs[name], env, depth + 1)
-            return None
-        if t == "subscript_expression":
-            base = self.eval(node.child_by_field_name("argument"), env, depth + 1)
-            return self._subscript_result(base)
-        if t == "field_expression":
-            arg = self.eval(node.child_by_field_name("argument"), env, depth + 1)
-            field = node.child_by_field_name("field")
-            fname = text_of(field, self.src) if field is not None else ""
-            op = node.child_by_field_name("operator")
-            if isinstance(arg, Cont) and op is not None and op.text == b"->":
-                arg = self._subscript_result(arg)
-            if isinstance(arg, Elem):
-                return Elem(arg.param, arg.fields + (fname,))
-            return None
-        if t == "pointer_expression":
-            op = node.child_by_field_name("operator")
-            if op is not None and op.text == b"*":
-                inner = strip_casts(node.child_by_field_name("argument"))
-                if inner is not None and inner.type == "binary_expression" and \
-                        inner.child_by_field_name("operator").text == b"+":
-                    a = self.eval(inner.child_by_field_name("left"), env, depth + 1)
-                    if isinstance(a, Cont):
-                        return self._subscript_result(a)
-                return self._subscript_result(self.eval(inner, env, depth + 1))
-            return None
-        if t == "call_expression":
-            return self._eval_call(node, env, depth)
-        if t == "binary_expression":
-            op = node.child_by_field_name("operator").type
-            a = self.eval(node.child_by_field_name("left"), env, depth + 1)
-            b = self.eval(node.child_by_field_name("right"), env, depth + 1)
-            return self._arith(op, a, b)
-        if t == "conditional_expression":
-            a = self._iv(self.eval(node.child_by_field_name("consequence"), env, depth + 1))
-            b = self._iv(self.eval(node.child_by_field_name("alternative"), env, depth + 1))
-            if a is None or b is None:
-                return None
-            return Iv(_pmin(a.lo, b.lo), _pmax(a.hi, b.hi))
-        if t == "update_expression":
-            return self.eval(node.child_by_field_name("argument"), env, depth + 1)
-        return None
-
-    def _subscript_result(self, base):
-        if isinstance(base, Cont):
-            if base.level + 1 < self.depth(base.param):
-                return Cont(base.param, base.level + 1)
-            return Elem(base.param, ())
-        if isinstance(base, Elem):
-            return base  # an array field of a struct element: same leaf for our purposes
-        return None
-
-    def _eval_call(self, node, env, depth):
-        fn = node.child_by_field_name("function")
-        args = node.child_by_field_name("arguments")
-        argv = list(args.named_children) if args is not None else []
-        if fn is None:
-            return None
-        if fn.type == "field_expression":
-            method = text_of(fn.child_by_field_name("field"), self.src)
-            obj = self.eval(fn.child_by_field_name("argument"), env, depth + 1)
-            if method in ("size", "length") and isinstance(obj, Cont):
-                return Iv.point(Poly.sym(f"len:{obj.param}@{obj.level}"))
-            if method in ("at",) and isinstance(obj, Cont):
-                return self._subscript_result(obj)
-            if method in ("front", "back") and isinstance(obj, Cont):
-                return self._subscript_result(obj)
-            if method == "data" and isinstance(obj, Cont):
-                return obj
-            return None
-        name = text_of(fn, self.src).split("::")[-1]
-        if name in ("size", "ssize") and len(argv) == 1:
-            obj = self.eval(argv[0], env, depth + 1)
-            if isinstance(obj, Cont):
-                return Iv.point(Poly.sym(f"len:{obj.param}@{obj.level}"))
-        if name in ("min", "max") and len(argv) == 2:
-            a = self._iv(self.eval(argv[0], env, depth + 1))
-            b = self._iv(self.eval(argv[1], env, depth + 1))
-            if a is None and b is None:
-                return None
-            if name == "min":  # any operand's upper bound bounds the min
-                hi = (a.hi if a is not None and a.hi is not None else (b.hi if b is not None else None))
-                return Iv(None, hi)
-            if a is None or b is None:
-                return None
-            return Iv(_pmin(a.lo, b.lo), _pmax(a.hi, b.hi))
-        return None
-
-    def _iv(self, v) -> Iv | None:
-        if isinstance(v, Iv):
-            return v
-        if isinstance(v, Elem) and not v.fields and v.param in self.offsets:
-            return Iv(Poly.const(0), Poly.sym(f"last:{v.param}"))
-        if isinstance(v, Elem):
-            return Iv(None, None)
-        return None
-
-    def _arith(self, op: str, a, b):
-        if op in ("+", "-") and isinstance(a, Cont) and self.ptype(a.param).kind == "pointer":
-            return a if op == "+" else None  # p + k: treated as p (the subscript adds k)
-        ia, ib = self._iv(a), self._iv(b)
-        if ia is None or ib is None:
-            return None
-        if op == "+":
-            return ia.add(ib)
-        if op == "-":
-            return ia.sub(ib)
-        if op == "*":
-            return ia.mul(ib)
-        if op in ("/", ">>"):
-            if ia.lo is not None and ia.lo.nonneg():
-                return Iv(Poly.const(0), ia.hi)
-            return None
-        if op == "%":
-            if ib.hi is not None:
-                return Iv(Poly.const(0), ib.hi - Poly.const(1))
-            return None
-        if op == "&":
-            for x in (ia, ib):
-                if x.hi is not None and x.hi.is_const and x.lo is not None and x.lo.is_const and x.lo.const_value >= 0:
-                    return Iv(Poly.const(0), x.hi)
-            return None
-        return None
 
     # ------------------------------------------------------------------ recording
     def record_subscript(self, node, base_node, index_node, env) -> None:
         base = self.eval(base_node, env)
         if not isinstance(base, Cont):
             return
-        sym = f"len:{base.param}@{base.level}"
+        sym = Sym.len(base.param, base.level)
         if index_node is None:
             self._add_req(sym, Poly.const(1), None, text_of(node, self.src))
             return
@@ -349,13 +142,14 @@ class UsageAnalysis:
         if iv is not None and iv.hi is not None:
             self._add_req(sym, iv.hi + Poly.const(1), from_scalar, text_of(node, self.src))
 
-    def _add_req(self, sym: str, poly: Poly, from_scalar: str | None, text: str) -> None:
+    def _add_req(self, sym: Sym, poly: Poly, from_scalar: str | None, text: str) -> None:
         self.reqs.append(Req(sym, poly, from_scalar, text))
 
     def record_marks(self, node, env, kind: str) -> None:
         """Mark elements (or scalar params) under ``node`` as non-negative or divisors."""
         target = self.nonneg if kind == "nonneg" else self.divisor
-        nodes = [node] if kind == "divisor" else list(walk(node))
+        nodes = [node] if kind == "divisor" else captures(
+            "[(subscript_expression) (field_expression) (pointer_expression) (identifier)] @n", node).get("n", [])
         for n in nodes:
             s = strip_casts(n)
             if s is None:
@@ -370,28 +164,30 @@ class UsageAnalysis:
 
     # ------------------------------------------------------------------ walk
     def run(self, selected) -> None:
+        """Analyze the function body; ``selected`` is the loop (or parallel call) node of the site."""
         self.selected = selected
         body = self.fn.child_by_field_name("body")
         if body is not None:
-            self.visit(body, {})
+            visit(body, {}, self._step)
 
     def _in_nest(self, loop) -> bool:
         s = self.selected
         return loop.start_byte <= s.start_byte and s.end_byte <= loop.end_byte
 
-    def visit(self, node, env: dict[str, Any]) -> None:
+    def _step(self, node, env: dict[str, Any]):
+        """Record what ``node`` tells; return its children with the loop variables in scope for each
+        (None: every child with ``env``)."""
         t = node.type
         if t == "for_statement":
-            self._visit_for(node, env)
-            return
+            return self._visit_for(node, env)
         if t == "for_range_loop":
-            self._visit_range_for(node, env)
-            return
+            return self._visit_range_for(node, env)
         if t in ("while_statement", "do_statement"):
-            self._visit_while(node, env)
-            return
-        if t == "call_expression" and self._visit_parallel_call(node, env):
-            return
+            return self._visit_while(node, env)
+        if t == "call_expression":
+            parts = self._visit_parallel_call(node, env)
+            if parts is not None:
+                return parts
         if t == "subscript_expression":
             idx_list = node.child_by_field_name("indices")
             idx = idx_list.named_children[0] if idx_list is not None and idx_list.named_child_count else None
@@ -400,8 +196,7 @@ class UsageAnalysis:
             op = node.child_by_field_name("operator")
             if op is not None and op.text == b"*":
                 inner = strip_casts(node.child_by_field_name("argument"))
-                if inner is not None and inner.type == "binary_expression" and \
-                        inner.child_by_field_name("operator").text == b"+":
+                if inner is not None and inner.type == "binary_expression" and operator_of(inner, self.src) == "+":
                     self.record_subscript(node, inner.child_by_field_name("left"),
                                           inner.child_by_field_name("right"), env)
                 elif inner is not None:
@@ -427,8 +222,7 @@ class UsageAnalysis:
                 v = self.eval(left, env)
                 if isinstance(v, Cont) and v.level == 0 and text_of(left, self.src) in self.types:
                     self.built.add(v.param)
-        for c in node.children:
-            self.visit(c, env)
+        return None
 
     def _visit_call(self, node, env) -> None:
         fn = node.child_by_field_name("function")
@@ -442,11 +236,11 @@ class UsageAnalysis:
                 if method in _BUILD_METHODS and obj.level == 0:
                     self.built.add(obj.param)
                 elif method in ("front", "back"):
-                    self._add_req(f"len:{obj.param}@{obj.level}", Poly.const(1), None, text_of(node, self.src))
+                    self._add_req(Sym.len(obj.param, obj.level), Poly.const(1), None, text_of(node, self.src))
                 elif method == "at" and args is not None and args.named_child_count:
                     self.record_subscript(node, fn.child_by_field_name("argument"), args.named_children[0], env)
             return
-        name = text_of(fn, self.src).split("::")[-1]
+        name = callee_name(node)
         if name in _NONNEG_CALLS and args is not None:
             for a in args.named_children:
                 self.record_marks(a, env, "nonneg")
@@ -460,15 +254,14 @@ class UsageAnalysis:
         sb = b.lo.single_symbol() if isinstance(b, Iv) and b.lo is not None and b.lo == b.hi else None
         if not sa or not sb or sa == sb or (a.lo.const_value or b.lo.const_value):
             return
-        if not (sa.startswith("len:") or sb.startswith("len:")):
+        if not (sa.kind == "len" or sb.kind == "len"):
             return
         if op in ("==", "!="):
             self.ties.append((sa, sb))
         else:  # a guard such as k < a.size(): an integer parameter k stays inside a
             for s, other in ((sa, sb), (sb, sa)):
-                if s.startswith("val:") and other.startswith("len:"):
-                    p, lvl = other[4:].split("@")
-                    self.scalar_index.setdefault(s[4:], []).append((p, int(lvl)))
+                if s.kind == "val" and other.kind == "len":
+                    self.scalar_index.setdefault(s.param, []).append((other.param, other.level))
 
     def _search(self, node, a, b, env) -> None:
         """``a[i] == target``: remember that scalar parameter ``target`` is searched for in ``a``."""
@@ -512,28 +305,31 @@ class UsageAnalysis:
 
     def _find_cmp(self, cond, var):
         """``(op, bound node)`` of the first comparison ``var OP bound`` in ``cond`` (through ``&&``)."""
-        if cond is None:
-            return None
-        cond = strip_casts(cond)
-        if cond.type == "condition_clause":
-            v = cond.child_by_field_name("value")
-            return self._find_cmp(v, var) if v is not None else None
-        if cond.type != "binary_expression":
-            return None
-        op = cond.child_by_field_name("operator").type
-        left, right = cond.child_by_field_name("left"), cond.child_by_field_name("right")
-        if op == "&&":
-            return self._find_cmp(left, var) or self._find_cmp(right, var)
-        if op not in _COMPARISONS:
-            return None
-        ls, rs = strip_casts(left), strip_casts(right)
-        if ls is not None and ls.type == "identifier" and text_of(ls, self.src) == var:
-            return op, right
-        if rs is not None and rs.type == "identifier" and text_of(rs, self.src) == var:
-            return _FLIP[op], left
+        todo = [cond]
+        while todo:
+            c = strip_casts(todo.pop())
+            if c is None:
+                continue
+            if c.type == "condition_clause":
+                todo.append(c.child_by_field_name("value"))
+                continue
+            if c.type != "binary_expression":
+                continue
+            op = c.child_by_field_name("operator").type
+            left, right = c.child_by_field_name("left"), c.child_by_field_name("right")
+            if op == "&&":
+                todo += [right, left]  # the left operand first
+                continue
+            if op not in _COMPARISONS:
+                continue
+            ls, rs = strip_casts(left), strip_casts(right)
+            if ls is not None and ls.type == "identifier" and text_of(ls, self.src) == var:
+                return op, right
+            if rs is not None and rs.type == "identifier" and text_of(rs, self.src) == var:
+                return _FLIP[op], left
         return None
 
-    def _visit_for(self, node, env) -> None:
+    def _visit_for(self, node, env):
         init = node.child_by_field_name("initializer")
         cond = node.child_by_field_name("condition")
         upd = node.child_by_field_name("update")
@@ -558,13 +354,10 @@ class UsageAnalysis:
                                          text_of(upd, self.src) if upd is not None else "++", env)
             env2[var] = iv
             self.bounds.append((excl, self._in_nest(node), text_of(cond, self.src) if cond is not None else ""))
-        if init is not None:
-            self.visit(init, env)
-        for part in (cond, upd, node.child_by_field_name("body")):
-            if part is not None:
-                self.visit(part, env2)
+        parts = [(init, env)] if init is not None else []
+        return parts + [(p, env2) for p in (cond, upd, node.child_by_field_name("body")) if p is not None]
 
-    def _visit_range_for(self, node, env) -> None:
+    def _visit_range_for(self, node, env):
         right = node.child_by_field_name("right")
         decl = node.child_by_field_name("declarator")
         while decl is not None and decl.type in ("reference_declarator", "pointer_declarator"):
@@ -572,19 +365,16 @@ class UsageAnalysis:
         env2 = dict(env)
         rv = self.eval(right, env) if right is not None else None
         if isinstance(rv, Cont):
-            self.bounds.append((Poly.sym(f"len:{rv.param}@{rv.level}"), self._in_nest(node),
+            self.bounds.append((Poly.sym(Sym.len(rv.param, rv.level)), self._in_nest(node),
                                 text_of(right, self.src)))
             if decl is not None and decl.type == "identifier":
                 env2[text_of(decl, self.src)] = self._subscript_result(rv)
         elif decl is not None and decl.type == "identifier":
             env2[text_of(decl, self.src)] = None
-        if right is not None:
-            self.visit(right, env)
         body = node.child_by_field_name("body")
-        if body is not None:
-            self.visit(body, env2)
+        return [(p, e) for p, e in ((right, env), (body, env2)) if p is not None]
 
-    def _visit_while(self, node, env) -> None:
+    def _visit_while(self, node, env):
         cond = node.child_by_field_name("condition")
         env2 = dict(env)
         c = strip_casts(cond.child_by_field_name("value")) if cond is not None and cond.type == "condition_clause" \
@@ -604,25 +394,25 @@ class UsageAnalysis:
                         env2[var] = Iv(Poly.const(0), excl - Poly.const(1))
                         self.bounds.append((excl, self._in_nest(node), text_of(c, self.src)))
                     break
-        for ch in node.children:
-            self.visit(ch, env2)
+        return [(ch, env2) for ch in node.children]
 
-    def _visit_parallel_call(self, node, env) -> bool:
-        """``parallel_for(lo, hi, [&](size_t i){...})`` / ``tabulate(n, [&](size_t i){...})``."""
+    def _visit_parallel_call(self, node, env):
+        """``parallel_for(lo, hi, [&](size_t i){...})`` / ``tabulate(n, [&](size_t i){...})``: the parts
+        to visit with the lambda's index in scope, or None for any other call."""
         fn = node.child_by_field_name("function")
         args = node.child_by_field_name("arguments")
         if fn is None or args is None:
-            return False
-        name = text_of(fn, self.src).split("::")[-1].split("<")[0]
+            return None
+        name = callee_name(node)
         argv = list(args.named_children)
         if name == "parallel_for" and len(argv) >= 3:
             lo_n, hi_n, lam = argv[0], argv[1], argv[2]
         elif name in ("tabulate", "delayed_tabulate") and len(argv) >= 2:
             lo_n, hi_n, lam = None, argv[0], argv[1]
         else:
-            return False
+            return None
         if lam.type != "lambda_expression":
-            return False
+            return None
         decl = lam.child_by_field_name("declarator")
         params = decl.child_by_field_name("parameters") if decl is not None else None
         var = None
@@ -638,45 +428,5 @@ class UsageAnalysis:
             excl = hi.hi if hi is not None else None
             env2[var] = Iv(lo.lo if lo is not None else None, None if excl is None else excl - Poly.const(1))
             self.bounds.append((excl, self._in_nest(node), text_of(hi_n, self.src)))
-        for a in argv[:-1]:
-            self.visit(a, env)
         body = lam.child_by_field_name("body")
-        if body is not None:
-            self.visit(body, env2)
-        return True
-
-
-def _pmin(a: Poly | None, b: Poly | None) -> Poly | None:
-    if a is None or b is None:
-        return None
-    if a.dominates(b):
-        return b
-    if b.dominates(a):
-        return a
-    return None
-
-
-def _pmax(a: Poly | None, b: Poly | None) -> Poly | None:
-    if a is None or b is None:
-        return None
-    if a.dominates(b):
-        return a
-    if b.dominates(a):
-        return b
-    return a + b if a.nonneg() and b.nonneg() else None
-
-
-def field_type(t: CType, field: str, structs: dict[str, Any]) -> CType | None:
-    """Type of ``field`` of a struct/pair/complex leaf (``structs``: name -> plan with ``fields``)."""
-    if t.kind == "pair":
-        return t.elem if field == "first" else (t.second if field == "second" else None)
-    if t.kind == "complex":
-        return t.elem
-    if t.kind == "struct":
-        sp = structs.get((t.name or "").split("::")[-1])
-        if sp is None:
-            return None
-        for name, ft, alen in sp.fields:
-            if name == field:
-                return ft.element_at(ft.depth) if ft.depth and ft.kind == "array" else ft
-    return None
+        return [(a, env) for a in argv[:-1]] + ([(body, env2)] if body is not None else [])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -123,15 +122,14 @@ class Searches:
         self.queue.max_queued = new.max_queued
 
     # ------------------------------------------------------------------ start
-    def request_for(self, prepared: Prepared, path: str) -> EvolveRequest:
-        """The engine request for the prepared loop, from the current settings."""
+    def request_for(self) -> EvolveRequest:
+        """The engine request (how hard to try) from the current settings; the loop is the prepared site,
+        which travels with the job beside it."""
         s = self.config.settings
         llm = None
         if s.llm.model:  # an LLM proposer joins the rules only when a model is named
             llm = LLMSettings(base_url=s.llm.base_url, model=s.llm.model, api_key_env=s.llm.api_key_env)
-        sel = prepared.selection
-        return EvolveRequest(path=path, line=sel.line, end_line=sel.end_line, source=prepared.site.source,
-                             seed=s.seed, budget=Budget(seconds=s.budget.seconds, evaluations=s.budget.candidates),
+        return EvolveRequest(seed=s.seed, budget=Budget(seconds=s.budget.seconds, evaluations=s.budget.candidates),
                              threads=s.threads, discovery=self.toolchain.settings(), cache_dir=s.cache_dir,
                              input_spec=s.input_spec, eval=dict(s.eval), llm=llm)
 
@@ -167,7 +165,7 @@ class Searches:
         if existing is not None:
             self.client.message(f"parevo: a search is already {existing.state} for this loop")
             return {"started": False, "reason": "already running", "key": anchor.key}
-        req = self.request_for(prepared, os.path.abspath(path))
+        req = self.request_for()
         tc, problem = await self.setup.toolchain_for_job(kind, req, site, prepared.facts)
         if not problem and tc is not None:
             problem = await asyncio.get_running_loop().run_in_executor(self.io, self.cache_problem)
@@ -176,13 +174,18 @@ class Searches:
             self.publisher.publish_path(anchor.path)
             self.client.message_once(f"parevo: {problem}", types.MessageType.Error)
             return {"started": False, "reason": problem, "key": anchor.key}
-        fn: Callable[..., Any] = {"evolve": evolve, "races": check_races, "fix": fix_race}[kind]
         title = "parevo: " + {"evolve": actions.TITLE_PARALLELIZE, "races": actions.TITLE_CHECK_RACES,
                               "fix": actions.TITLE_FIX}[kind]
         title += f" ({site.qualified_name}, line {site.loop.start_line + 1})"
 
-        def run(progress, cancel):
-            return fn(req, progress, cancel, toolchain=tc)
+        facts = prepared.facts
+
+        def run(progress, cancel):  # the prepared site travels with the job: the loop is not read again
+            if kind == "evolve":
+                return evolve(site, facts, req, progress, cancel, toolchain=tc)
+            if kind == "fix":
+                return fix_race(site, req, progress, cancel, toolchain=tc)
+            return check_races(site, req, progress, cancel, toolchain=tc)
 
         ctx = JobContext(uri=uri, path=path, prepared=prepared, anchor=anchor, input_spec=req.input_spec,
                          includes=list(site.includes))

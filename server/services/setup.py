@@ -23,7 +23,8 @@ from lsprotocol import types
 from parevo.evolution.engine import EvolveRequest, needs_search
 from parevo.evolution.racecheck import uses_parlay
 from parevo.toolchain.discovery import INSTALL_PARLAY, Toolchain
-from parevo.toolchain.models import LoopFacts, LoopSite
+from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED, setup_prefix
 from parevo.toolchain.parlay_setup import NetworkUnavailable, SetupFailed, describe_source, install
 
@@ -47,7 +48,7 @@ class ParlaySetup:
         self.io = io
         self.task: asyncio.Future[tuple[Toolchain | None, str | None]] | None = None
 
-    async def toolchain_for_job(self, kind: str, req: EvolveRequest, site: LoopSite,
+    async def toolchain_for_job(self, kind: str, req: EvolveRequest, site: ParsedSite,
                                 facts: LoopFacts) -> tuple[Toolchain | None, str | None]:
         """The toolchain a job of ``kind`` (``evolve``/``races``/``fix``) runs with, and why it cannot start
         (None: it can). Offers ParlayLib's install when the job needs it and it is missing."""

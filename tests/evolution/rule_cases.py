@@ -12,7 +12,7 @@ mismatch; it prints ``DONE <checks>`` at the end.
 from __future__ import annotations
 
 from parevo.evolution.candidates import Candidate
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.parsing import find_loop, find_marked_lines
 
 from rule_check import function_copy
@@ -98,8 +98,8 @@ def case_source(name: str) -> str:
     return (f"double fn_{name}({SIG}) {{\n  {decls}\n  // parevo: select the loop below\n  {loop}\n  {after}\n}}\n")
 
 
-def case_site(name: str) -> LoopSite:
-    """The :class:`LoopSite` of a case's loop (in a file holding only that case)."""
+def case_site(name: str) -> ParsedSite:
+    """The :class:`ParsedSite` of a case's loop (in a file holding only that case)."""
     src = HEADER + case_source(name)
     return find_loop(src, f"{name}.cpp", find_marked_lines(src)[0])
 

@@ -13,15 +13,15 @@ import re
 from pathlib import Path
 
 from parevo.evolution.candidates import Candidate
-from parevo.toolchain.models import LoopSite
+from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.parsing import find_loop, find_marked_lines
 from parevo.toolchain.splice import reindent
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def example_site(name: str) -> LoopSite:
-    """The :class:`LoopSite` of ``examples/<name>`` at its ``// parevo: select`` marker."""
+def example_site(name: str) -> ParsedSite:
+    """The :class:`ParsedSite` of ``examples/<name>`` at its ``// parevo: select`` marker."""
     path = EXAMPLES / name
     src = path.read_text()
     marks = find_marked_lines(src)
@@ -29,14 +29,14 @@ def example_site(name: str) -> LoopSite:
     return find_loop(src, str(path), marks[0])
 
 
-def site_from_text(src: str, line_marker: str = "parevo: select the loop below") -> LoopSite:
-    """A :class:`LoopSite` for an inline test source, at its select marker."""
+def site_from_text(src: str, line_marker: str = "parevo: select the loop below") -> ParsedSite:
+    """A :class:`ParsedSite` for an inline test source, at its select marker."""
     lines = src.splitlines()
     line = next(i for i, ln in enumerate(lines) if line_marker in ln)
     return find_loop(src, "inline.cpp", line)
 
 
-def function_copy(site: LoopSite, cand: Candidate, suffix: str) -> str:
+def function_copy(site: ParsedSite, cand: Candidate, suffix: str) -> str:
     """The enclosing function with the loop replaced by ``cand`` (or ``cand``'s whole function, for a
     function-level candidate) and the name suffixed."""
     fs, fe = site.function.start_byte, site.function.end_byte
@@ -50,7 +50,7 @@ def function_copy(site: LoopSite, cand: Candidate, suffix: str) -> str:
     return re.sub(rf"\b{re.escape(name)}(\s*\()", rf"{name}{suffix}\1", text, count=1)
 
 
-def batch_source(site: LoopSite, cands: list[Candidate]) -> str:
+def batch_source(site: ParsedSite, cands: list[Candidate]) -> str:
     """One source holding the original file plus one renamed function copy per candidate."""
     src = site.source.encode("utf-8")
     incs = []

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 from llm_fakes import FakeOpenAI, closed_port_url
-from test_search_llm import GOOD, fake_cascade, loop_file, request, scripted
+from test_search_llm import GOOD, evolve_at, fake_cascade, loop_file, request, scripted
 
 from parevo.evolution.controller import SearchSettings
-from parevo.evolution.engine import evolve
+
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.report import render_text
 
@@ -27,7 +27,7 @@ def _llm(url: str, **kw) -> LLMSettings:
 
 def test_a_refused_connection_is_the_endpoint_down_not_an_unusable_reply(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
-    res = evolve(request(loop_file, tmp_path / "cache", llm=_llm(closed_port_url()), rules=True, generations=2,
+    res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", llm=_llm(closed_port_url()), rules=True, generations=2,
                          search=SearchSettings(children=3, p_fix=0.0, p_combine=0.0, p_llm=1.0)), toolchain=tc)
     assert res.llm.state == "down" and "cannot reach" in res.llm.describe()
     [line] = [ln for ln in render_text(res).splitlines() if ln.startswith("LLM:")]
@@ -37,7 +37,7 @@ def test_a_refused_connection_is_the_endpoint_down_not_an_unusable_reply(fake_ca
 def test_a_slow_endpoint_is_reported_slow(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
     with FakeOpenAI(scripted([{"delay": 0.5, "reply": GOOD}])) as srv:
-        res = evolve(request(loop_file, tmp_path / "cache", llm=_llm(srv.base_url, timeout_s=0.8), generations=0,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", llm=_llm(srv.base_url, timeout_s=0.8), generations=0,
                              search=SearchSettings(children=1)), toolchain=tc)
     assert res.llm.replies == 1 and res.llm.state == "slow"
     [line] = [ln for ln in render_text(res).splitlines() if ln.startswith("LLM:")]
@@ -47,7 +47,7 @@ def test_a_slow_endpoint_is_reported_slow(fake_cascade, loop_file, tmp_path):
 def test_an_endpoint_answering_in_time_is_up(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
     with FakeOpenAI(scripted([GOOD])) as srv:
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=0,
                              search=SearchSettings(children=1)), toolchain=tc)
     assert res.llm.state == "up"
     assert any(ln.startswith("LLM:") and ": up (mean reply " in ln for ln in render_text(res).splitlines())
@@ -56,7 +56,7 @@ def test_an_endpoint_answering_in_time_is_up(fake_cascade, loop_file, tmp_path):
 def test_an_endpoint_never_reached_within_the_budget_says_so(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
     with FakeOpenAI(scripted([GOOD])) as srv:  # the budget ends with the rule-based candidates
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=2, evaluations=1,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=2, evaluations=1,
                              search=SearchSettings(children=2, p_llm=1.0)), toolchain=tc)
     assert srv.requests == [] and res.llm.state == "not contacted"
     [line] = [ln for ln in render_text(res).splitlines() if ln.startswith("LLM:")]

@@ -22,13 +22,15 @@ import pytest
 from llm_fakes import FakeOpenAI, closed_port_url, fake_prepare, scripted_evaluate
 from parevo.evolution.checkpoint import Checkpoint
 from parevo.evolution.controller import SearchController, SearchSettings
-from parevo.evolution.engine import EvolveRequest, evolve, replay
+from parevo.evolution.engine import EvolveRequest, evolve, read_site, replay
 from parevo.evolution.report import render_text
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.search import Budget, CascadeRunner
 from parevo.evolution.transcript import Transcript, TranscriptError
 from parevo.toolchain.discovery import Toolchain
 from parevo.toolchain.evaluate import Evaluator
+from parevo.toolchain.facts import analyze
+from parevo.toolchain.splice import StaleEdits, apply_edits
 
 pytestmark = pytest.mark.fast
 
@@ -121,10 +123,16 @@ def request(loop_file, cache, server_url=None, *, rules=False, generations=2, ev
     if llm is None and server_url is not None:
         llm = LLMSettings(base_url=server_url, model="fake-model", api_key_env="PAREVO_TEST_KEY", backoff_s=0.01,
                           timeout_s=5, max_retries=3)
-    return EvolveRequest(path=str(loop_file), line=LOOP_LINE, cache_dir=str(cache), rules=rules, llm=llm,
+    return EvolveRequest(cache_dir=str(cache), rules=rules, llm=llm,
                          generations=generations, token_budget=token_budget, resume=resume,
                          budget=Budget(seconds=300, evaluations=evaluations),
                          search=search or SearchSettings(children=2, p_fix=1.0, patience=5))
+
+
+def evolve_at(loop_file, req: EvolveRequest, **kw):
+    """``evolve`` of the loop at LOOP_LINE of ``loop_file``: the site is read once, here."""
+    site = read_site(str(loop_file), LOOP_LINE)
+    return evolve(site, analyze(site), req, **kw)
 
 
 def scripted(replies):
@@ -139,7 +147,7 @@ def test_race_compile_error_and_failed_edits_are_fed_back(fake_cascade, loop_fil
     monkeypatch.setenv("PAREVO_TEST_KEY", "sk-test-secret-123")
     replies = [RACY, NOCOMPILE, "I would use a reduction here.", BAD_EDIT, GOOD, GOOD_EDIT]
     with FakeOpenAI(scripted(replies)) as srv:
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url), toolchain=tc)
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url), toolchain=tc)
     prompts = srv.user_prompts()
     assert len(prompts) == 6
     # generation 1: fix the compile failure, then the race, each with its evidence in the user's terms
@@ -178,7 +186,7 @@ def test_replay_reaches_the_same_result_offline(fake_cascade, loop_file, tmp_pat
     tc, calls = fake_cascade
     replies = [RACY, NOCOMPILE, "no code", BAD_EDIT, GOOD, GOOD_EDIT]
     with FakeOpenAI(scripted(replies)) as srv:
-        first = evolve(request(loop_file, tmp_path / "cache", srv.base_url), toolchain=tc)
+        first = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url), toolchain=tc)
     evaluated = calls["n"]
     assert evaluated == len(first.candidates) > 0
     loop_file.write_text("// the file changed since\n" + SRC)  # the replay uses the recorded source
@@ -202,7 +210,7 @@ def test_retries_on_429_500_and_slow_replies(fake_cascade, loop_file, tmp_path):
     llm = LLMSettings(base_url=None, model="fake-model", backoff_s=0.01, timeout_s=0.6, max_retries=4)
     with FakeOpenAI(scripted(replies)) as srv:
         llm.base_url = srv.base_url
-        res = evolve(request(loop_file, tmp_path / "cache", llm=llm, generations=0,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", llm=llm, generations=0,
                              search=SearchSettings(children=1)), toolchain=tc)
     assert len(srv.requests) == 5  # 429, 500, timed out, 503, success
     assert res.llm.calls == 1 and res.llm.retries == 4 and res.llm.failed_calls == 0
@@ -219,7 +227,7 @@ def test_token_budget_stops_the_run(fake_cascade, loop_file, tmp_path):
                 "usage": (4000, 1000)}
 
     with FakeOpenAI(responder) as srv:
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=10, token_budget=12_000,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=10, token_budget=12_000,
                              search=SearchSettings(children=1, p_llm=1.0, patience=50)), toolchain=tc)
     assert res.search.stopped_by == "tokens"
     assert len(srv.requests) == 3 and res.llm.tokens == 15_000
@@ -229,7 +237,7 @@ def test_token_budget_stops_the_run(fake_cascade, loop_file, tmp_path):
 def test_endpoint_down_continues_with_rules_and_says_so(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
     llm = LLMSettings(base_url=closed_port_url(), model="fake-model", backoff_s=0.01, max_retries=1)
-    res = evolve(request(loop_file, tmp_path / "cache", llm=llm, rules=True, generations=2,
+    res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", llm=llm, rules=True, generations=2,
                          search=SearchSettings(children=3, p_fix=0.0, p_combine=0.0, p_llm=1.0)), toolchain=tc)
     assert any("unavailable" in n and "rule-based candidates and parameter mutations" in n for n in res.notes)
     assert res.llm.failed_calls == 1 and res.llm.calls == 1  # asked once, then never again
@@ -240,7 +248,7 @@ def test_endpoint_down_continues_with_rules_and_says_so(fake_cascade, loop_file,
 
 def test_no_llm_configured_runs_rules_and_mutations_and_says_so(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
-    res = evolve(request(loop_file, tmp_path / "cache", rules=True, generations=3,
+    res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", rules=True, generations=3,
                          search=SearchSettings(children=3)), toolchain=tc)
     assert res.llm is None and "no LLM endpoint configured" in res.notes[0]
     assert res.proposers == ["rules", "param-mutations"]
@@ -248,14 +256,14 @@ def test_no_llm_configured_runs_rules_and_mutations_and_says_so(fake_cascade, lo
     assert 0 in gens and len(gens) > 1
     assert all(r.candidate.origin.startswith(("rule:", "mut:")) for r in res.candidates)
     # a second identical run is answered from the evaluation cache and finds the same best
-    res2 = evolve(request(loop_file, tmp_path / "cache", rules=True, generations=3, resume=False,
+    res2 = evolve_at(loop_file, request(loop_file, tmp_path / "cache", rules=True, generations=3, resume=False,
                           search=SearchSettings(children=3)), toolchain=tc)
     assert res2.best_id == res.best_id and res2.search.eval_cache_hit_rate == 1.0
 
 
 def test_not_parallelizable_without_rules_or_llm(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
-    res = evolve(request(loop_file, tmp_path / "cache", rules=False), toolchain=tc)
+    res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", rules=False), toolchain=tc)
     assert res.status == "not-parallelizable" and "no LLM endpoint is configured" in res.message
 
 
@@ -272,7 +280,7 @@ def test_cancelled_search_resumes_from_its_last_generation(fake_cascade, loop_fi
     tc, _ = fake_cascade
     settings = SearchSettings(children=3, p_fix=0.3, p_combine=0.3, p_llm=0.8, patience=50)
     with FakeOpenAI(_deterministic_responder) as srv:
-        full = evolve(request(loop_file, tmp_path / "a", srv.base_url, rules=True, generations=3, search=settings),
+        full = evolve_at(loop_file, request(loop_file, tmp_path / "a", srv.base_url, rules=True, generations=3, search=settings),
                       toolchain=tc)
         n_full = len(srv.requests)
     assert full.search.stopped_by == "generations"
@@ -285,11 +293,11 @@ def test_cancelled_search_resumes_from_its_last_generation(fake_cascade, loop_fi
             cancel.set()
 
     with FakeOpenAI(_deterministic_responder) as srv2:
-        part = evolve(request(loop_file, tmp_path / "b", srv2.base_url, rules=True, generations=3, search=settings),
+        part = evolve_at(loop_file, request(loop_file, tmp_path / "b", srv2.base_url, rules=True, generations=3, search=settings),
                       progress=progress, cancel=cancel, toolchain=tc)
         assert part.search.stopped_by == "cancelled" and part.search.generations == 2
         first_session = len(srv2.requests)
-        resumed = evolve(request(loop_file, tmp_path / "b", srv2.base_url, rules=True, generations=3,
+        resumed = evolve_at(loop_file, request(loop_file, tmp_path / "b", srv2.base_url, rules=True, generations=3,
                                  search=settings), toolchain=tc)
         n_split = len(srv2.requests)
     assert resumed.search.resumed_from_generation == 1
@@ -308,7 +316,7 @@ def test_cancelled_search_resumes_from_its_last_generation(fake_cascade, loop_fi
 
 def test_best_of_n_baseline_samples_the_same_proposers(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
-    res = evolve(request(loop_file, tmp_path / "cache", rules=True, evaluations=6,
+    res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", rules=True, evaluations=6,
                          search=SearchSettings(strategy="best-of-n")), toolchain=tc)
     assert res.search.strategy == "best-of-n" and len(res.candidates) == 6
     assert all(r.candidate.origin.startswith(("rule:", "mut:")) for r in res.candidates)
@@ -334,7 +342,7 @@ def test_cancel_while_waiting_for_a_slow_reply_leaves_a_consistent_result(fake_c
 
     with FakeOpenAI(responder) as srv:
         t0 = _time.monotonic()
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=3,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=3,
                              search=SearchSettings(children=2, p_llm=1.0)), cancel=cancel, toolchain=tc)
         assert _time.monotonic() - t0 < 3.0  # did not wait for the slow reply
     assert res.search.stopped_by == "cancelled"
@@ -348,7 +356,7 @@ def test_replay_uses_the_recorded_input_spec(fake_cascade, loop_file, tmp_path):
     tc, calls = fake_cascade
     spec = loop_file.with_name("parevo.inputs.toml")
     spec.write_text("[heavy.a]\nmin = 0.0\nmax = 4.0\n")
-    first = evolve(request(loop_file, tmp_path / "cache", rules=True, generations=1), toolchain=tc)
+    first = evolve_at(loop_file, request(loop_file, tmp_path / "cache", rules=True, generations=1), toolchain=tc)
     head = Transcript.read(first.transcript_path)[0]
     assert head.type == "run" and head.input_spec_text == spec.read_text()
     spec.write_text("[heavy.a]\nmin = -9.0\nmax = 9.0\n")  # a different spec would be another loop context
@@ -375,7 +383,7 @@ def test_a_cached_timing_does_not_decide_a_later_run_but_replays_keep_their_own(
     tc, calls = fake_cascade
     slow = GOOD.replace("SPEEDUP(1.8)", "SPEEDUP(0.95)")
     with FakeOpenAI(scripted([slow])) as srv:
-        first = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0), toolchain=tc)
+        first = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=0), toolchain=tc)
     assert first.status == "none-verified" and first.candidates[0].speedup == pytest.approx(0.95)
     assert first.search.retimed == 0
 
@@ -385,7 +393,7 @@ def test_a_cached_timing_does_not_decide_a_later_run_but_replays_keep_their_own(
 
     monkeypatch.setattr(CascadeRunner, "measure_again", quiet_machine)
     with FakeOpenAI(scripted([slow])) as srv:
-        second = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
+        second = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
                         toolchain=tc)
     assert second.search.eval_cache_hits >= 1 and second.search.retimed == 1 and calls["retimed"] == 1
     assert second.status == "verified" and second.best.speedup == pytest.approx(1.60)
@@ -402,11 +410,11 @@ def test_a_hit_that_cannot_be_rebuilt_keeps_its_cached_figures(fake_cascade, loo
     no measurement of its own for it."""
     tc, _ = fake_cascade
     with FakeOpenAI(scripted([GOOD])) as srv:
-        first = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0), toolchain=tc)
+        first = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=0), toolchain=tc)
     assert first.status == "verified"
     monkeypatch.setattr(CascadeRunner, "measure_again", lambda self, rec, cand: None)
     with FakeOpenAI(scripted([GOOD])) as srv:
-        second = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
+        second = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=0, resume=False),
                         toolchain=tc)
     assert second.search.retimed == 0 and second.best.speedup == pytest.approx(first.best.speedup)
     measured = [r for r in Transcript.read(second.transcript_path) if r.type == "measured"]
@@ -417,7 +425,7 @@ def test_a_reply_that_does_not_parse_is_fed_back_and_never_evaluated(fake_cascad
     tc, calls = fake_cascade
     garbled = "```cpp\n{\n  s += parlay::reduce(a) @@;\n}\n```"
     with FakeOpenAI(scripted([garbled, GOOD])) as srv:
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, generations=1, evaluations=1,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, generations=1, evaluations=1,
                              llm=LLMSettings(base_url=srv.base_url, model="fake-model", backoff_s=0.01,
                                              timeout_s=5, max_retries=1)), toolchain=tc)
     prompts = srv.user_prompts()
@@ -472,7 +480,7 @@ def test_a_damaged_transcript_is_a_clear_error(fake_cascade, tmp_path):
 def test_a_checkpoint_holds_the_whole_search_state_and_restores_it(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
     with FakeOpenAI(_deterministic_responder) as srv:
-        res = evolve(request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=2,
+        res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", srv.base_url, rules=True, generations=2,
                              search=SearchSettings(children=3, p_fix=0.3, p_combine=0.3, p_llm=0.8, patience=50)),
                      toolchain=tc)
     (path,) = (tmp_path / "cache" / "searches").glob("*/checkpoint.json")
@@ -492,3 +500,22 @@ def test_a_checkpoint_holds_the_whole_search_state_and_restores_it(fake_cascade,
     again = random.Random()
     st.load_rng(again)
     assert [c.rng.random() for _ in range(3)] == [again.random() for _ in range(3)]
+
+
+def test_the_engines_edits_travel_with_the_result_and_follow_the_function(fake_cascade, loop_file, tmp_path):
+    tc, _ = fake_cascade
+    res = evolve_at(loop_file, request(loop_file, tmp_path / "cache", rules=True, generations=0), toolchain=tc)
+    assert res.status == "verified" and res.site is not None and res.edits
+    assert res.site.content_hash == res.content_hash and res.site.source_sha256 == res.source_sha256
+    stored = type(res).model_validate_json(res.model_dump_json())  # as a result store keeps it
+    text = loop_file.read_text()
+    same = read_site(str(loop_file), LOOP_LINE)
+    assert stored.edits_for(same) == res.edits  # the same text: exactly the engine's edits
+    rewritten = apply_edits(text, res.edits)
+    assert "parlay::" in rewritten and rewritten.count("#include <parlay/") >= 1
+    moved_text = "// two new\n// lines\n" + text
+    moved = read_site(str(loop_file), LOOP_LINE + 2, source=moved_text)
+    assert apply_edits(moved_text, stored.edits_for(moved)) == "// two new\n// lines\n" + rewritten
+    changed = read_site(str(loop_file), LOOP_LINE, source=text.replace("std::sqrt", "std::cbrt"))
+    with pytest.raises(StaleEdits):
+        stored.edits_for(changed)

@@ -16,9 +16,10 @@ import pytest
 
 from llm_fakes import FakeOpenAI
 from parevo.evolution.controller import SearchSettings
-from parevo.evolution.engine import EvolveRequest, evolve, replay
+from parevo.evolution.engine import EvolveRequest, evolve, read_site, replay
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.search import Budget
+from parevo.toolchain.facts import analyze
 
 pytestmark = pytest.mark.parlay
 
@@ -74,11 +75,12 @@ def test_llm_search_rejects_race_and_compile_error_with_evidence_then_replays(pa
 
     with FakeOpenAI(responder) as srv:
         req = EvolveRequest(
-            path=str(path), line=5, cache_dir=str(parevo_cache_dir), rules=False, resume=False, eval=dict(EVAL),
+            cache_dir=str(parevo_cache_dir), rules=False, resume=False, eval=dict(EVAL),
             llm=LLMSettings(base_url=srv.base_url, model="scripted", backoff_s=0.01, timeout_s=30),
             generations=1, search=SearchSettings(children=3, p_fix=1.0),
             budget=Budget(seconds=900, evaluations=12))
-        res = evolve(req, toolchain=toolchain)
+        site = read_site(str(path), 5)
+        res = evolve(site, analyze(site), req, toolchain=toolchain)
         prompts = srv.user_prompts()
     assert len(res.candidates) == 3 and len(prompts) == 6  # 3 first rewrites, 3 fixes
     racy = next(r for r in res.candidates if "parallel_for" in r.candidate.loop_text)

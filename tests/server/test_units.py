@@ -121,10 +121,8 @@ def test_edits_from_byte_offsets():
     src = "é = 1;\nfor (;;) {}\n"
     b = src.encode()
     start = b.index(b"for")
-    edits = [TextEdit(start_byte=start, end_byte=len(b) - 1, start_line=1, start_col=0, end_line=1,
-                      end_col=11, new_text="X"),
-             TextEdit(start_byte=0, end_byte=0, start_line=0, start_col=0, end_line=0, end_col=0,
-                      new_text="#include <a>\n")]
+    edits = [TextEdit(start_byte=start, end_byte=len(b) - 1, new_text="X"),
+             TextEdit(start_byte=0, end_byte=0, new_text="#include <a>\n", role="includes", includes=["<a>"])]
     out = to_lsp_edits(src, edits)
     assert [e.new_text for e in out] == ["#include <a>\n", "X"]
     assert out[1].range == types.Range(start=types.Position(line=1, character=0),

@@ -1,8 +1,19 @@
-"""Parsing C++ parameter types into the harness's type tree."""
+"""C++ parameter types read from tree-sitter declaration nodes into the harness's type tree."""
 
 import pytest
 
-from parevo.toolchain.ctypes import parse_type
+from parevo.toolchain.ctypes import TypeReader, file_aliases
+from parevo.toolchain.syntax import captures, parse
+
+
+def parse_type(text: str, aliases: str = ""):
+    """The Decl of a parameter of type ``text`` (``aliases``: the file's using/typedef lines before it),
+    read from the nodes of ``void f(TEXT);``."""
+    src = f"{aliases}\nvoid f({text});\n"
+    root = parse(src).root_node
+    param = captures("(parameter_declaration) @p", root)["p"][0]  # the outermost: f's own parameter
+    return TypeReader(src.encode(), file_aliases(root)).decl(param, param.child_by_field_name("declarator"),
+                                                            parameter=True)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +75,7 @@ def test_scalar_classes():
 
 
 def test_aliases_resolve():
-    aliases = {"Vec": "std::vector<double>", "Graph": "std::vector<std::vector<int>>", "real": "float"}
+    aliases = "using Vec = std::vector<double>;\nusing Graph = std::vector<std::vector<int>>;\ntypedef float real;"
     assert parse_type("const Vec&", aliases).type.render() == "std::vector<double>"
     assert parse_type("Graph&", aliases).type.depth == 2
     assert parse_type("real*", aliases).type.elem.scalar == "float"

@@ -13,7 +13,7 @@ from parevo.toolchain.harness import original_source, variant_source
 from parevo.toolchain.inputs import plan_inputs
 from parevo.toolchain.outputs import compare
 from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.splice import apply_edits, rewrite_edits, rewritten_source
+from parevo.toolchain.splice import StaleEdits, apply_edits, rebase_edits, rewrite_edits, rewritten_source
 
 SRC = """#include <vector>
 
@@ -46,7 +46,9 @@ def site():
 def test_function_edit_replaces_the_function_span_and_adds_includes(site):
     edits = rewrite_edits(site, "", ["<algorithm>"], function_text=NEW_FN)
     assert len(edits) == 2
-    assert (edits[1].start_line, edits[1].start_col, edits[1].end_line) == (2, 0, 6)
+    fn_start = SRC.index("double dot(")
+    fn_end = SRC.index("}\n\nint main") + 1
+    assert (edits[1].start_byte, edits[1].end_byte, edits[1].role) == (fn_start, fn_end, "function")
     out = apply_edits(SRC, edits)
     assert out == SRC.replace(site.function_text, NEW_FN).replace("#include <vector>\n",
                                                                     "#include <vector>\n#include <algorithm>\n")
@@ -57,9 +59,10 @@ def test_function_edit_replaces_the_function_span_and_adds_includes(site):
 
 @pytest.mark.fast
 def test_function_edit_refuses_a_stale_site(site):
-    stale = site.model_copy(update={"function_text": site.function_text + " "})
-    with pytest.raises(ValueError, match="stale"):
-        rewrite_edits(stale, "", [], function_text=NEW_FN)
+    edits = rewrite_edits(site, "", [], function_text=NEW_FN)
+    changed = find_loop(SRC.replace("double s = 0.0;", "double s = 0.0; "), "/tmp/parevo_fn_splice.cpp", 4)
+    with pytest.raises(StaleEdits, match="changed"):
+        rebase_edits(edits, site.info(), changed)
 
 
 @pytest.mark.fast

@@ -3,7 +3,9 @@
 import pytest
 
 from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.splice import apply_edits, rewrite_edits, rewritten_source, unified_diff
+from parevo.toolchain.splice import (
+    StaleEdits, apply_edits, rebase_edits, rebase_edits_to_text, rewrite_edits, rewritten_source, unified_diff,
+)
 
 pytestmark = pytest.mark.fast
 
@@ -23,8 +25,12 @@ def test_edits_replace_loop_and_add_include_once():
     edits = rewrite_edits(site, NEW, ["<parlay/primitives.h>", "<vector>"])
     assert len(edits) == 2
     inc, loop = edits
-    assert (inc.start_line, inc.start_col, inc.new_text) == (1, 0, "#include <parlay/primitives.h>\n")
-    assert (loop.start_line, loop.start_col, loop.end_line) == (3, 2, 3)
+    after_includes = len("#include <vector>\n")
+    assert (inc.start_byte, inc.end_byte, inc.new_text) == (after_includes, after_includes,
+                                                            "#include <parlay/primitives.h>\n")
+    assert (inc.role, inc.includes) == ("includes", ["<parlay/primitives.h>"])
+    header = SRC.index("for (size_t i")
+    assert (loop.start_byte, loop.end_byte, loop.role) == (header, SRC.index("\n", header), "loop")
     out = apply_edits(SRC, edits)
     assert out == SRC.replace("#include <vector>\n", "#include <vector>\n#include <parlay/primitives.h>\n").replace(
         "for (size_t i = 0; i < a.size(); ++i) s += a[i];", "{\n    s += parlay::reduce(a);\n  }")
@@ -44,17 +50,36 @@ def test_diff_touches_only_loop_and_include():
     ]
 
 
-def test_file_without_includes_and_utf16_columns():
+def test_file_without_includes_and_byte_offsets_after_multibyte_text():
     src = "// π ≈ 3\nint f(int* a, int n) { int s = 0; for (int i = 0; i < n; ++i) s += a[i]; return s; }\n"
     site = find_loop(src, "u.cpp", 1)
     edits = rewrite_edits(site, "s += 0;", ["<parlay/primitives.h>"])
-    assert edits[0].start_byte == 0 and edits[0].start_line == 0
-    assert edits[1].start_line == 1 and edits[1].start_col == src.splitlines()[1].index("for")
+    assert edits[0].start_byte == 0 and edits[0].role == "includes"
+    b = src.encode()
+    assert edits[1].start_byte == b.index(b"for (int i") and edits[1].end_byte == b.index(b" return s;")
+    assert edits[1].start_byte != src.index("for (int i")  # bytes, not characters
     assert "s += 0;" in apply_edits(src, edits)
 
 
-def test_stale_site_is_refused():
+def test_edits_of_a_changed_function_are_refused():
     site = find_loop(SRC, "s.cpp", 3)
-    stale = site.model_copy(update={"source": SRC.replace("double s = 0;", "double s = 1.0;")})
-    with pytest.raises(ValueError, match="stale"):
-        rewrite_edits(stale, NEW, [])
+    edits = rewrite_edits(site, NEW, ["<parlay/primitives.h>"])
+    changed = find_loop(SRC.replace("double s = 0;", "double s = 1.0;"), "s.cpp", 3)
+    with pytest.raises(StaleEdits, match="changed"):
+        rebase_edits(edits, site.info(), changed)
+
+
+def test_edits_follow_the_function_when_the_file_changes_elsewhere():
+    site = find_loop(SRC, "s.cpp", 3)
+    edits = rewrite_edits(site, NEW, ["<parlay/primitives.h>", "<algorithm>"])
+    assert rebase_edits(edits, site.info(), site) == edits  # the same text: the same edits
+    moved_text = "// a comment\n#include <algorithm>\n" + SRC + "int unrelated() { return 1; }\n"
+    moved = find_loop(moved_text, "s.cpp", 5)
+    rebased = rebase_edits(edits, site.info(), moved)
+    out = apply_edits(moved_text, rebased)
+    assert out == apply_edits(SRC, rewrite_edits(site, NEW, ["<parlay/primitives.h>"])).join(
+        ["// a comment\n#include <algorithm>\n", "int unrelated() { return 1; }\n"])
+    assert [e.includes for e in rebased if e.role == "includes"] == [["<parlay/primitives.h>"]]
+    assert rebase_edits_to_text(edits, site.info(), moved_text) == rebased
+    with pytest.raises(StaleEdits):
+        rebase_edits_to_text(edits, site.info(), moved_text.replace("s += a[i];", "s -= a[i];"))

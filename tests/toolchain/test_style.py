@@ -121,17 +121,23 @@ def test_the_projects_clang_format_wins(tmp_path):
 
 
 @pytest.mark.skipif(clang_format() is None, reason="!!! NO CLANG-FORMAT (apt-get install clang-format) !!!")
+def _byte_at(text: str, line: int, col: int) -> int:
+    """The byte offset of 0-based ``line`` and character column ``col`` of ``text``."""
+    head = "".join(ln + "\n" for ln in text.split("\n")[:line])
+    return len((head + text.split("\n")[line][:col]).encode("utf-8"))
+
+
 def test_edits_are_minimal(tmp_path):
     path, text, edits = _rewrite(tmp_path, ATTACHED2)
     out = styled_edits(text, edits, path)
     assert len(out) == 2
     inc, loop = out
-    assert (inc.start_line, inc.start_col) == (2, 0) and inc.new_text.startswith("#include <parlay/primitives.h>\n")
+    assert inc.start_byte == _byte_at(text, 2, 0) and inc.new_text.startswith("#include <parlay/primitives.h>\n")
     # the loop edit starts where the loop did (the indentation before it is not rewritten)
-    assert (loop.start_line, loop.start_col) == (5, 2)
+    assert loop.start_byte == _byte_at(text, 5, 2)
     assert loop.new_text.startswith("{\n")
     one = edits_between("int f() { return 1; }\n", "int f() { return 2; }\n")
-    assert [(e.start_col, e.end_col, e.new_text) for e in one] == [(17, 18, "2")]
+    assert [(e.start_byte, e.end_byte, e.new_text) for e in one] == [(17, 18, "2")]
     assert edits_between("a\nb\n", "a\nb\n") == []
     assert apply_edits("x\ny", edits_between("x\ny", "x\nz\nw")) == "x\nz\nw"
 

@@ -29,6 +29,7 @@ from parevo.evolution.racecheck import check_races
 from parevo.evolution.racefix import fix_race
 from parevo.evolution.search import Budget
 from parevo.server.store import LoopRecord, anchor_of
+from parevo.toolchain.facts import analyze
 from parevo.toolchain.parsing import find_loop
 
 DATA = Path(__file__).resolve().parent
@@ -52,7 +53,7 @@ def _write(record: LoopRecord, path: Path, out: str) -> None:
 def record_races(work: Path) -> None:
     for name, line in (("racy_sum.cpp", 10), ("racy_scatter.cpp", 6), ("racy_heavy.cpp", 9)):
         path, src = _copy(name, work)
-        res = check_races(EvolveRequest(path=str(path), line=line, source=src, cache_dir=CACHE))
+        res = check_races(find_loop(src, str(path), line), EvolveRequest(cache_dir=CACHE))
         assert res.status == "races", res.message
         print(res.message)
         rec = LoopRecord(kind="races", anchor=anchor_of(find_loop(src, str(path), line)), race_check=res)
@@ -60,6 +61,7 @@ def record_races(work: Path) -> None:
 
 
 def _until_verified(run, req: EvolveRequest):
+    """``run(req)`` with a new seed each attempt until it verifies a rewrite."""
     for attempt in range(ATTEMPTS):
         res = run(req.model_copy(update={"seed": req.seed + attempt}))
         print(f"attempt {attempt + 1}: {res.status}: {res.message[:160]}")
@@ -69,21 +71,22 @@ def _until_verified(run, req: EvolveRequest):
     raise SystemExit("no verified result: the machine is too busy to measure a speedup now")
 
 
-def _request(path: Path, src: str, line: int) -> EvolveRequest:
-    return EvolveRequest(path=str(path), line=line, source=src, cache_dir=CACHE,
-                         budget=Budget(seconds=900, evaluations=1), eval=dict(EVAL))
+def _request() -> EvolveRequest:
+    return EvolveRequest(cache_dir=CACHE, budget=Budget(seconds=900, evaluations=1), eval=dict(EVAL))
 
 
 def record_fix(work: Path) -> None:
     path, src = _copy("racy_heavy.cpp", work)
-    res = _until_verified(fix_race, _request(path, src, 9))
+    site = find_loop(src, str(path), 9)
+    res = _until_verified(lambda req: fix_race(site, req), _request())
     rec = LoopRecord(kind="evolve", anchor=anchor_of(find_loop(src, str(path), 9)), evolution=res, race_fix=True)
     _write(rec, path, "racy_heavy.fix.json")
 
 
 def record_verified(work: Path) -> None:
     path, src = _copy("heavy_sum.cpp", work)
-    res = _until_verified(evolve, _request(path, src, 8))
+    site = find_loop(src, str(path), 8)
+    res = _until_verified(lambda req: evolve(site, analyze(site), req), _request())
     rec = LoopRecord(kind="evolve", anchor=anchor_of(find_loop(src, str(path), 8)), evolution=res)
     _write(rec, path, "heavy_sum.verified.json")
 

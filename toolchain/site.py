@@ -159,6 +159,11 @@ class ParsedSite:
     reader: TypeReader
     struct_nodes: dict[int, Node] = field(default_factory=dict)
 
+    def __reduce__(self):
+        """Pickle as the text, path and loop span; the receiving process parses the file again
+        (tree-sitter trees cannot cross processes: the server's analysis worker hands sites back so)."""
+        return (_site_from_span, (self.source, self.path, self.loop_node.start_byte, self.loop_node.end_byte))
+
     # -------------------------------------------------------------- derived
     @cached_property
     def src(self) -> bytes:
@@ -232,3 +237,10 @@ class ParsedSite:
         if d is not None and d.value_text:
             return d.value_text
         return f"std::decay_t<decltype({name})>"
+
+
+def _site_from_span(source: str, path: str, start_byte: int, end_byte: int) -> ParsedSite:
+    """The site of a pickled :class:`ParsedSite` (see ``ParsedSite.__reduce__``)."""
+    from .parsing import site_at  # parsing builds sites: imported here, not at module level
+
+    return site_at(source, path, start_byte, end_byte)

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .splice import TextEdit, apply_edits
-from .syntax import node_text, parse, walk
+from .syntax import node_text, parse, parse_bytes, walk
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,10 @@ def style_for(path: str, source: str) -> tuple[str, str]:
 
 
 def _leaf_tokens(source: str) -> list[tuple[str, str]]:
-    src = source.encode("utf-8")
+    # rewritten and formatted texts, not the user's document: parsed uncached and uncounted
+    src = source.encode("utf-8", errors="surrogatepass")
     out: list[tuple[str, str]] = []
-    stack = [parse(source).root_node]
+    stack = [parse_bytes(src).root_node]
     while stack:
         n = stack.pop()
         if n.child_count == 0 or n.type in ("string_literal", "raw_string_literal", "char_literal",

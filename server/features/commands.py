@@ -14,6 +14,8 @@ from typing import Any
 
 from lsprotocol import types
 
+from parevo.toolchain.syntax import parse_count
+
 from .. import actions
 from ..errors import UserError, guarded
 from ..app import ParevoServer
@@ -125,7 +127,8 @@ async def cmd_loop_status(ls: ParevoServer, *args) -> dict:
 
 @guarded("parevo.status")
 def cmd_status(ls: ParevoServer, *args) -> dict:
-    """``parevo.status()``: settings, toolchain and searches (for clients and tests)."""
+    """``parevo.status()``: settings, toolchain and searches (for clients and tests); ``documentParses``
+    counts the document texts parsed in the server's process (:func:`parevo.toolchain.syntax.parse_count`)."""
     tc = ls.toolchain
     return {
         "settings": ls.config.settings.model_dump(mode="json"),
@@ -133,6 +136,7 @@ def cmd_status(ls: ParevoServer, *args) -> dict:
         "toolchainProblem": tc.problem,
         "toolchainReady": tc.ready,
         "jobs": [{"key": j.key, "kind": j.kind, "state": j.state, "token": j.token} for j in ls.searches.queue.jobs()],
+        "documentParses": parse_count(),  # tree-sitter parses of document texts in this process (tests)
     }
 
 

@@ -136,16 +136,20 @@ class WorkerProcess:
             done: asyncio.Future[tuple[str, Any]] = loop.create_future()
             fd = recv.fileno()
 
+            def received(f: asyncio.Future) -> None:
+                if done.done():
+                    return
+                if f.cancelled():
+                    done.set_exception(EOFError("the reply was not read"))
+                elif f.exception() is not None:
+                    done.set_exception(f.exception())  # type: ignore[arg-type]
+                else:
+                    done.set_result(f.result())
+
             def readable() -> None:
                 loop.remove_reader(fd)
-                try:
-                    reply = recv.recv()
-                except (EOFError, OSError) as e:
-                    if not done.done():
-                        done.set_exception(e)
-                    return
-                if not done.done():
-                    done.set_result(reply)
+                # unpickling runs on a thread: a site crossing back is parsed again (ParsedSite.__reduce__)
+                loop.run_in_executor(None, recv.recv).add_done_callback(received)
 
             loop.add_reader(fd, readable)
             self._pending = (done, fd, loop)

@@ -38,6 +38,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -153,10 +154,27 @@ def toolchain_info(tc: Toolchain, ev: Evaluator) -> ToolchainInfo:
                          parlay_version=tc.parlay_version, profiler=tc.perf or "rusage")
 
 
+def code_identity(root: Path) -> str:
+    """SHA-256 (16 hex digits) over every ``.py``, ``.h`` and ``.cpp`` file under ``root`` (relative path and
+    bytes, in sorted order).
+
+    Cached verdicts are keyed by it (:func:`_harness_identity`): a parevo whose verifier (program generation,
+    splicing, the stages, the C++ harness) differs by one byte never reuses a verdict another one reached.
+    """
+    h = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".h", ".cpp") and p.is_file()
+                    and "__pycache__" not in p.parts):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
 def _harness_identity() -> str:
-    """Hash of the driver and runtime header: a change in them invalidates cached verdicts."""
+    """The verifier's identity: the driver, the runtime header and the code of :mod:`parevo.toolchain`
+    that generates, splices and judges programs (:func:`code_identity`); a change invalidates cached verdicts."""
     h = hashlib.sha256(driver_source().encode())
     h.update((resources.files("parevo.toolchain") / "cpp" / "parevo_harness.h").read_bytes())
+    h.update(code_identity(Path(str(resources.files("parevo.toolchain")))).encode())
     return h.hexdigest()[:16]
 
 

@@ -13,10 +13,9 @@ from .result import CandidateRecord, EvolutionResult
 
 def evidence_lines(result: EvolutionResult) -> list[str]:
     """The winner's evidence, one fact per line (empty when nothing won)."""
-    best = result.best
-    if best is None:
+    best, t = result.best, result.best_timing
+    if best is None or t is None:
         return []
-    t = best.stage("time").timing
     lines = [
         f"speedup: {t.speedup:.2f}x on {t.threads} threads (range {t.speedup_low:.2f}x-{t.speedup_high:.2f}x "
         f"from quartiles); parallel efficiency {t.speedup / t.threads:.0%}",
@@ -59,9 +58,8 @@ def rejected_line(rec: CandidateRecord) -> str:
 
 def summary_line(result: EvolutionResult) -> str:
     """One line for a diagnostic or a status bar."""
-    best = result.best
-    if best is not None:
-        t = best.stage("time").timing
+    t = result.best_timing
+    if t is not None:
         return (f"ParlayLib rewrite verified: {t.speedup:.2f}x faster on {t.threads} threads "
                 f"(n = {t.n:,}, median of {len(t.candidate_samples)} runs)")
     return result.message

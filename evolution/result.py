@@ -10,6 +10,7 @@ from parevo.toolchain.evaluate import Baseline
 from parevo.toolchain.models import LoopFacts
 from parevo.toolchain.site import ParsedSite, SiteInfo
 from parevo.toolchain.splice import StaleEdits, TextEdit, rebase_edits
+from parevo.toolchain.timing import TimingResult
 from parevo.toolchain.verdicts import StageVerdict
 
 from .candidates import Candidate
@@ -263,3 +264,11 @@ class EvolutionResult(LoopResult):
         if self.site is None:
             raise StaleEdits("this result was stored by an older parevo; run the search again")
         return rebase_edits(self.edits, self.site, site)
+
+    @property
+    def best_timing(self) -> TimingResult | None:
+        """The winner's timing: the one source of the speedup every front door shows (the action
+        title, the diagnostic, the hover, the CLI report); ``None`` when nothing won."""
+        best = self.best
+        verdict = best.stage("time") if best is not None else None
+        return verdict.timing if verdict is not None else None

@@ -47,9 +47,12 @@ KINDS = [KIND_REWRITE, KIND_RACES, KIND_FIX]
 
 
 def apply_title(record: LoopRecord) -> str:
-    """``Apply ParlayLib rewrite (1.84x faster)``; a race fix: ``Apply ParlayLib rewrite (race-free, 1.84x faster)``."""
-    best = record.evolution.best if record.evolution else None
-    speed = f"{best.speedup:.2f}x faster" if best is not None and best.speedup else ""
+    """``Apply ParlayLib rewrite (1.84x faster)``; a race fix: ``Apply ParlayLib rewrite (race-free, 1.84x faster)``.
+
+    The figure is the winner's timing, the same the diagnostic and the hover show
+    (``EvolutionResult.best_timing``)."""
+    timing = record.evolution.best_timing if record.evolution else None
+    speed = f"{timing.speedup:.2f}x faster" if timing is not None else ""
     parts = (["race-free"] if record.race_fix else []) + ([speed] if speed else [])
     return "Apply ParlayLib rewrite" + (f" ({', '.join(parts)})" if parts else "")
 

@@ -11,6 +11,7 @@ import argparse
 import errno
 import hashlib
 import math
+import os
 import re
 import shutil
 import sys
@@ -24,6 +25,8 @@ from parevo.evolution.report import render_text
 from parevo.evolution.search import Budget, ProgressEvent
 from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, default_cache_dir, discover, doctor
 from parevo.toolchain.facts import analyze
+from parevo.toolchain.files import DEFAULT_MAX_FILE_BYTES, MAX_FILE_ENV, max_file_bytes, read_text
+from parevo.toolchain.isolation import MODE_ENV, MODES, configure
 from parevo.toolchain.models import ParevoError
 from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED
 from parevo.toolchain.splice import apply_edits
@@ -175,6 +178,32 @@ def _write_reports(result, json_path: str | None, args) -> None:
               f"{faults.sentence(e, 'its copy', 'pass another --json PATH', beside)}", file=sys.stderr)
 
 
+def _sandbox(args) -> int | None:
+    """Apply ``--sandbox`` and say which sandbox runs candidates (once, on stderr; a fallback even
+    with ``--quiet``). Returns 2 when the setting is ``strict`` and namespaces are unavailable."""
+    iso = configure(args.sandbox)
+    if iso.refused:
+        print(f"parevo: {iso.status_line()}", file=sys.stderr)
+        return 2
+    if not iso.strong or not args.quiet:
+        print(f"parevo: {iso.status_line()}", file=sys.stderr)
+    return None
+
+
+def _read_inputs(args, path: str) -> str:
+    """The source file's text, after checking it and the input spec (regular files under the size cap).
+
+    Raises:
+        UnreadableFile: a device, FIFO, directory, or a file over ``--max-file-bytes``.
+    """
+    cap = args.max_file_bytes
+    source = read_text(path, max_bytes=cap)
+    spec = args.inputs or str(Path(path).with_name("parevo.inputs.toml"))
+    if args.inputs or os.path.lexists(spec):
+        read_text(spec, max_bytes=cap)
+    return source
+
+
 def cmd_evolve(args) -> int:
     if args.replay:
         return _cmd_replay(args)
@@ -182,13 +211,25 @@ def cmd_evolve(args) -> int:
         print("parevo: evolve needs FILE:LINE (or --replay RUN)", file=sys.stderr)
         return 2
     path, line, end = args.location
+    try:
+        source = _read_inputs(args, path)
+    except ParevoError as e:
+        print(f"parevo: {e}", file=sys.stderr)
+        return 2
+    refused = _sandbox(args)
+    if refused is not None:
+        return refused
     llm = _llm_settings(args)
+    if args.no_rules and llm is None:
+        print("parevo: --no-rules needs an LLM endpoint (--llm-model, or PAREVO_LLM_MODEL)", file=sys.stderr)
+        return 2
     req = EvolveRequest(
         seed=args.seed,
         budget=Budget(seconds=args.budget, evaluations=args.max_candidates),
         threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
         eval={"timing_n": args.timing_n} if args.timing_n else {},
         llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
+        rules=not args.no_rules,
     )
     note = None if llm is not None else \
         "parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only"
@@ -196,7 +237,7 @@ def cmd_evolve(args) -> int:
 
     def run(progress, cancel):
         if not read:
-            site = read_site(path, line, end)  # the file is parsed once; everything reads this site
+            site = read_site(path, line, end, source)  # parsed once (the text read and checked above)
             read.extend([site, analyze(site)])
         return evolve(read[0], read[1], req, progress, cancel)
 
@@ -213,10 +254,9 @@ def _apply(result, args) -> int:
     """``--apply``: write the verified rewrite into the file the result names, or say why not (exit 2)."""
     path = result.path
     try:
-        current = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        why = faults.reason(e) if isinstance(e, OSError) else "is not UTF-8 text"
-        print(f"parevo: not applying: {path} {why}", file=sys.stderr)
+        current = read_text(path, max_bytes=args.max_file_bytes)
+    except ParevoError as e:
+        print(f"parevo: not applying: {e}", file=sys.stderr)
         return 2
     if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
         print(f"parevo: not applying: {path} changed since the search read it; run the search again",
@@ -268,6 +308,15 @@ def _run_search(run, args, *, interrupted: str = "", note: str | None = None):
 
 
 def _cmd_replay(args) -> int:
+    if os.path.sep in args.replay or args.replay.endswith(".jsonl"):
+        try:
+            read_text(args.replay, max_bytes=args.max_file_bytes)
+        except ParevoError as e:
+            print(f"parevo: {e}", file=sys.stderr)
+            return 2
+    refused = _sandbox(args)
+    if refused is not None:
+        return refused
     result = _run_search(lambda progress, cancel: replay(args.replay, cache_dir=args.cache_dir, progress=progress,
                                                          cancel=cancel), args)
     if isinstance(result, int):
@@ -298,7 +347,8 @@ def storage_report(args) -> tuple[list[str], bool]:
 
 
 def cmd_doctor(args) -> int:
-    tc = discover(_discovery(args))
+    iso = configure(args.sandbox)
+    tc = discover(_discovery(args), probe=not iso.refused)  # refused: nothing may run, not even a probe
     text, ok = doctor(tc)
     storage, writable = storage_report(args)
     lines = text.rstrip("\n").split("\n")
@@ -328,6 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--workspace", help="folder with compile_commands.json (default: none)")
         sp.add_argument("--no-system-parlay", action="store_true",
                         help="ignore a ParlayLib on the compiler's default include paths (/usr/local/include, ...)")
+        sp.add_argument("--sandbox", choices=MODES, default=None,
+                        help="how compilers and candidates are isolated: auto (bubblewrap namespaces where they "
+                             "work, else a process group, said at start), strict (refuse to run anything without "
+                             f"namespaces), process-group (never use namespaces); default: ${MODE_ENV}, else auto")
 
     e = sub.add_parser("evolve", help="find, verify and measure a ParlayLib rewrite of a loop")
     e.add_argument("location", type=parse_location, nargs="?", help="FILE:LINE or FILE:START-END (1-based)")
@@ -363,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--yes", "-y", action="store_true",
                    help="if ParlayLib is missing, install it without asking, as `parevo setup` does "
                         "(also: PAREVO_AUTO_SETUP=1)")
+    e.add_argument("--no-rules", action="store_true",
+                   help="start from the LLM's rewrites alone, without the rule-based candidates (needs --llm-model)")
+    e.add_argument("--max-file-bytes", type=_positive_int, default=max_file_bytes(), metavar="BYTES",
+                   help="largest source file, input spec or transcript read (regular files only; default "
+                        f"${MAX_FILE_ENV}, else {DEFAULT_MAX_FILE_BYTES} = 8 MiB)")
     toolchain_opts(e)
     e.set_defaults(func=cmd_evolve)
 

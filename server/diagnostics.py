@@ -14,6 +14,8 @@ Codes (``source`` is always ``parevo``):
 * ``parevo.race-free`` (Information): ThreadSanitizer found nothing.
 * ``parevo.error`` (Warning): the search could not run (harness, toolchain, ...).
 * ``parevo.stale`` (Hint): a result whose inputs changed; run parevo again.
+* ``parevo.untrusted`` (Hint): a stored result this user's parevo did not sign
+  (cloned, edited, or made elsewhere): never offered; run parevo to verify here.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from parevo.toolchain.race_sites import AccessSite, location_name, same_file
 from parevo.toolchain.tsan import Frame, RaceReport
 
 from .convert import char_to_position, line_range
-from .store import Located, LoopRecord
+from .store import UNTRUSTED_MESSAGE, Located, LoopRecord
 
 SOURCE = "parevo"
 
@@ -43,6 +45,7 @@ CODE_RACE_FREE = "parevo.race-free"
 CODE_ERROR = "parevo.error"
 CODE_STALE = "parevo.stale"
 CODE_CANCELLED = "parevo.cancelled"
+CODE_UNTRUSTED = "parevo.untrusted"
 
 MAX_RELATED = 8
 
@@ -233,6 +236,9 @@ def diagnostics_for(record: LoopRecord, loc: Located, uri: str, path: str, sourc
     workspace folder) makes other files' paths relative in messages."""
     header = line_range(source, loc.start_line, encoding)
     data = {"key": record.key}
+    if record.untrusted is not None:
+        return [types.Diagnostic(range=header, severity=types.DiagnosticSeverity.Hint, source=SOURCE,
+                                 code=CODE_UNTRUSTED, data=data, message=UNTRUSTED_MESSAGE)]
     if record.stale is not None:
         what = "result" if record.kind != "races" else "race check"
         base = ""

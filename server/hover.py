@@ -15,7 +15,7 @@ from parevo.evolution.result import EvolutionResult
 from parevo.toolchain.tsan import RaceReport
 
 from .diagnostics import shown_path, variable_of
-from .store import LoopRecord
+from .store import UNTRUSTED_MESSAGE, LoopRecord
 
 MAX_FRAMES = 4
 TITLE_FIX = "Fix data race with ParlayLib"
@@ -115,7 +115,9 @@ def none_verified_markdown(result: EvolutionResult) -> str:
 
 
 def hover_markdown(record: LoopRecord, root: str | None = None) -> str:
-    """The hover text of a record (stale records say so first)."""
+    """The hover text of a record (stale records say so first; an untrusted one shows nothing it claims)."""
+    if record.untrusted is not None:
+        return f"**parevo**: {UNTRUSTED_MESSAGE} ({record.untrusted})."
     if record.kind == "races" and record.race_check is not None:
         text = races_markdown(record, root)
     elif record.kind == "evolve" and record.evolution is not None:

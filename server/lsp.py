@@ -39,6 +39,8 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from parevo.toolchain.isolation import MODE_ENV, MODES, SandboxMode, parse_mode
+
 from . import features
 from .app import ParevoServer
 from .services.analysis import Analysis
@@ -55,7 +57,7 @@ from .services.toolchain import ToolchainService
 log = logging.getLogger("parevo.server")
 
 
-def create_server() -> ParevoServer:
+def create_server(sandbox: SandboxMode | None = None) -> ParevoServer:
     """A new, unstarted parevo language server with its services wired and its features registered.
 
     Dependencies, in construction order: ``client`` (the pygls server),
@@ -65,7 +67,8 @@ def create_server() -> ParevoServer:
     (config, documents, client, I/O pool; each discovery marks results of
     another toolchain stale), ``setup`` (ParlayLib's first-use install: config, client, toolchain,
     I/O pool), ``searches`` (all of them). Settings changes
-    reach stores, searches and toolchain, in that order.
+    reach stores, searches and toolchain, in that order. ``sandbox`` is the isolation mode the
+    server starts with (``parevo serve --sandbox``; default ``$PAREVO_SANDBOX``, else ``auto``).
     """
     server = ParevoServer()
     server.io = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parevo-io")
@@ -78,6 +81,8 @@ def create_server() -> ParevoServer:
     staleness = server.staleness = Staleness(stores, publisher, client, server.io)
     toolchain = server.toolchain = ToolchainService(config, documents, client, server.io,
                                                     on_discovered=staleness.mark_toolchain_stale)
+    if sandbox is not None:
+        toolchain.start_sandbox = sandbox
     setup = server.setup = ParlaySetup(config, client, toolchain, server.io)
     searches = server.searches = Searches(client, config, documents, stores, publisher, toolchain, setup, staleness,
                                           server.io)
@@ -108,11 +113,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the server log here (default: $PAREVO_LOG_FILE, else stderr)")
     p.add_argument("--log-level", default=os.environ.get("PAREVO_LOG_LEVEL", "WARNING"),
                    help="log level (default: $PAREVO_LOG_LEVEL, else WARNING)")
+    p.add_argument("--sandbox", choices=MODES, default=None,
+                   help=f"isolation of compilers and candidates: auto, strict, process-group (default: ${MODE_ENV}, "
+                        "else auto); the parevo.sandbox setting can make it strict, never weaker")
     args = p.parse_args(list(argv) if argv is not None else sys.argv[1:])
     handler = logging.FileHandler(args.log_file) if args.log_file else logging.StreamHandler(sys.stderr)
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO), handlers=[handler],
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = create_server()
+    server = create_server(parse_mode(args.sandbox) if args.sandbox else None)
     if args.tcp:
         server.start_tcp(args.host, args.port)
     elif args.ws:

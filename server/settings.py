@@ -13,7 +13,7 @@ invalid field, falls back to its default and returns a message naming it.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -77,6 +77,11 @@ class Settings(_Model):
     * ``eval``: overrides of the evaluation cascade (``rounds``, ``repeats``,
       ``target_seconds``, ``check_sizes``, ...). ``min_speedup`` below 1 is
       refused unless the server runs with ``PAREVO_TESTING=1``.
+    * ``sandbox``: ``"strict"`` refuses to run compilers and candidates without
+      bubblewrap namespaces; ``"auto"`` (or unset) keeps the mode the server
+      started with (``parevo serve --sandbox``, ``PAREVO_SANDBOX``). Settings
+      can come from a cloned workspace, so ``"process-group"`` (weaker) is
+      refused here: only the command line or the environment can choose it.
     """
 
     compiler: str | None = Field(default=None, validation_alias=AliasChoices("compiler", "cxx"))
@@ -93,6 +98,7 @@ class Settings(_Model):
     input_spec: str | None = None
     max_queued: int = Field(default=4, ge=0, le=100)
     eval: dict[str, Any] = Field(default_factory=dict)
+    sandbox: Literal["auto", "strict"] | None = None
 
     @field_validator("threads", mode="before")
     @classmethod
@@ -107,6 +113,14 @@ class Settings(_Model):
         if not v.strip():
             raise ValueError("must be 'workspace', 'user' or a directory")
         return os.path.expanduser(v)
+
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _sandbox(cls, v: Any) -> Any:
+        if v == "process-group":
+            raise ValueError("a workspace's settings cannot weaken the sandbox: start the server with "
+                             "`parevo serve --sandbox process-group` or PAREVO_SANDBOX=process-group instead")
+        return v
 
     @field_validator("compiler", "parlay_include", "cache_dir", "input_spec")
     @classmethod

@@ -8,7 +8,11 @@ function's text is still present verbatim (so the content hash still holds);
 edit the loop or its function and the record no longer locates.
 
 A :class:`ResultStore` is a directory of records (``<key>.json``), written
-atomically, loaded once and kept in memory.
+atomically, loaded once and kept in memory. Every record is signed with this
+user's key (:mod:`.signing`) when written; a record read back unsigned,
+mis-signed (edited, or made by someone else) or without the toolchain its
+figures were measured with is kept only to say so (``untrusted``): it is never
+offered, and its claims (rewrite, figures, dependencies) are never used.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -28,11 +33,21 @@ from pydantic import BaseModel, Field, ValidationError
 
 from parevo.evolution.racecheck import RaceCheckResult
 from parevo.evolution.result import EvolutionResult
+from parevo.toolchain.files import UnreadableFile, read_text
 from parevo.toolchain.site import ParsedSite
+
+from . import signing
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
+
+#: Largest result file read back (bytes); a record with every candidate's evidence is well below.
+RECORD_MAX_BYTES = 64 << 20
+
+#: What the loop of an untrusted record shows (hint diagnostic and hover).
+UNTRUSTED_MESSAGE = ("a stored result for this loop was not produced by parevo on this machine; "
+                     "run Parallelize to verify it here")
 
 RecordKind = Literal["evolve", "races", "error"]
 
@@ -100,6 +115,8 @@ class LoopRecord(BaseModel):
     ``race_fix``: an ``evolve`` record whose search ran on the serial meaning
     of the user's racy parallel loop (the *Fix data race* action); its
     rewrite replaces the parallel loop.
+    ``untrusted`` (never written) says why a record read from disk is not
+    trusted: not signed with this user's key, or lacking its toolchain.
     """
 
     format: int = FORMAT
@@ -112,6 +129,7 @@ class LoopRecord(BaseModel):
     stale: str | None = None
     race_fix: bool = False
     saved_at: float = Field(default_factory=time.time)
+    untrusted: str | None = Field(default=None, exclude=True)
 
     @property
     def key(self) -> str:
@@ -125,9 +143,22 @@ class LoopRecord(BaseModel):
 
     @property
     def applicable(self) -> bool:
-        """True when this record holds a verified rewrite that is not stale."""
-        return (self.kind == "evolve" and self.stale is None and self.evolution is not None
-                and self.evolution.status == "verified" and self.evolution.best is not None)
+        """True when this record holds a trusted, verified, measured rewrite that is not stale."""
+        return (self.kind == "evolve" and self.stale is None and self.untrusted is None
+                and self.evolution is not None and self.evolution.status == "verified"
+                and self.evolution.toolchain is not None and self.evolution.best_timing is not None)
+
+    def missing_provenance(self) -> str | None:
+        """Why this record lacks what every trusted claim carries (its toolchain), or ``None``."""
+        if self.kind == "evolve" and self.evolution is not None and self.evolution.status == "verified":
+            if self.evolution.toolchain is None:
+                return "it lacks the toolchain its figures were measured with"
+            if self.evolution.best_timing is None:
+                return "its rewrite has no timing"
+        if (self.kind == "races" and self.race_check is not None and self.race_check.status in ("races", "clean")
+                and self.race_check.toolchain is None):
+            return "it lacks the toolchain its race check ran with"
+        return None
 
 
 @dataclass(frozen=True)
@@ -171,11 +202,24 @@ def locate(anchor: Anchor, source: str) -> Located | None:
 
 
 def file_digest(path: str) -> str | None:
-    """SHA-256 of a file's bytes, ``None`` when it cannot be read."""
+    """SHA-256 of a regular file's bytes, ``None`` when it cannot be read or is not a regular file
+    (a FIFO or a device is never read: it could block or never end)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        h = hashlib.sha256()
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def changed_deps(record: LoopRecord) -> list[str]:
@@ -186,8 +230,10 @@ def changed_deps(record: LoopRecord) -> list[str]:
 class ResultStore:
     """A directory of :class:`LoopRecord` files, loaded once, kept in memory.
 
-    Writes are atomic (temporary file then rename); a corrupt or foreign file
-    is skipped with a log line, never raised.
+    Writes are atomic (temporary file then rename) and signed; a corrupt file
+    is skipped with a log line, never raised; an untrusted one (see the module
+    docstring) is kept with ``untrusted`` set and a log line, and never
+    hides a trusted record of the same loop.
     """
 
     def __init__(self, directory: str | os.PathLike):
@@ -208,12 +254,11 @@ class ResultStore:
             records: dict[str, LoopRecord] = {}
             if self.directory.is_dir():
                 for f in sorted(self.directory.glob("*.json")):
-                    try:
-                        rec = LoopRecord.model_validate_json(f.read_text())
-                    except (OSError, ValueError, ValidationError) as e:
-                        log.warning("skipping unreadable result %s: %s", f, str(e)[:200])
+                    rec = _read_record(f)
+                    if rec is None or rec.format != FORMAT or rec.kind == "error":
                         continue
-                    if rec.format == FORMAT and rec.kind != "error":
+                    old = records.get(rec.key)
+                    if old is None or old.untrusted is not None:
                         records[rec.key] = rec
             self._records = records
         return self._records
@@ -233,12 +278,22 @@ class ResultStore:
         return self.load().get(key)
 
     def put(self, record: LoopRecord) -> None:
-        """Store ``record`` (replacing the loop's previous one) in memory and on disk."""
+        """Store ``record`` (replacing the loop's previous one) in memory and, signed, on disk.
+
+        Raises:
+            ValueError: ``record`` is untrusted (it is never signed).
+            OSError: the file cannot be written, or the signing key cannot be made
+                (:class:`~parevo.server.signing.SigningKeyError`); the record stays in memory.
+        """
+        if record.untrusted is not None:
+            raise ValueError(f"refusing to sign the untrusted result of {record.path}: {record.untrusted}")
         self.load()[record.key] = record
         if record.kind == "error":
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        data = record.model_dump_json()
+        body = json.loads(record.model_dump_json())
+        body[signing.SIGNATURE_FIELD] = signing.sign(body)
+        data = json.dumps(body)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)
         try:
             with os.fdopen(fd, "w") as fh:
@@ -254,7 +309,7 @@ class ResultStore:
     def mark_stale(self, key: str, why: str) -> LoopRecord | None:
         """Mark the record ``key`` stale (persisted); returns it, or ``None`` if absent or already stale."""
         rec = self.load().get(key)
-        if rec is None or rec.stale is not None:
+        if rec is None or rec.stale is not None or rec.untrusted is not None:
             return None
         rec.stale = why
         self.put(rec)
@@ -267,6 +322,29 @@ class ResultStore:
             self._file(key).unlink()
         except OSError:
             pass
+
+
+def _read_record(f: Path) -> LoopRecord | None:
+    """The record in file ``f`` with its trust checked (``None``, logged, when it is unreadable).
+
+    An untrusted record keeps only what locating its loop needs: its claims (rewrite, figures,
+    dependency paths) are dropped so nothing acts on them.
+    """
+    try:
+        data = json.loads(read_text(f, max_bytes=RECORD_MAX_BYTES))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        problem = signing.verify(data)
+        data.pop(signing.SIGNATURE_FIELD, None)
+        rec = LoopRecord.model_validate(data)
+    except (UnreadableFile, ValueError, ValidationError) as e:
+        log.warning("skipping unreadable result %s: %s", f, str(e)[:200])
+        return None
+    problem = problem or rec.missing_provenance()
+    if problem is not None:
+        log.warning("parevo: %s (%s: %s, for %s); it is not offered", UNTRUSTED_MESSAGE, f, problem, rec.path)
+        rec = LoopRecord(kind=rec.kind, anchor=rec.anchor, format=rec.format, untrusted=problem)
+    return rec
 
 
 def dump_summary(records: list[LoopRecord]) -> str:

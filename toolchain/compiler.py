@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-import subprocess
+import shutil
 import tempfile
 import threading
 import uuid
@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 
 from .discovery import Toolchain
 from .models import ToolchainMissing
-from .sandbox import RunLimits, run_sandboxed
+from .sandbox import SAFE_PATH, RunLimits, run_sandboxed
 
 OPT_FLAGS: list[str] = ["-std=c++17", "-O3", "-pthread"]
 """Optimized build of original and candidate (timing, differential tests)."""
@@ -103,16 +103,25 @@ def _trim(text: str, keep: int = STDERR_KEEP_CHARS) -> str:
     return text[:keep] + f"\n[... parevo: {len(text) - keep} more characters of compiler output ...]\n"
 
 
+#: Limits of every compile and link: bounded time, memory and output, in the sandbox.
+COMPILER_MEMORY_BYTES = 8 << 30
+
+
+def compiler_limits(timeout_s: float) -> RunLimits:
+    """The :class:`RunLimits` of a compile or link taking at most ``timeout_s`` seconds: 8 GiB of
+    address space (a ParlayLib translation unit peaks near 1 GiB), objects up to 64 MiB."""
+    return RunLimits(timeout_s=timeout_s, memory_bytes=COMPILER_MEMORY_BYTES, file_bytes=_MAX_COMPILER_OUTPUT)
+
+
 @functools.lru_cache(maxsize=None)
 def _accepts_flag(cxx: str, flag: str) -> bool:
-    """True when ``cxx`` takes ``flag`` silently (no warning, exit 0)."""
+    """True when ``cxx`` takes ``flag`` silently (no warning, exit 0); the probe runs in the sandbox."""
     try:
-        res = subprocess.run(
-            [cxx, flag, "-xc++", "-fsyntax-only", "-"], input="", capture_output=True, text=True, timeout=30
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        res = run_sandboxed([cxx, flag, "-xc++", "-fsyntax-only", "-"], stdin=b"",
+                            env_extra={"PATH": os.environ.get("PATH", SAFE_PATH)}, limits=compiler_limits(30))
+    except OSError:
         return False
-    return res.returncode == 0 and not res.stderr.strip()
+    return res.ok and not res.stderr.strip()
 
 
 def tsan_flags(toolchain: Toolchain) -> list[str]:
@@ -126,6 +135,22 @@ def tsan_flags(toolchain: Toolchain) -> list[str]:
 def opt_flags(toolchain: Toolchain) -> list[str]:  # noqa: ARG001 - same for every compiler today
     """:data:`OPT_FLAGS` for ``toolchain``."""
     return list(OPT_FLAGS)
+
+
+def _publish(built: Path, out: Path) -> None:
+    """Move ``built`` (in a run's folder) to ``out`` in the cache atomically: copied next to ``out``
+    when they lie on different file systems, then renamed."""
+    try:
+        os.replace(built, out)
+        return
+    except OSError:
+        pass
+    tmp = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        shutil.copy2(built, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Compiler:
@@ -161,7 +186,11 @@ class Compiler:
         return [f"-I{self.toolchain.parlay_include}"] if self.toolchain.parlay_include else []
 
     def _env(self) -> dict[str, str]:
-        return {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
+        return {"PATH": os.environ.get("PATH", SAFE_PATH)}
+
+    def _readable(self) -> list[str]:
+        """What the compiler must read besides its arguments: ParlayLib's include folder."""
+        return [self.toolchain.parlay_include] if self.toolchain.parlay_include else []
 
     @staticmethod
     def _read_meta(meta_path: Path) -> dict | None:
@@ -195,14 +224,14 @@ class Compiler:
         self, kind: str, key: str, out: Path, argv_before_out: list[str], *, timeout_s: float,
         cancel: threading.Event | None, cwd: str, stat: str,
     ) -> CompileOutcome:
-        """Run the compiler writing to a temp file next to ``out``, then publish atomically."""
+        """Run the compiler in the sandbox, writing into ``cwd`` (its one writable folder), then
+        publish the output into the cache atomically."""
         meta_path = out.with_suffix(".json") if out.suffix else out.parent / f"{out.name}.json"
-        tmp_out = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+        tmp_out = Path(cwd) / f"out{out.suffix}"
         command = [*argv_before_out, "-o", str(out)]
         run = run_sandboxed(
             [*argv_before_out, "-o", str(tmp_out)], cwd=cwd, env_extra=self._env(),
-            limits=RunLimits(timeout_s=timeout_s, memory_bytes=None, file_bytes=_MAX_COMPILER_OUTPUT),
-            cancel=cancel,
+            readable=self._readable(), limits=compiler_limits(timeout_s), cancel=cancel,
         )
         self._bump(**{stat: 1, "compile_seconds": run.wall_s})
         stderr = run.stderr
@@ -215,7 +244,7 @@ class Compiler:
             if not run.ok and run.returncode is None:
                 stderr += f"\n[parevo: compiler {run.describe()}]"
             if ok:
-                os.replace(tmp_out, out)
+                _publish(tmp_out, out)
             self._write_meta(meta_path, {"ok": ok, "command": command, "stderr": stderr, "seconds": run.wall_s})
             fe = first_error(stderr)
             if not ok and fe[0] is None:

@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from .isolation import INSTALL_BWRAP, isolation
 from .models import ToolchainMissing
 from .parlay_release import MANUAL_WAYS, PINNED, known_version, parlay_headers_sha256, read_record, setup_prefix
 from .sandbox import RunLimits, run_sandboxed
@@ -50,7 +51,7 @@ INSTALL_TSAN = (
 #: What to do about a configured compiler that does not work.
 CONFIGURED_CXX_FIX = "point it at a C++ compiler (g++ or clang++), or unset it to use the one on PATH"
 
-_PROBE_VERSION = 1  # bump to invalidate cached probe answers
+_PROBE_VERSION = 3  # bump to invalidate cached probe answers
 
 
 def _env_cmake_prefixes() -> list[str]:
@@ -90,7 +91,9 @@ class Toolchain(BaseModel):
     is the directory that contains ``parlay/``; ``parlay_version`` and
     ``parlay_version_from`` (where the version comes from) are as
     :func:`parlay_version` gives them; ``parlay_headers_sha256``
-    always hashes the header contents. ``perf`` names the profiler that works
+    always hashes the header contents. ``tsan_reserved_bytes`` is the data
+    segment of an empty TSan program (its shadow reservation, bytes; the base
+    of a TSan run's memory limit). ``perf`` names the profiler that works
     (``None`` without ``perf``). ``problems`` lists configured paths that were
     invalid and other findings for the user.
     """
@@ -105,6 +108,7 @@ class Toolchain(BaseModel):
     parlay_headers_sha256: str | None = None
     tsan_ok: bool = False
     tsan_detail: str = "not probed"
+    tsan_reserved_bytes: int | None = None
     perf: str | None = None
     perf_path: str | None = None
     cache_dir: str | None = None
@@ -365,9 +369,17 @@ def find_parlay(
 # ---------------------------------------------------------------- probes
 
 _TSAN_PROBE = r"""
+#include <cstdio>
+#include <cstring>
 #include <thread>
 int shared_value = 0;
 int main() {
+  char line[256];
+  if (FILE* f = std::fopen("/proc/self/status", "r")) {  // TSan's shadow reservation, for its memory limit
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "VmData:", 7) == 0) std::printf("%s", line);
+    std::fclose(f);
+  }
   std::thread t([] { shared_value = 1; });
   shared_value = 2;
   t.join();
@@ -396,12 +408,14 @@ def _cache_put(cache_dir: Path, name: str, data: dict) -> None:
         pass  # a read-only cache only costs a re-probe
 
 
-def probe_tsan(cxx: str, kind: str) -> tuple[bool, str]:
-    """Compile and run a racy two-thread program with ``-fsanitize=thread -O1 -g``.
+def probe_tsan(cxx: str, kind: str) -> tuple[bool, str, int | None]:
+    """Compile and run a racy two-thread program with ``-fsanitize=thread -O1 -g`` (in the sandbox).
 
-    Returns ``(ok, detail)``: ok when the program builds, runs and TSan
-    reports the race (exit status 66). Takes 1 to 3 s; see :func:`discover`
-    for the cached version.
+    Returns ``(ok, detail, reserved)``: ok when the program builds, runs and TSan
+    reports the race (exit status 66); ``reserved`` is the program's data segment
+    at the start of ``main`` (``VmData``, bytes): TSan's shadow reservation, the
+    base of a TSan run's memory limit (about 35 TiB with g++ 12, 19 TiB with
+    clang 14). Takes 1 to 3 s; see :func:`discover` for the cached version.
     """
     with tempfile.TemporaryDirectory(prefix="parevo-tsan-probe-") as tmp:
         src = Path(tmp) / "probe.cpp"
@@ -417,17 +431,19 @@ def probe_tsan(cxx: str, kind: str) -> tuple[bool, str]:
         )
         if not build.ok:
             first = next((ln for ln in build.stderr.splitlines() if "error" in ln.lower()), build.describe())
-            return False, f"cannot build with -fsanitize=thread: {first.strip()}"
+            return False, f"cannot build with -fsanitize=thread: {first.strip()}", None
         run = run_sandboxed(
             [str(exe)], cwd=tmp, env_extra={"TSAN_OPTIONS": "exitcode=66"},
             limits=RunLimits(timeout_s=60, memory_bytes=None),
         )
+        m = re.search(r"^VmData:\s*(\d+)\s*kB", run.stdout, re.MULTILINE)
+        reserved = int(m.group(1)) * 1024 if m else None
         if run.returncode == 66 and "WARNING: ThreadSanitizer" in run.stderr:
-            return True, "ThreadSanitizer builds, runs and reports races"
+            return True, "ThreadSanitizer builds, runs and reports races", reserved
         if "FATAL: ThreadSanitizer" in run.stderr:
             line = next(ln for ln in run.stderr.splitlines() if "FATAL: ThreadSanitizer" in ln)
-            return False, f"ThreadSanitizer runtime fails: {line.strip()}"
-        return False, f"ThreadSanitizer probe did not report the race ({run.describe()})"
+            return False, f"ThreadSanitizer runtime fails: {line.strip()}", None
+        return False, f"ThreadSanitizer probe did not report the race ({run.describe()})", None
 
 
 def _perf_value(path: Path, event: str) -> str | None:
@@ -503,10 +519,11 @@ def discover(settings: DiscoverySettings | None = None, *, probe: bool = True) -
             key = "tsan-" + tc.compiler_identity
             cached = _cache_get(cache_dir, key)
             if cached is None:
-                ok, detail = probe_tsan(tc.cxx, tc.cxx_kind or "gcc")
-                cached = {"tsan_ok": ok, "tsan_detail": detail}
+                ok, detail, reserved = probe_tsan(tc.cxx, tc.cxx_kind or "gcc")
+                cached = {"tsan_ok": ok, "tsan_detail": detail, "tsan_reserved_bytes": reserved}
                 _cache_put(cache_dir, key, cached)
             tc.tsan_ok, tc.tsan_detail = bool(cached["tsan_ok"]), str(cached["tsan_detail"])
+            tc.tsan_reserved_bytes = cached.get("tsan_reserved_bytes")
         else:
             tc.tsan_detail = "no C++ compiler"
         if tc.perf_path:
@@ -545,7 +562,9 @@ def doctor(tc: Toolchain) -> tuple[str, bool]:
     """A multi-line report on the toolchain for a user, and whether parevo can work.
 
     ``ok`` is False when the compiler, ParlayLib, ThreadSanitizer or a
-    required Python package is missing; each missing item says how to install it.
+    required Python package is missing, or when the sandbox setting is
+    ``strict`` and namespaces are unavailable; each missing item says how to
+    install it. The ``sandbox`` line says which isolation runs candidates.
     """
     lines: list[str] = ["parevo doctor", ""]
     ok = True
@@ -578,6 +597,12 @@ def doctor(tc: Toolchain) -> tuple[str, bool]:
         ok = False
         item(False, "ParlayLib", "not found", INSTALL_PARLAY)
         lines.extend("     " + line for line in MANUAL_WAYS.splitlines())
+
+    iso = isolation()
+    if iso.refused:
+        ok = False
+    item(iso.strong, "sandbox", iso.describe() if iso.strong or not iso.reason else f"{iso.describe()} ({iso.reason})",
+         INSTALL_BWRAP)
 
     if tc.perf:
         item(True, "Profiler", f"{tc.perf} ({tc.perf_path})")

@@ -32,9 +32,12 @@ returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
 5. **profile** with what the machine supports (perf stat software counters or
    rusage): CPU utilization and parallel efficiency.
 
-All runs go through :func:`~parevo.toolchain.sandbox.run_sandboxed`: a
-subprocess in its own process group, killed on timeout or cancel, with
-resource limits and a scrubbed environment, in a temporary directory.
+All runs (compiles included) go through :func:`~parevo.toolchain.sandbox.run_sandboxed`:
+bubblewrap namespaces (own PID namespace and ``/proc``, no network, read-only
+system, home directories hidden, one writable temporary directory, killed with
+parevo) or, where namespaces are unavailable, a process group with a
+parent-death signal; killed on timeout or cancel, with resource limits (a
+ThreadSanitizer run's counts TSan's shadow reservation) and a scrubbed environment.
 The caller must not time a candidate while something else compiles: the
 search runs compiles and timing in separate phases.
 """
@@ -64,7 +67,7 @@ from .timing import TimingResult
 from .adversarial import CLASSES, ClassCheck, case_label, class_cases, describe_classes
 from .blocking import read_blocking
 from .racesizes import MIN_CALL_S, RacePlan, max_race_n, race_plan, race_workers, work_size
-from .tsan import TSAN_EXITCODE, parse_reports, tsan_env
+from .tsan import TSAN_EXITCODE, parse_reports, tsan_env, tsan_limits
 from .verdicts import RaceRun, StageVerdict, classify_run, sanitizer_tail, stderr_tail, with_tail
 
 
@@ -260,13 +263,21 @@ class Evaluator:
 
     def _run(self, argv: list[str], *, threads: int, env_extra: dict[str, str] | None = None,
              timeout_s: float | None = None, memory: bool = True, cwd: str | None = None) -> RunOutcome:
+        """Run ``argv`` in the sandbox; ``memory=False`` for a ThreadSanitizer build (its memory
+        limit counts TSan's shadow reservation: :func:`~parevo.toolchain.tsan.tsan_limits`)."""
         env = {"PARLAY_NUM_THREADS": str(threads)}
         env.update(env_extra or {})
-        limits = RunLimits(
-            timeout_s=timeout_s or self.config.run_timeout_s,
-            memory_bytes=(4 * self.config.max_input_bytes + (2 << 30)) if memory else None,
-        )
+        timeout = timeout_s or self.config.run_timeout_s
+        if memory:
+            limits = RunLimits(timeout_s=timeout, memory_bytes=self.memory_bytes)
+        else:
+            limits = tsan_limits(self.toolchain.tsan_reserved_bytes, timeout_s=timeout)
         return run_sandboxed(argv, cwd=cwd, env_extra=env, limits=limits, cancel=self.cancel)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Address-space limit of an optimized run (bytes): four times the largest inputs, plus 2 GiB."""
+        return 4 * self.config.max_input_bytes + (2 << 30)
 
     def _check_run(self, exe: str, cases: list[str], timeout_s: float | None = None,
                    partial: list[CaseOutput] | None = None) -> tuple[list[CaseOutput], RunOutcome, str]:
@@ -673,8 +684,8 @@ class Evaluator:
         prof = profile_run([exe, "run", str(self.baseline.n), str(c.seed), str(self.baseline.repeats)],
                            threads=c.threads,
                            toolchain=self.toolchain, env_extra={"PARLAY_NUM_THREADS": str(c.threads)},
-                           limits=RunLimits(timeout_s=c.run_timeout_s,
-                                            memory_bytes=4 * c.max_input_bytes + (2 << 30)))
+                           limits=RunLimits(timeout_s=c.run_timeout_s, memory_bytes=self.memory_bytes),
+                           cancel=self.cancel)
         rows = _json_lines(prof.outcome.stdout)
         if rows and "call_cpu_s" in rows[-1]:
             wall = sum(float(x) for x in rows[-1]["samples"])

@@ -109,7 +109,7 @@ def profile_run(
             stat_file = Path(tmp) / "perf.csv"
             perf_argv = [toolchain.perf_path, "stat", "-x,", "-o", str(stat_file), "-e", ",".join(PERF_EVENTS),
                          "--", *argv]
-            outcome = run_sandboxed(perf_argv, env_extra=env, limits=limits, cancel=cancel)
+            outcome = run_sandboxed(perf_argv, cwd=tmp, env_extra=env, limits=limits, cancel=cancel)
             try:
                 text = stat_file.read_text(errors="replace")
             except OSError:

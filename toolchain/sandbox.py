@@ -1,18 +1,24 @@
-"""Run untrusted programs (compilers, candidate binaries) with limits.
+"""Run untrusted programs (compilers, candidate binaries) isolated and with limits.
 
-A run gets a fresh temporary directory (its ``HOME`` and ``TMPDIR``, and its
-working directory unless one is given), a scrubbed environment, resource
-limits, a wall-clock timeout and a cancellation event. The whole process
-group is killed on timeout or cancellation, and any process the program left
-behind in its group is killed when it exits. Resource usage comes from
-``os.wait4``. A crash, a signal or a timeout is reported in the
-:class:`RunOutcome`, never raised.
+A run gets one writable directory (its working directory: a fresh temporary
+directory unless the caller gives its own), with ``HOME`` and ``TMPDIR`` in a
+fresh folder inside it, a scrubbed environment, resource limits, a wall-clock
+timeout and a cancellation event. It runs inside bubblewrap namespaces
+(:mod:`parevo.toolchain.isolation`: own PID namespace and ``/proc``, no
+network, read-only system, home directories hidden, killed with parevo), or,
+where namespaces are unavailable, in its own process group with
+``PR_SET_PDEATHSIG``. Everything it started is killed on timeout, on
+cancellation and when it exits. Resource usage comes from ``os.wait4``. A
+crash, a signal or a timeout is reported in the :class:`RunOutcome`, never
+raised.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
+import shutil
 import signal as _signal
 import subprocess
 import tempfile
@@ -21,6 +27,9 @@ import time
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from .isolation import Isolation, isolation, parent_death_signal
+from .isolation import command as _wrapped
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -31,14 +40,27 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Bytes kept of each of stdout and stderr (half from the head, half from the tail).
 OUTPUT_CAP_BYTES = 1 * MiB
 
+#: Name of the folder inside the working directory that is a run's ``HOME`` and ``TMPDIR``.
+HOME_DIR = ".parevo-home"
+
+#: Processes a sandboxed run of a non-root user may add to the user's count (``RLIMIT_NPROC``;
+#: the kernel does not apply it to root).
+EXTRA_PROCESSES = 1024
+
+_PR_SET_PDEATHSIG = 1
+
 
 class RunLimits(BaseModel):
     """Resource limits of one sandboxed run.
 
-    * ``timeout_s``: wall-clock seconds before the process group is killed.
+    * ``timeout_s``: wall-clock seconds before everything the run started is killed.
     * ``memory_bytes``: address-space limit (``RLIMIT_AS``), in bytes. Must be
-      ``None`` for ThreadSanitizer binaries, which reserve terabytes of
-      virtual address space for shadow memory.
+      ``None`` for ThreadSanitizer binaries, which reserve tens of TiB of
+      virtual address space for shadow memory: they get ``data_bytes`` instead.
+    * ``data_bytes``: data-segment limit (``RLIMIT_DATA``: private writable
+      mappings, heap included), in bytes, or ``None``. For a TSan binary it is
+      its shadow reservation plus what the program may allocate
+      (:func:`parevo.toolchain.tsan.tsan_limits`).
     * ``cpu_s``: CPU-time limit in seconds (``RLIMIT_CPU``), or ``None``.
     * ``file_bytes``: largest file the program may write (``RLIMIT_FSIZE``),
       in bytes; this also bounds its captured stdout and stderr.
@@ -47,6 +69,7 @@ class RunLimits(BaseModel):
 
     timeout_s: float = 60.0
     memory_bytes: int | None = 8 * GiB
+    data_bytes: int | None = None
     cpu_s: int | None = None
     file_bytes: int = 256 * MiB
 
@@ -59,7 +82,8 @@ class RunOutcome(BaseModel):
     ``user_s``/``sys_s``/``maxrss_bytes`` come from ``os.wait4`` and include
     the children the program waited for. ``stdout``/``stderr`` are decoded
     as UTF-8 (invalid bytes replaced) and cut to :data:`OUTPUT_CAP_BYTES`
-    with a note in the middle saying how much was dropped.
+    with a note in the middle saying how much was dropped. ``isolation`` is
+    ``namespaces`` or ``process-group`` (how the run was isolated).
     """
 
     argv: list[str]
@@ -73,6 +97,7 @@ class RunOutcome(BaseModel):
     maxrss_bytes: int = 0
     stdout: str = ""
     stderr: str = ""
+    isolation: str = "process-group"
 
     @property
     def ok(self) -> bool:
@@ -111,21 +136,53 @@ def scrubbed_env(extra: dict[str, str] | None = None, *, home: str | None = None
     return env
 
 
-def _make_preexec(limits: RunLimits):
-    """Return a child-side function that applies ``limits`` (runs after fork)."""
+def _user_processes() -> int:
+    """How many processes this user runs now (for ``RLIMIT_NPROC``)."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def _make_preexec(limits: RunLimits, *, new_session: bool, death_signal: int):
+    """Return a child-side function that applies ``limits`` and the parent-death signal ``death_signal``
+    (runs after fork).
+
+    Everything it needs is computed here, in the parent: the forked child of a
+    threaded process must not allocate or take locks.
+    """
     settings: list[tuple[int, int]] = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, int(limits.file_bytes))]
     if limits.memory_bytes is not None:
         settings.append((resource.RLIMIT_AS, int(limits.memory_bytes)))
+    if limits.data_bytes is not None:
+        settings.append((resource.RLIMIT_DATA, int(limits.data_bytes)))
     if limits.cpu_s is not None:
         settings.append((resource.RLIMIT_CPU, int(limits.cpu_s)))
+    if os.getuid() != 0:
+        settings.append((resource.RLIMIT_NPROC, _user_processes() + EXTRA_PROCESSES))
+    clamped = []
+    for which, value in settings:
+        _soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY and value > hard:
+            value = hard
+        clamped.append((which, (value, hard)))
     setrlimit = resource.setrlimit
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+    getppid, setsid, _exit = os.getppid, os.setsid, os._exit
 
     def preexec() -> None:  # keep minimal: runs in the forked child
-        for which, value in settings:
-            _soft, hard = resource.getrlimit(which)
-            if hard != resource.RLIM_INFINITY and value > hard:
-                value = hard
-            setrlimit(which, (value, hard))
+        if new_session:
+            setsid()
+        prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+        if getppid() != parent:  # parevo died between fork and prctl
+            _exit(137)
+        for which, value in clamped:
+            setrlimit(which, value)
 
     return preexec
 
@@ -155,6 +212,21 @@ def _killpg(pgid: int) -> None:
         pass
 
 
+def _executable(argv0: str, path: str) -> str:
+    """The absolute path of the program ``argv0`` (searched on ``path`` when it has no slash).
+
+    Raises:
+        FileNotFoundError: no such program.
+        PermissionError: it is not executable.
+    """
+    found = argv0 if "/" in argv0 else shutil.which(argv0, path=path)
+    if found is None or not os.path.exists(found):
+        raise FileNotFoundError(f"cannot run {argv0!r}: no such executable (is it installed and on PATH?)")
+    if os.path.isdir(found) or not os.access(found, os.X_OK):
+        raise PermissionError(f"cannot run {argv0!r}: not executable")
+    return os.path.abspath(found)
+
+
 def run_sandboxed(
     argv: list[str],
     *,
@@ -163,74 +235,79 @@ def run_sandboxed(
     limits: RunLimits | None = None,
     cancel: threading.Event | None = None,
     stdin: bytes | None = None,
+    readable: list[str] | None = None,
+    sandbox: Isolation | None = None,
 ) -> RunOutcome:
-    """Run ``argv`` in a new session with limits and return its :class:`RunOutcome`.
+    """Run ``argv`` isolated, with limits, and return its :class:`RunOutcome`.
 
-    * ``cwd``: working directory; by default a fresh temporary directory that
-      is removed afterwards (the run's ``HOME``/``TMPDIR`` is always a
-      temporary directory, removed afterwards).
+    * ``cwd``: the run's one writable directory and working directory, a
+      temporary directory the caller made for this run (output files go
+      there); by default a fresh temporary directory, removed afterwards.
+      ``HOME`` and ``TMPDIR`` are a fresh :data:`HOME_DIR` folder inside it,
+      removed afterwards.
     * ``env_extra``: variables added to :func:`scrubbed_env`.
     * ``limits``: :class:`RunLimits` (default ``RunLimits()``).
-    * ``cancel``: when set (before or during the run) the process group is
-      killed and the outcome has ``cancelled=True``.
+    * ``cancel``: when set (before or during the run) everything the run
+      started is killed and the outcome has ``cancelled=True``.
     * ``stdin``: bytes fed to the program; by default stdin is ``/dev/null``.
+    * ``readable``: paths the program must read that may lie in a hidden
+      directory (the program, absolute paths among its arguments, include
+      folders and the ``parevo.toolchain`` package are found without help).
+    * ``sandbox``: the isolation to use (default: this process's,
+      :func:`parevo.toolchain.isolation.isolation`).
 
-    Blocks until the program and its process group are gone. Raises
+    Blocks until the program and everything it started are gone. Raises
     ``FileNotFoundError`` only when the executable (or ``cwd``) does not
-    exist, ``PermissionError`` when it is not executable; everything else
+    exist, ``PermissionError`` when it is not executable,
+    :class:`~parevo.toolchain.isolation.SandboxUnavailable` when the sandbox
+    setting is ``strict`` and namespaces are unavailable; everything else
     (crash, signal, timeout, limit hit) is reported in the outcome.
     """
     argv = [str(a) for a in argv]
     if not argv:
         raise ValueError("run_sandboxed: empty argv")
     limits = limits or RunLimits()
+    iso = sandbox or isolation()
+    iso.check()
     if cwd is not None and not os.path.isdir(cwd):
         raise FileNotFoundError(f"cannot run {argv[0]!r}: working directory {cwd!r} does not exist")
     if cancel is not None and cancel.is_set():
-        return RunOutcome(argv=argv, cancelled=True)
+        return RunOutcome(argv=argv, cancelled=True, isolation=iso.kind)
 
     with tempfile.TemporaryDirectory(prefix="parevo-run-") as tmp:
         tmpdir = Path(tmp)
-        home = tmpdir / "home"
-        home.mkdir()
-        workdir = cwd if cwd is not None else str(tmpdir / "work")
+        workdir = os.path.abspath(cwd) if cwd is not None else str(tmpdir / "work")
         if cwd is None:
             os.mkdir(workdir)
+        home = os.path.join(workdir, HOME_DIR)
+        shutil.rmtree(home, ignore_errors=True)
+        os.mkdir(home, 0o700)
         out_path, err_path = tmpdir / "stdout", tmpdir / "stderr"
-        env = scrubbed_env(env_extra, home=str(home))
-
-        with open(out_path, "wb") as out_fh, open(err_path, "wb") as err_fh:
-            if stdin is not None:
-                in_path = tmpdir / "stdin"
-                in_path.write_bytes(stdin)
-                in_fh = open(in_path, "rb")
-            else:
-                in_fh = open(os.devnull, "rb")
-            try:
-                start = time.monotonic()
+        env = scrubbed_env(env_extra, home=home)
+        try:
+            exe = _executable(argv[0], env["PATH"])
+            full = _wrapped(iso, [exe, *argv[1:]], workdir=workdir, readable=readable, env=env)
+            with open(out_path, "wb") as out_fh, open(err_path, "wb") as err_fh:
+                in_fh = open(tmpdir / "stdin", "w+b") if stdin is not None else open(os.devnull, "rb")
                 try:
+                    if stdin is not None:
+                        in_fh.write(stdin)
+                        in_fh.seek(0)
+                    start = time.monotonic()
                     proc = subprocess.Popen(
-                        argv,
-                        cwd=workdir,
-                        env=env,
-                        stdin=in_fh,
-                        stdout=out_fh,
-                        stderr=err_fh,
-                        start_new_session=True,
-                        preexec_fn=_make_preexec(limits),
+                        full, cwd=workdir, env=env, stdin=in_fh, stdout=out_fh, stderr=err_fh,
+                        preexec_fn=_make_preexec(limits, new_session=True, death_signal=parent_death_signal(iso)),
                         close_fds=True,
                     )
-                except FileNotFoundError as exc:
-                    raise FileNotFoundError(
-                        f"cannot run {argv[0]!r}: no such executable (is it installed and on PATH?)"
-                    ) from exc
-                except PermissionError as exc:
-                    raise PermissionError(f"cannot run {argv[0]!r}: not executable ({exc.strerror})") from exc
-            finally:
-                in_fh.close()
-
-            outcome = _supervise(proc, argv, limits, cancel, start)
-
+                finally:
+                    in_fh.close()
+                outcome = _supervise(proc, argv, limits, cancel, start)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        outcome.isolation = iso.kind
+        if outcome.returncode is not None and outcome.returncode > 128:
+            # the waiting shell reports a program killed by signal N as exit status 128 + N
+            outcome.signal, outcome.returncode = outcome.returncode - 128, None
         outcome.stdout = _read_capped(out_path)
         outcome.stderr = _read_capped(err_path)
         return outcome

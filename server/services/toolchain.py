@@ -7,7 +7,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
+from lsprotocol import types
+
 from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, Toolchain, discover, require
+from parevo.toolchain.isolation import SandboxMode, configure, current_mode
 from parevo.toolchain.models import ParevoError
 
 from ..settings import Settings
@@ -25,7 +28,10 @@ class ToolchainService:
     a search (no compiler, no ParlayLib, no ThreadSanitizer); both are ``None``
     until discovery finishes. ``on_discovered(tc)`` runs after each discovery
     (the factory wires it to mark results measured with another toolchain
-    stale).
+    stale). ``start_sandbox`` is the isolation mode the server started with
+    (``parevo serve --sandbox``, else ``PAREVO_SANDBOX``, else ``auto``); the
+    ``sandbox`` setting can make it ``strict``, never weaker. ``sandbox_said`` is
+    the sandbox line last shown to the user.
     """
 
     def __init__(self, config: Configuration, documents: Documents, client: Client, io: Executor,
@@ -39,6 +45,8 @@ class ToolchainService:
         self.problem: str | None = None
         self.task: asyncio.Task[Toolchain | None] | None = None
         self.key: tuple | None = None
+        self.start_sandbox: SandboxMode = current_mode()
+        self.sandbox_said: str | None = None
 
     def settings(self) -> DiscoverySettings:
         """Where to look for the compiler and ParlayLib, from the settings."""
@@ -53,8 +61,26 @@ class ToolchainService:
         return self.task is not None and self.task.done()
 
     def settings_changed(self, old: Settings, new: Settings) -> None:
-        """A settings reload: discover again when where to look changed."""
+        """A settings reload: apply the sandbox setting, discover again when where to look changed."""
+        self.apply_sandbox()
         self.start()
+
+    def apply_sandbox(self) -> None:
+        """Apply the ``sandbox`` setting over :attr:`start_sandbox`, and say which sandbox runs
+        candidates: at start, and again when it changes (a fallback as a warning, a refusal as an
+        error; namespaces in the log)."""
+        iso = configure("strict" if self.config.settings.sandbox == "strict" else self.start_sandbox)
+        line = iso.status_line()
+        if line == self.sandbox_said:
+            return
+        self.sandbox_said = line
+        if iso.strong:
+            log.info("parevo: %s", line)
+            self.client.logmsg(f"parevo: {line}")
+        else:
+            log.warning("parevo: %s", line)
+            kind = types.MessageType.Error if iso.refused else types.MessageType.Warning
+            self.client.message(f"parevo: {line}", kind)
 
     def start(self, force: bool = False) -> None:
         """(Re)discover the toolchain in the background when its settings changed (or ``force``:

@@ -91,8 +91,12 @@ def test_store_roundtrip_and_stale(tmp_path):
     assert not list((tmp_path / "results").glob("*.json")) if (tmp_path / "results").exists() else True
     from parevo.evolution.racecheck import RaceCheckResult
 
+    from parevo.evolution.result import ToolchainInfo
+
+    tc = ToolchainInfo(compiler="/usr/bin/g++", compiler_version="g++ 12", flags=["-O3"], tsan_flags=["-O1"],
+                       parlay_include=None, parlay_version=None, profiler=None)
     rc = RaceCheckResult(status="clean", message="no race", path=anchor.path, function="sum_squares",
-                         loop_start_line=7, loop_end_line=9, content_hash=anchor.content_hash)
+                         loop_start_line=7, loop_end_line=9, content_hash=anchor.content_hash, toolchain=tc)
     store.put(LoopRecord(kind="races", anchor=anchor, race_check=rc, deps={"/nonexistent/x.h": None}))
     again = ResultStore(tmp_path / "results")
     key = record_key(anchor.key, "races")  # a race check has its own key beside the loop's search result

@@ -275,7 +275,7 @@ def test_discover_caches_probes(clean_env, tmp_path, monkeypatch):
 
     def fake_tsan(cxx, kind):
         calls["tsan"] += 1
-        return True, "fake probe"
+        return True, "fake probe", 35 << 40
 
     def fake_perf(perf):
         calls["perf"] += 1
@@ -288,7 +288,7 @@ def test_discover_caches_probes(clean_env, tmp_path, monkeypatch):
     first = discover(settings)
     second = discover(settings)
     assert calls == {"tsan": 1, "perf": 1}
-    assert first.tsan_ok and second.tsan_detail == "fake probe"
+    assert first.tsan_ok and second.tsan_detail == "fake probe" and second.tsan_reserved_bytes == 35 << 40
     assert second.perf == PERF_SOFTWARE
     assert list((tmp_path / "cache" / "probes").glob("tsan-*.json"))
     # another compiler (identity) is probed again; the perf answer is shared
@@ -323,8 +323,9 @@ def test_real_toolchain_is_complete(toolchain):
 @pytest.mark.fast
 @pytest.mark.skipif(not HAS_GXX, reason="needs g++")
 def test_real_tsan_probe_detects_the_race():
-    ok, detail = discovery.probe_tsan(shutil.which("g++"), "gcc")
+    ok, detail, reserved = discovery.probe_tsan(shutil.which("g++"), "gcc")
     assert ok, detail
+    assert reserved is not None and reserved > 1 << 40  # TSan reserves terabytes of shadow
 
 
 @pytest.mark.fast

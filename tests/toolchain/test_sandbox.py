@@ -1,4 +1,4 @@
-"""Tests of parevo.toolchain.sandbox: limits, timeouts, cancellation, env scrubbing."""
+"""Tests of parevo.toolchain.sandbox: limits, timeouts, cancellation, env scrubbing (in both isolations)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from parevo.toolchain.isolation import configure
 from parevo.toolchain.sandbox import (
     OUTPUT_CAP_BYTES,
     SAFE_PATH,
@@ -20,6 +21,15 @@ from parevo.toolchain.sandbox import (
 )
 
 pytestmark = pytest.mark.fast
+
+
+@pytest.fixture(autouse=True, params=["auto", "process-group"])
+def sandbox_mode(request):
+    """Every test runs in bubblewrap namespaces and in the process-group fallback."""
+    iso = configure(request.param)
+    assert iso.strong == (request.param == "auto"), iso.reason
+    yield request.param
+    configure(None)
 
 
 def _alive(pid: int) -> bool:
@@ -39,6 +49,33 @@ def _wait_gone(pid: int, seconds: float = 3.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def _marked(marker: str) -> list[int]:
+    """Live processes (host PIDs) whose command line contains ``marker``: a run's PIDs are its
+    namespace's own, so tests find its processes by what they run."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline and _alive(int(entry)):
+                found.append(int(entry))
+    return found
+
+
+def _unique_sleep() -> str:
+    """``sleep 60.<random digits>``: a command line no other process has."""
+    return f"sleep 60.{os.getpid()}{time.monotonic_ns() % 1_000_000:06d}"
+
+
+def _wait_no_marked(marker: str, seconds: float = 3.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _marked(marker)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
 
 
 def test_exit_status_and_output():
@@ -66,20 +103,23 @@ def test_rusage_is_filled():
 
 
 def test_timeout_kills_process_group_including_grandchildren(tmp_path):
-    script = "sleep 60 & echo $! > grandchild.pid; sleep 60"
+    sleep = _unique_sleep()
+    script = f"{sleep} & echo started > grandchild; {sleep}"
     start = time.monotonic()
     out = run_sandboxed(["/bin/sh", "-c", script], cwd=str(tmp_path), limits=RunLimits(timeout_s=0.5))
     assert time.monotonic() - start < 10
     assert out.timed_out and not out.cancelled
     assert out.signal == signal.SIGKILL and out.returncode is None and not out.ok
-    grandchild = int((tmp_path / "grandchild.pid").read_text())
-    assert _wait_gone(grandchild), f"grandchild {grandchild} survived the timeout"
+    assert (tmp_path / "grandchild").exists()
+    assert not _wait_no_marked(sleep), "a grandchild survived the timeout"
 
 
 def test_leftover_background_process_is_killed_after_normal_exit(tmp_path):
-    out = run_sandboxed(["/bin/sh", "-c", "sleep 60 & echo $! > bg.pid; exit 0"], cwd=str(tmp_path))
+    sleep = _unique_sleep()
+    out = run_sandboxed(["/bin/sh", "-c", f"{sleep} & echo started > bg; exit 0"], cwd=str(tmp_path))
     assert out.ok and not out.timed_out
-    assert _wait_gone(int((tmp_path / "bg.pid").read_text()))
+    assert (tmp_path / "bg").exists()
+    assert not _wait_no_marked(sleep)
 
 
 def test_cancel_event_kills_the_run():

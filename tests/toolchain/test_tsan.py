@@ -9,8 +9,10 @@ import pytest
 
 from parevo.toolchain.compiler import TSAN_LINK_FLAGS, Compiler, tsan_flags
 from parevo.toolchain.discovery import DiscoverySettings, discover
+from parevo.toolchain.sandbox import RunLimits, run_sandboxed
 from parevo.toolchain.tsan import (
     TSAN_EXITCODE,
+    TSAN_HEAP_BYTES,
     Frame,
     parse_frame,
     parse_reports,
@@ -18,6 +20,7 @@ from parevo.toolchain.tsan import (
     run_tsan,
     suppressions_path,
     tsan_env,
+    tsan_limits,
 )
 
 # Real g++ 12 output (std::thread race on a global).
@@ -123,6 +126,7 @@ def test_tsan_env(tmp_path):
         "halt_on_error": "0",
         "second_deadlock_stack": "1",
         "history_size": "4",
+        "allocator_may_return_null": "1",
     }
 
 
@@ -324,3 +328,42 @@ def test_real_race_with_clang(parevo_cache_dir, tmp_path):
     frames = run.reports[0].user_frames
     assert all(f is not None and (f.file, f.line) == ("/tmp/user.cpp", 13) for f in frames)
     assert all(f.col is not None for f in frames)
+
+
+ALLOC = r"""
+#include <cstdio>
+#include <cstdlib>
+int main(int argc, char** argv) {
+  std::size_t mib = std::strtoull(argv[1], nullptr, 10);
+  volatile char* p = static_cast<char*>(std::malloc(mib << 20));
+  if (p == nullptr) { std::printf("refused\n"); return 3; }
+  if (argc > 2) for (std::size_t i = 0; i < (mib << 20); i += 4096) p[i] = 1;  // touch every page
+  std::printf("granted\n");
+  return 0;
+}
+"""
+
+
+@pytest.mark.fast
+def test_tsan_limits_count_the_shadow_reservation_once():
+    assert tsan_limits(None, timeout_s=9).data_bytes is None
+    lim = tsan_limits(35 << 40, timeout_s=9)
+    assert lim.memory_bytes is None and lim.data_bytes == (35 << 40) + TSAN_HEAP_BYTES and lim.timeout_s == 9
+
+
+@pytest.mark.parlay
+def test_an_allocation_over_the_tsan_limit_fails_and_one_under_it_succeeds(compiler, toolchain, tmp_path):
+    """TSan reserves tens of TiB, so RLIMIT_AS cannot bound it; RLIMIT_DATA over the measured reservation can."""
+    assert toolchain.tsan_reserved_bytes and toolchain.tsan_reserved_bytes > 1 << 40, toolchain.tsan_detail
+    out = compiler.build_executable(ALLOC, tsan_flags(toolchain), TSAN_LINK_FLAGS, label="alloc")
+    assert out.ok, out.stderr
+    limits = tsan_limits(toolchain.tsan_reserved_bytes, timeout_s=120)
+
+    def run(mib: int, lim, *touch: str) -> str:
+        res = run_sandboxed([out.output_path, str(mib), *touch], cwd=str(tmp_path), env_extra=tsan_env(tmp_path, 1),
+                            limits=lim)
+        return res.stdout.strip() or res.describe()
+
+    assert run(256, limits, "touch") == "granted"
+    assert run(16 << 10, limits) == "refused"
+    assert run(16 << 10, RunLimits(memory_bytes=None)) == "granted"  # what the TSan stage had before (untouched)

@@ -78,7 +78,7 @@ class Settings(_Model):
       ``target_seconds``, ``check_sizes``, ...). ``min_speedup`` below 1 is
       refused unless the server runs with ``PAREVO_TESTING=1``.
     * ``sandbox``: ``"strict"`` refuses to run compilers and candidates without
-      bubblewrap namespaces; ``"auto"`` (or unset) keeps the mode the server
+      bubblewrap namespaces; ``"auto"`` (the default) keeps the mode the server
       started with (``parevo serve --sandbox``, ``PAREVO_SANDBOX``). Settings
       can come from a cloned workspace, so ``"process-group"`` (weaker) is
       refused here: only the command line or the environment can choose it.
@@ -98,7 +98,7 @@ class Settings(_Model):
     input_spec: str | None = None
     max_queued: int = Field(default=4, ge=0, le=100)
     eval: dict[str, Any] = Field(default_factory=dict)
-    sandbox: Literal["auto", "strict"] | None = None
+    sandbox: Literal["auto", "strict"] = "auto"
 
     @field_validator("threads", mode="before")
     @classmethod

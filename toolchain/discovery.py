@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from .isolation import INSTALL_BWRAP, isolation
 from .models import ToolchainMissing
 from .parlay_release import MANUAL_WAYS, PINNED, known_version, parlay_headers_sha256, read_record, setup_prefix
-from .sandbox import RunLimits, run_sandboxed
+from .sandbox import SAFE_PATH, RunLimits, run_sandboxed
 
 ParlayVia = Literal["setting", "PARLAYLIB_INCLUDE", "compile_commands.json", "cmake prefix", "default include paths",
                     "parevo setup"]
@@ -147,12 +147,25 @@ def default_cache_dir() -> Path:
 # ---------------------------------------------------------------- compiler
 
 
-def _run(argv: list[str], timeout: float = 30, **kw) -> subprocess.CompletedProcess | None:
-    """Run a trusted tool; ``None`` when it cannot be started or times out."""
+def _run(argv: list[str], timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess | None:
+    """Run a trusted tool (``cxx --version``, ``perf stat true``) with ``input`` on its stdin (default
+    ``/dev/null``); ``None`` when it cannot be started or times out.
+
+    It sees the machine as it is (an include folder in your home must show), so it runs in a
+    process group rather than the namespaces, killed with everything it started on timeout and
+    when parevo dies.
+    """
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, errors="replace", **kw)
-    except (OSError, subprocess.TimeoutExpired):
+        out = run_sandboxed(argv, sandbox=isolation("process-group"),
+                            env_extra={"PATH": os.environ.get("PATH", SAFE_PATH)},
+                            limits=RunLimits(timeout_s=timeout, memory_bytes=8 << 30),
+                            stdin=input.encode() if input is not None else None)
+    except OSError:
         return None
+    if out.timed_out:
+        return None
+    code = out.returncode if out.returncode is not None else -(out.signal or 9)
+    return subprocess.CompletedProcess(argv, code, out.stdout, out.stderr)
 
 
 def _probe_compiler(candidate: str) -> tuple[str, str, str] | str:

@@ -325,7 +325,8 @@ def bwrap_argv(bwrap: str, argv: list[str], *, workdir: str, readable: list[str]
 
     ``workdir`` (absolute) is the one writable directory and the working directory; ``readable``
     lists extra paths bound back read-only when they lie in a hidden directory (the paths
-    :func:`paths_in` finds in ``argv`` and ``env``, and :func:`package_dir`, always are).
+    :func:`paths_in` finds in ``argv`` and ``env``, the :func:`install_prefix` of every program
+    among them, and :func:`package_dir`, always are).
     """
     workdir = os.path.abspath(workdir)
     hidden = hidden_dirs()
@@ -333,9 +334,9 @@ def bwrap_argv(bwrap: str, argv: list[str], *, workdir: str, readable: list[str]
            "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--as-pid-1"]
     for d in hidden:
         out += ["--tmpfs", d]
-    wanted = [package_dir(), *paths_in(argv, env), *(readable or [])]
-    if argv and argv[0].startswith("/"):
-        wanted.append(install_prefix(argv[0], hidden))
+    named = paths_in(argv, env)
+    wanted = [package_dir(), *named, *(readable or [])]
+    wanted += [install_prefix(p, hidden) for p in named if os.path.isfile(p) and os.access(p, os.X_OK)]
     binds: list[str] = []
     for p in [q for w in wanted for q in (os.path.abspath(w), os.path.realpath(w))]:
         if _inside(p, workdir) or not any(_inside(p, d) for d in hidden) or not os.path.exists(p):

@@ -355,6 +355,14 @@ def _alive(pid: int) -> bool:
     return not (state.exists() and state.read_text().split(") ")[-1].startswith("Z"))
 
 
+def _cmdline(pid: int) -> str:
+    """The command line of ``pid`` ('' once it is gone: processes come and go while we look)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 @pytest.mark.parametrize("how", ["disconnect", "shutdown"])
 async def test_a_client_that_goes_away_mid_search_kills_its_subprocesses(how, tmp_path, parevo_cache_dir):
     ws = workspace_with(tmp_path / "ws", DATA / HEAVY)
@@ -369,8 +377,7 @@ async def test_a_client_that_goes_away_mid_search_kills_its_subprocesses(how, tm
     seen: set[int] = set()
     for _ in range(300):  # wait until the compiler runs
         seen |= set(descendants(server.pid))
-        if any("cc1plus" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
-               for p in seen if Path(f"/proc/{p}/cmdline").exists()):
+        if any("cc1plus" in _cmdline(p) for p in seen):
             break
         await asyncio.sleep(0.1)
     assert seen, "the search started no subprocess"

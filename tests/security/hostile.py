@@ -315,7 +315,7 @@ def wait_for(predicate, seconds: float, what: str, proc=None):
         if got:
             return got
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
+            out = proc.stdout.read() if proc.stdout is not None and not proc.stdout.closed else ""
             raise AssertionError(f"parevo exited ({proc.returncode}) before {what}: {str(out)[-3000:]}")
         time.sleep(0.02)
     raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")

@@ -62,6 +62,11 @@ class Arena:
         for var in ("PAREVO_SANDBOX", "PAREVO_BWRAP", "PAREVO_LLM_BASE_URL", "PAREVO_LLM_MODEL"):
             self.env.pop(var, None)
 
+    def heavy(self) -> None:
+        """Make the loop's file include ParlayLib, so its compile lasts seconds (long enough to be killed)."""
+        self.src.write_text("#include <parlay/primitives.h>\n" + self.src.read_text())
+        self.line += 1
+
     def values(self, port: int, **more) -> dict:
         return {"token": self.token, "comm": self.comm, "home": self.home, "workspace": self.ws,
                 "cache": self.cache, "port": port, **more}
@@ -157,15 +162,27 @@ def _killed_leaves_nothing(proc: subprocess.Popen, extra: dict[int, int] | None 
     return hostile.survivors(tree, 1.0)
 
 
+def _kill_during_compile(proc: subprocess.Popen) -> dict[int, int]:
+    """Wait until parevo's compiler (``cc1plus``) runs, ``kill -9`` parevo at once (the tree as seen that
+    moment), and return what of that tree still runs a second later."""
+    def compiling() -> dict[int, int]:
+        tree = hostile.descendants(proc.pid)
+        return tree if any(_comm(p) == "cc1plus" for p in tree) else {}
+
+    tree = hostile.wait_for(compiling, 300, "the compiler to start", proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    return hostile.survivors(tree, 1.0)
+
+
 @pytest.mark.parlay
 def test_kill_9_of_evolve_during_a_compile_leaves_nothing(arena):
+    arena.heavy()
     proc = subprocess.Popen([*CLI, "evolve", f"{arena.src}:{arena.line}", "--no-resume", "--cache-dir",
                              str(arena.cache), "--budget", "600", "--quiet"], env=arena.env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        hostile.wait_for(lambda: any(_comm(p) == "cc1plus" for p in hostile.descendants(proc.pid)), 300,
-                         "the compiler to start", proc)
-        left = _killed_leaves_nothing(proc)
+        left = _kill_during_compile(proc)
     finally:
         proc.kill()
     assert left == {}, f"still running a second after kill -9 of parevo evolve: {_describe(left)}"
@@ -192,6 +209,7 @@ def test_kill_9_of_serve_during_a_compile_leaves_nothing(arena):
                               stderr=subprocess.DEVNULL)
     drain = threading.Thread(target=lambda: server.stdout.read(), daemon=True)  # never block its writes
     drain.start()
+    arena.heavy()
     uri = arena.src.as_uri()
 
     def send(method: str, params: dict, ident: int | None = None) -> None:
@@ -208,9 +226,7 @@ def test_kill_9_of_serve_during_a_compile_leaves_nothing(arena):
                                                        "text": arena.src.read_text()}})
         send("workspace/executeCommand", {"command": "parevo.parallelize",
                                           "arguments": [uri, arena.line - 1, None, 1]}, 2)
-        hostile.wait_for(lambda: any(_comm(p) == "cc1plus" for p in hostile.descendants(server.pid)), 300,
-                         "the server's compiler to start")
-        left = _killed_leaves_nothing(server)
+        left = _kill_during_compile(server)
     finally:
         server.kill()
     assert left == {}, f"still running a second after kill -9 of parevo serve: {_describe(left)}"

@@ -163,11 +163,12 @@ def _killed_leaves_nothing(proc: subprocess.Popen, extra: dict[int, int] | None 
 
 
 def _kill_during_compile(proc: subprocess.Popen) -> dict[int, int]:
-    """Wait until parevo's compiler (``cc1plus``) runs, ``kill -9`` parevo at once (the tree as seen that
-    moment), and return what of that tree still runs a second later."""
+    """Wait until parevo's compiler (``cc1plus``) compiles the loop's file (``original.cpp``: seconds
+    with ParlayLib, not a probe's instant), ``kill -9`` parevo at once (the tree as seen that moment),
+    and return what of that tree still runs a second later."""
     def compiling() -> dict[int, int]:
         tree = hostile.descendants(proc.pid)
-        return tree if any(_comm(p) == "cc1plus" for p in tree) else {}
+        return tree if any(_comm(p) == "cc1plus" and "original.cpp" in _cmdline(p) for p in tree) else {}
 
     tree = hostile.wait_for(compiling, 300, "the compiler to start", proc)
     os.kill(proc.pid, signal.SIGKILL)
@@ -235,6 +236,13 @@ def test_kill_9_of_serve_during_a_compile_leaves_nothing(arena):
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
 

@@ -2,7 +2,9 @@
 
 Exit codes: 0 success (a verified rewrite, or ``doctor`` all good); 1 the
 search ended without a verified rewrite (or the loop is not parallelizable);
-2 bad input (file, selection, harness, toolchain); 130 interrupted.
+2 bad input (file, selection, harness, toolchain; a device, FIFO, directory or
+file over ``--max-file-bytes``; ``--sandbox strict`` without namespaces); 130
+interrupted. ``evolve`` says which sandbox runs the candidates once, at start.
 """
 
 from __future__ import annotations

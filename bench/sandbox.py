@@ -5,16 +5,18 @@ rule-based ParlayLib rewrite are built by the harness and timed by the driver
 (``exe time n seed repeats``: the same in-process timer the time stage uses) in
 bubblewrap namespaces and in a plain process group, interleaved ABBA over
 ``--rounds`` rounds at the example's own n (``examples/parevo.inputs.toml``).
-The table gives the median per-call time in each and their ratio (sandboxed /
-plain) with the range of the per-round ratios, then the start-up cost of a
-sandboxed run (``/bin/true``).
+The table gives the median per-call time in each, and the ratio sandboxed /
+plain as the median of the per-round ratios (each round's two runs are adjacent
+in time, so a neighbour's load hits both) with their quartiles; then the
+start-up cost of a sandboxed run (``/bin/true``). The load average is printed
+before and after.
 
 TSan: the shadow reservation the discovery probe measured, the RLIMIT_DATA a
 TSan run gets (reservation + ``TSAN_HEAP_BYTES``), which allocations a TSan
 program is granted under it (in the sandbox), and the peak memory of each
 example's TSan run of its rewrite (``os.wait4``'s max RSS).
 
-    python bench/sandbox.py [--only NAME ...] [--rounds 7] [--threads 2] [--cache-dir DIR]
+    python bench/sandbox.py [--only NAME ...] [--rounds 15] [--threads 2] [--cache-dir DIR]
 
 Figures are printed, not asserted: the machine is shared and noisy; read a
 ratio against its range, and rerun on a quiet machine for tight figures.
@@ -87,7 +89,8 @@ def time_both(exe: str, n: int, repeats: int, threads: int, rounds: int) -> dict
             per[name] = statistics.median(samples)
         ratios.append(per["ns"] / per["pg"])
     ns, pg = statistics.median(got["ns"]), statistics.median(got["pg"])
-    return {"ns": ns, "pg": pg, "ratio": ns / pg, "low": min(ratios), "high": max(ratios)}
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+    return {"ns": ns, "pg": pg, "ratio": statistics.median(ratios), "low": q[0], "high": q[2]}
 
 
 def startup(runs: int = 30) -> tuple[float, float]:
@@ -121,7 +124,7 @@ def tsan_allowance(compiler: Compiler, tc) -> list[tuple[int, str]]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="*", help="example names (file stems)")
-    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds per executable (default 7)")
+    p.add_argument("--rounds", type=int, default=15, help="interleaved rounds per executable (default 15)")
     p.add_argument("--threads", type=int, default=2, help="ParlayLib worker threads (default 2)")
     p.add_argument("--cache-dir", help="compile cache (default: a fresh temporary one)")
     args = p.parse_args(argv)
@@ -130,11 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     require(tc, parlay=True, tsan=True)
     compiler = Compiler(tc, cache)
     iso = isolation("auto")
-    print(f"sandbox: {iso.describe()}; {args.threads} threads; {args.rounds} interleaved rounds per executable")
+    print(f"sandbox: {iso.describe()}; {args.threads} threads; {args.rounds} interleaved rounds per executable; "
+          f"load average {_load()}")
     ns, pg = startup()
     print(f"start-up of /bin/true: {ns * 1000:.1f} ms in namespaces, {pg * 1000:.1f} ms in a process group "
           f"(median of 30)\n")
-    head = (f"{'example':<19} {'what':<24} {'n':>9} {'sandboxed':>10} {'plain':>10} {'ratio':>6}  range"
+    head = (f"{'example':<19} {'what':<24} {'n':>9} {'sandboxed':>10} {'plain':>10} {'ratio':>6}  quartiles"
             f"      TSan max RSS")
     print(head)
     print("-" * len(head))
@@ -173,12 +177,18 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
     if all_ratios:
         print(f"\nsandboxed / plain per-call time over {len(all_ratios)} executables: median "
-              f"{statistics.median(all_ratios):.3f}, min {min(all_ratios):.3f}, max {max(all_ratios):.3f}")
+              f"{statistics.median(all_ratios):.3f}, min {min(all_ratios):.3f}, max {max(all_ratios):.3f}; "
+              f"load average {_load()}")
     print(f"\nThreadSanitizer: shadow reservation {tc.tsan_reserved_bytes / (1 << 40):.2f} TiB (VmData of an empty "
           f"TSan program, {tc.cxx_version}); RLIMIT_DATA = reservation + {TSAN_HEAP_BYTES / GiB:.1f} GiB")
     for mib, answer in tsan_allowance(compiler, tc):
         print(f"  malloc({mib} MiB) + touch every page under TSan: {answer}")
     return 0
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine's state beside every figure)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def tsan_run(ev: Evaluator, tc, source: str, n: int) -> str:

@@ -385,6 +385,38 @@ async def test_server_says_when_candidates_can_read_your_files(tmp_path, parevo_
         await s.stop()
 
 
+@pytest.mark.fast
+async def test_server_setting_can_require_namespaces_but_never_disable_them(tmp_path, parevo_cache_dir):
+    from lsprotocol import types
+    from lsp_session import server_env, start
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    s = await start(ws, parevo_cache_dir, env=server_env(parevo_cache_dir, PAREVO_BWRAP=str(tmp_path / "none")))
+
+    async def said(text: str) -> list:
+        for _ in range(200):
+            got = [m for m in s.client.messages if text in m.message]
+            if got:
+                return got
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"never said {text!r}: {[m.message for m in s.client.messages]}")
+
+    try:
+        [weak] = await said("process group only — candidates can read your files")
+        assert weak.type == types.MessageType.Warning and "is not executable" in weak.message
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"parevo": {"sandbox": "strict"}}))
+        [refused] = await said("no compiler or candidate will run")
+        assert refused.type == types.MessageType.Error
+        s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+            settings={"parevo": {"sandbox": "process-group"}}))
+        [why] = await said("cannot weaken the sandbox")
+        assert "PAREVO_SANDBOX=process-group" in why.message
+    finally:
+        await s.stop()
+
+
 # ====================================================================== files the CLI reads
 
 def _cap_memory() -> None:

@@ -108,7 +108,7 @@ def test_bwrap_argv_binds_back_what_the_program_names_and_nothing_else(tmp_path)
 
 _PROBE = textwrap.dedent("""
     import json, os, socket, sys
-    port, prefix, home = int(sys.argv[1]), sys.argv[2], os.environ["PROBE_HOME"]
+    port, prefix, home, name = int(sys.argv[1]), sys.argv[2], os.environ["PROBE_HOME"], os.environ["PROBE_NAME"]
     seen = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -135,14 +135,14 @@ _PROBE = textwrap.dedent("""
     found = [t[i:i + 60] for t in seen for i in range(len(t)) if t.startswith(prefix, i)]
     print(json.dumps({"procs": sum(p.isdigit() for p in os.listdir("/proc")), "found": found,
                       "net": net, "home": home_listing, "cwd": os.getcwd(), "HOME": os.environ["HOME"],
-                      "write_cwd": can_write("mine"), "write_tmp": can_write("/tmp/parevo-probe-x"),
-                      "write_home": can_write(os.path.join(home, "parevo-probe-x")),
-                      "write_dev": can_write("/dev/shm/parevo-probe-x")}))
+                      "write_cwd": can_write("mine"), "write_tmp": can_write("/tmp/" + name),
+                      "write_home": can_write(os.path.join(home, name)), "write_dev": can_write("/dev/shm/" + name)}))
 """)
 
 
 def test_a_run_sees_no_parevo_no_network_no_home_and_one_writable_folder(tmp_path, monkeypatch):
     secret = f"sk-probe-{time.monotonic_ns()}"  # looked for by its prefix, never by its value
+    name = f"parevo-probe-{os.getpid()}-{time.monotonic_ns()}"  # files it must not be able to make
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -150,11 +150,16 @@ def test_a_run_sees_no_parevo_no_network_no_home_and_one_writable_folder(tmp_pat
     work = tmp_path / "work"
     work.mkdir()
     home = str(Path.home())
+    dropped = [Path(folder) / name for folder in (home, "/tmp", "/dev/shm")]
     try:
         out = run_sandboxed([sys.executable, "-c", _PROBE, str(listener.getsockname()[1]), "sk-probe-"],
-                            cwd=str(work), env_extra={"PROBE_HOME": home})  # a path in argv would be bound back
+                            cwd=str(work), env_extra={"PROBE_HOME": home, "PROBE_NAME": name})  # not argv: a
+        # path named in the arguments is bound back
     finally:
         listener.close()
+        left = [f for f in dropped if f.exists()]
+        for f in left:
+            f.unlink()
     assert out.ok, out.stderr
     seen = json.loads(out.stdout)
     assert seen["procs"] <= 3  # the waiting shell, python; nothing of the machine
@@ -167,7 +172,7 @@ def test_a_run_sees_no_parevo_no_network_no_home_and_one_writable_folder(tmp_pat
     assert seen["cwd"] == str(work) and seen["HOME"] == str(work / HOME_DIR)
     assert seen["write_cwd"] and (work / "mine").exists()
     assert not seen["write_tmp"] and not seen["write_home"] and not seen["write_dev"]
-    assert not (Path(home) / "parevo-probe-x").exists() and not Path("/tmp/parevo-probe-x").exists()
+    assert left == [], "files appeared outside the run's folder"
     assert not (work / HOME_DIR).exists()  # removed after the run
 
 

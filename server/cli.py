@@ -4,7 +4,8 @@ Exit codes: 0 success (a verified rewrite, or ``doctor`` all good); 1 the
 search ended without a verified rewrite (or the loop is not parallelizable);
 2 bad input (file, selection, harness, toolchain; a device, FIFO, directory or
 file over ``--max-file-bytes``; ``--sandbox strict`` without namespaces); 130
-interrupted. ``evolve`` says which sandbox runs the candidates once, at start.
+interrupted. ``evolve`` says which sandbox runs the candidates once: a fallback at
+start, namespaces with the search's first progress line.
 """
 
 from __future__ import annotations
@@ -180,16 +181,15 @@ def _write_reports(result, json_path: str | None, args) -> None:
               f"{faults.sentence(e, 'its copy', 'pass another --json PATH', beside)}", file=sys.stderr)
 
 
-def _sandbox(args) -> int | None:
-    """Apply ``--sandbox`` and say which sandbox runs candidates (once, on stderr; a fallback even
-    with ``--quiet``). Returns 2 when the setting is ``strict`` and namespaces are unavailable."""
+def _sandbox(args) -> tuple[int | None, str | None]:
+    """Apply ``--sandbox``; returns (2 when the setting is ``strict`` and namespaces are unavailable,
+    the line to print once the search starts). A refusal and the fallback's warning are printed at
+    once, on stderr, even with ``--quiet``; namespaces are said by the search's first progress line."""
     iso = configure(args.sandbox)
-    if iso.refused:
+    if iso.refused or not iso.strong:
         print(f"parevo: {iso.status_line()}", file=sys.stderr)
-        return 2
-    if not iso.strong or not args.quiet:
-        print(f"parevo: {iso.status_line()}", file=sys.stderr)
-    return None
+        return (2 if iso.refused else None), None
+    return None, f"parevo: {iso.status_line()}"
 
 
 def _read_inputs(args, path: str) -> str:
@@ -218,7 +218,7 @@ def cmd_evolve(args) -> int:
     except ParevoError as e:
         print(f"parevo: {e}", file=sys.stderr)
         return 2
-    refused = _sandbox(args)
+    refused, said = _sandbox(args)
     if refused is not None:
         return refused
     llm = _llm_settings(args)
@@ -233,8 +233,10 @@ def cmd_evolve(args) -> int:
         llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
         rules=not args.no_rules,
     )
-    note = None if llm is not None else \
-        "parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only"
+    notes = [said] if said else []
+    if llm is None:
+        notes.append("parevo: no LLM endpoint configured: searching rule-based candidates and parameter mutations only")
+    note = "\n".join(notes) or None
     read: list = []  # the site and its facts, made once (the search runs again after a first-use install)
 
     def run(progress, cancel):
@@ -316,11 +318,11 @@ def _cmd_replay(args) -> int:
         except ParevoError as e:
             print(f"parevo: {e}", file=sys.stderr)
             return 2
-    refused = _sandbox(args)
+    refused, said = _sandbox(args)
     if refused is not None:
         return refused
     result = _run_search(lambda progress, cancel: replay(args.replay, cache_dir=args.cache_dir, progress=progress,
-                                                         cancel=cancel), args)
+                                                         cancel=cancel), args, note=said)
     if isinstance(result, int):
         return result
     if result.status != "verified":

@@ -80,7 +80,7 @@ def run_plugin_test(nvim: str, tmp_path: Path, cache_dir: Path) -> dict:
     (ws / ".git").mkdir()  # a root marker: the server's workspace (and its .parevo/ store) is ws
     target = ws / EXAMPLE.name
     shutil.copy(EXAMPLE, target)
-    seed_verified_result(ws)
+    seed_verified_result(ws, config_home=tmp_path / "config")  # signed with the key the server will use
     live = ws / "heavy_sum_live.cpp"
     shutil.copy(EXAMPLE, live)
     out = tmp_path / "out.json"
@@ -215,7 +215,7 @@ def test_setup_with_empty_settings_help_and_hover(nvim, tmp_path, parevo_cache_d
     ws.mkdir()
     (ws / ".git").mkdir()
     shutil.copy(EXAMPLE, ws / EXAMPLE.name)
-    seed_verified_result(ws)
+    seed_verified_result(ws, config_home=tmp_path / "config")  # signed with the key the server will use
     plugin = _plugin_copy(tmp_path)
     out = tmp_path / "out.json"
     env = dict(os.environ, PAREVO_OUT=str(out), PAREVO_FILE=str(ws / EXAMPLE.name), PAREVO_LINE=str(EXAMPLE_LOOP),

@@ -302,7 +302,8 @@ def workspace_with(tmp: Path, *files: Path) -> Path:
 VERIFIED_RECORD = DATA / "heavy_sum.verified.json"
 
 
-def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: str | None = None) -> Path:
+def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: str | None = None,
+                config_home: Path | None = None) -> Path:
     """Put a recorded result (``record_file``, a LoopRecord with ``@FILE@`` for the path) into ``ws``'s
     result store, for the file ``ws / target``.
 
@@ -330,11 +331,22 @@ def seed_record(ws: Path, record_file: Path, target: str, *, compiler_version: s
     info = result.toolchain
     info.compiler_version = compiler_version or tc.cxx_version or info.compiler_version
     info.parlay_version = tc.parlay_version or info.parlay_version
-    # written as the server writes what it stores (ResultStore.put: atomically, and signed once the store signs)
-    ResultStore(ws / ".parevo" / "results").put(rec)
+    # written as the server writes what it stores (ResultStore.put: atomically, signed with the key of the user
+    # whose configuration folder is ``config_home``, the server's XDG_CONFIG_HOME; default: ours)
+    saved = os.environ.get("XDG_CONFIG_HOME")
+    if config_home is not None:
+        os.environ["XDG_CONFIG_HOME"] = str(config_home)
+    try:
+        ResultStore(ws / ".parevo" / "results").put(rec)
+    finally:
+        if config_home is not None:
+            if saved is None:
+                os.environ.pop("XDG_CONFIG_HOME", None)
+            else:
+                os.environ["XDG_CONFIG_HOME"] = saved
     return ws / ".parevo" / "results" / f"{rec.key}.json"
 
 
-def seed_verified_result(ws: Path, *, compiler_version: str | None = None) -> Path:
+def seed_verified_result(ws: Path, *, compiler_version: str | None = None, config_home: Path | None = None) -> Path:
     """Put the recorded verified result of heavy_sum.cpp into ``ws``'s result store (see :func:`seed_record`)."""
-    return seed_record(ws, VERIFIED_RECORD, HEAVY, compiler_version=compiler_version)
+    return seed_record(ws, VERIFIED_RECORD, HEAVY, compiler_version=compiler_version, config_home=config_home)

@@ -1,10 +1,12 @@
 """Run ``parevo evolve`` on every example and print what it found and what it cost.
 
 Per kernel: pattern, verified yes/no, speedup at the available threads (with n;
-``*`` marks an n from ``examples/parevo.inputs.toml``, the size the example's
-``main()`` uses, instead of a calibrated one),
-time to the first verified candidate, candidates evaluated, compile seconds per
-candidate compile. Figures are printed, not asserted: the machine is noisy.
+``*`` marks an n from ``examples/parevo.inputs.toml`` or the example's own
+``main()``, instead of a calibrated one),
+time to the first verified candidate, candidates evaluated, candidates per
+minute of search (throughput), compile seconds per candidate compile, and why
+the search stopped. Figures are printed, not asserted: the machine is noisy;
+the machine's load while it ran is printed at the end.
 
     python bench/examples.py [--only NAME ...] [--cache-dir DIR] [--budget S] [--json PATH]
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -57,6 +60,8 @@ def run_one(path: Path, cache_dir: str, budget: float, threads: int | None) -> d
         "compiles": res.compiles,
         "compile_s_per": round(res.compile_seconds / res.compiles, 1) if res.compiles else None,
         "seconds": round(res.seconds_total, 1),
+        "per_minute": round(len(res.candidates) / max(res.seconds_total, 1e-9) * 60, 2),
+        "stopped_by": getattr(res.search, "stopped_by", None),
         "message": "" if best else res.message[:160],
     }
 
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.cache_dir or tempfile.mkdtemp(prefix="parevo-bench-")
     rows = []
     head = f"{'kernel':<18} {'pattern':<11} {'ok':<3} {'speedup':>8} {'thr':>3} {'n':>10} {'1st(s)':>7} " \
-           f"{'cands':>5} {'cc/s':>5} {'total':>6}  winner / reason"
+           f"{'cands':>5} {'c/min':>5} {'cc/s':>5} {'total':>6} {'stop':<11} winner / reason"
+    load0 = os.getloadavg()[0]
     print(head)
     print("-" * len(head))
     for f in files:
@@ -94,8 +100,15 @@ def main(argv: list[str] | None = None) -> int:
             sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
             print(f"{r['kernel']:<18} {r['pattern']:<11} {'yes' if r['verified'] else 'no':<3} {sp:>8} "
                   f"{r['threads']:>3} {_n(r):>10} {r['first_verified_s'] or '-':>7} {r['candidates']:>5} "
-                  f"{r['compile_s_per'] or '-':>5} {r['seconds']:>6}  {r['winner'] or r['message']}")
+                  f"{r['per_minute']:>5} {r['compile_s_per'] or '-':>5} {r['seconds']:>6} "
+                  f"{r['stopped_by'] or '-':<11} {r['winner'] or r['message']}")
         sys.stdout.flush()
+    done = [r for r in rows if "error" not in r and r["candidates"]]
+    if done:
+        total_c = sum(r["candidates"] for r in done)
+        total_s = sum(r["seconds"] for r in done)
+        print(f"throughput: {total_c} candidates in {total_s:.0f} s = {total_c / total_s * 60:.1f} per minute "
+              f"(load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after, {os.cpu_count()} cores)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

@@ -189,8 +189,9 @@ def _bench(kernel: Kernel, tc: Toolchain, compiler: Compiler, cfg: BenchConfig, 
     if cfg.parevo:
         progress(f"  {kernel.name}: parevo search (budget {cfg.parevo_budget_s:.0f} s, "
                  f"{cfg.parevo_evaluations} candidates)")
-        # the search times its candidates at the benchmark's n (its calibration starts and stops there)
-        search_eval = {**cfg.eval_config(kernel), "n_start": base.n, "n_max": base.n}
+        # the search times its candidates at the benchmark's n (a size setting wins over the kernel's own
+        # call sites and over calibration)
+        search_eval = {**cfg.eval_config(kernel), "timing_n": base.n}
         po = run_parevo(kernel, seed=cfg.seed, threads=P, budget_s=cfg.parevo_budget_s,
                         evaluations=cfg.parevo_evaluations, cache_dir=cache_dir, eval_overrides=search_eval,
                         llm=cfg.llm)

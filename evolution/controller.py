@@ -18,11 +18,14 @@ operator per slot, drawn with the search's own ``random.Random(seed)``:
 The children are then evaluated by the :class:`CascadeRunner` (compile phase
 and measure phase kept apart; answers from the evaluation cache when the
 candidate was seen before), added to the population, and the generation is
-checkpointed. The search stops at ``generations``, on a plateau (the best
-fitness has not improved by ``min_improvement`` for ``patience``
-generations), when a budget runs out (wall seconds, evaluations, LLM
-tokens), when nothing new can be proposed (``exhausted``), on cancel, or, in
-a replay, when the transcript has no reply left.
+checkpointed; between generations, candidates whose timing was
+inconclusive are timed again when the machine is quiet. The search stops at
+``generations``, on a plateau (the best fitness has not improved by
+``min_improvement`` for ``patience`` generations), when the best verified
+rewrite comes within 10 % of the loop's bound (``bound``), when a budget runs
+out (wall seconds, evaluations, LLM tokens), when nothing new can be proposed
+(``exhausted``), on cancel, or, in a replay, when the transcript has no reply
+left. Its whole state is one :class:`~parevo.evolution.state.SearchState`.
 
 ``strategy="best-of-n"`` is the baseline the search must beat: the same
 proposers sampled independently, without selection or feedback: N draws from
@@ -142,6 +145,7 @@ class SearchController:
                                      tournament=settings.tournament, max_fix_attempts=settings.max_fix_attempts)
         self.state = SearchState(llm_usage=self.usage, llm_active=llm is not None)
         self.state.records = runner.records  # one list: the runner appends, checkpoints store it
+        self.state.pending = runner.pending  # inconclusive timings awaiting a quieter machine
         self.resumed_from: int | None = None
         self.taken: set[str] = set()
 
@@ -170,6 +174,7 @@ class SearchController:
         st = self.state
         st.load_rng(self.rng)
         self.runner.records = st.records
+        self.runner.pending = st.pending
         self.runner.seen = {r.id for r in st.records}
         self.runner.first_verified_at = next((r.at_seconds for r in st.records if r.faster), None)
         self.population = Population.restore(st.records, st.population, exploit=self.settings.exploit,
@@ -189,6 +194,7 @@ class SearchController:
         st = self.state
         st.save_rng(self.rng)
         st.records = self.runner.records
+        st.pending = self.runner.pending
         st.population = self.population.state()
         st.llm_seq = self.llm.seq if self.llm is not None else 0
         ckpt.save(self.checkpoint, ckpt.Checkpoint(key=self.key, run_id=self.run_id, finished=finished, state=st))
@@ -337,6 +343,8 @@ class SearchController:
         self.taken.clear()
 
     def _end_generation(self) -> None:
+        if self.runner.pending:
+            self.runner.retime_pending()  # inconclusive timings, when the machine is quiet now
         best = self.population.best_fitness()
         if best > 0 and best > self.state.best_fitness * (1 + self.settings.min_improvement):
             self.state.best_fitness, self.state.stall = best, 0
@@ -370,6 +378,9 @@ class SearchController:
                     self.state.stopped_by = self.runner.stopped_by
                     return self._finish()
                 self._end_generation()
+                if self.runner.stopped_by:
+                    self.state.stopped_by = self.runner.stopped_by
+                    return self._finish()
             while True:
                 if self.state.generation >= s.generations:
                     self.state.stopped_by = "generations"
@@ -383,8 +394,9 @@ class SearchController:
                     break
                 self.state.generation += 1
                 b = self.population.best()
-                self._emit("generation", f"generation {self.state.generation}/{s.generations}: proposing "
-                                         f"{s.children} candidates" + (f" (best {b.fitness:.2f}x)" if b else ""))
+                self._emit("generation", f"proposing {s.children} candidates for generation "
+                                         f"{self.state.generation} of {s.generations}"
+                                         + (f" (best so far {b.fitness:.2f}x)" if b else ""))
                 children = self._propose()
                 if not children and not self.state.llm_active:
                     self.state.stopped_by = "exhausted"
@@ -394,6 +406,9 @@ class SearchController:
                     self.state.stopped_by = self.runner.stopped_by
                     break
                 self._end_generation()
+                if self.runner.stopped_by:  # a re-timed candidate reached the bound
+                    self.state.stopped_by = self.runner.stopped_by
+                    break
                 if self.state.stall >= s.patience:
                     self.state.stopped_by = "plateau"
                     break

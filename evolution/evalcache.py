@@ -166,7 +166,7 @@ class EvalCache:
         if old is not None:
             return fresh.model_copy(update={"n": old.n, "input_bytes": old.input_bytes,
                                             "original_seconds": old.original_seconds,
-                                            "repeats": old.repeats, "n_source": old.n_source,
+                                            "repeats": old.repeats, "n_source": old.n_source, "n_origin": old.n_origin,
                                             "calibration": old.calibration})
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".baseline-", suffix=".tmp")

@@ -157,15 +157,21 @@ def _written_variable(lm: LineMap, rep) -> str | None:
 
 
 def time_feedback(v: StageVerdict) -> str:
-    """Speedup against the thread count with the medians and their range."""
+    """Speedup against the thread count with the medians, its interval and what the verdict was."""
     t = v.timing
     if t is None:
         return v.feedback or v.summary
-    verdict = "faster" if v.passed else "NOT faster enough to be offered"
+    verdict = {"faster": "faster", "inconclusive": "of UNDECIDED speed (the machine was too noisy; it is timed "
+                                                   "again later)"}.get(t.outcome or "", "NOT faster enough to be "
+                                                                                         "offered")
+    split = ""
+    if t.factors is not None:
+        f = t.factors
+        split = (f"; {f.algorithmic:.2f}x from the algorithm (one worker), {f.parallel:.2f}x from the threads "
+                 f"(parallel efficiency {f.efficiency:.0%})")
     return (f"verified (same outputs, no race) and {verdict}: {t.speedup:.2f}x on {t.threads} threads "
-            f"(ideal {t.threads}x; efficiency {t.speedup / max(t.threads, 1):.0%}) at n = {t.n:,}; "
-            f"per call: original {fmt_seconds(t.original_median)}, candidate {fmt_seconds(t.candidate_median)} "
-            f"(median of {len(t.candidate_samples)}, range {t.speedup_low:.2f}x-{t.speedup_high:.2f}x)")
+            f"(ideal {t.threads}x) at n = {t.n:,}; per call: original {fmt_seconds(t.original_median)}, "
+            f"candidate {fmt_seconds(t.candidate_median)} ({t.rounds} rounds, {t.interval_text}){split}")
 
 
 def profile_feedback(rec: CandidateRecord) -> str:
@@ -233,6 +239,6 @@ def figures(rec: CandidateRecord) -> str:
     util = ""
     if p is not None and p.profile is not None and p.profile.call_utilization is not None:
         util = f", {p.profile.call_utilization:.2f} CPUs busy"
-    verdict = "faster" if rec.faster else "not reliably faster: not offered"
-    return (f"{tm.speedup:.2f}x on {tm.threads} threads at n = {tm.n:,} "
-            f"(range {tm.speedup_low:.2f}x-{tm.speedup_high:.2f}x, {verdict}{util})")
+    verdict = ("faster" if rec.faster else "timing undecided: not offered yet" if tm.outcome == "inconclusive"
+               else "not reliably faster: not offered")
+    return f"{tm.speedup:.2f}x on {tm.threads} threads at n = {tm.n:,} ({tm.interval_text}, {verdict}{util})"

@@ -29,7 +29,8 @@ from parevo.toolchain.syntax import captures, pragmas
 from parevo.toolchain.tsan import RaceReport
 from parevo.toolchain.verdicts import RaceRun
 
-from .engine import EvolveRequest, _spec_path, make_config, toolchain_info
+from .engine import EvolveRequest, _spec_path, make_config
+from .session import toolchain_info
 from .result import LoopResult, ToolchainInfo
 from .search import ProgressEvent, ProgressFn
 

@@ -1,14 +1,102 @@
-"""Render an :class:`EvolutionResult` for people: plain text (CLI) and Markdown (hover).
+"""Render an :class:`EvolutionResult` for people: plain text (CLI) and Markdown (hover, ``:ParevoReport``).
 
-Every figure carries its provenance: speedup with threads, input size n, runs,
-medians and spread, compiler and flags, ParlayLib version.
+Both read the same way, top to bottom, in the same words:
+
+1. one headline: what was found (speedup, threads, its 95 % interval), or
+   that nothing was, with the candidates counted by the stage that stopped them;
+2. one provenance line: compiler and version, flags, ParlayLib version,
+   threads, n and where it came from, rounds, how the interval was computed;
+3. the rewrite (diff or code) and its evidence: the speedup split into
+   algorithm and threads, the loop's bound, correctness, races, profile;
+4. the other candidates grouped by the stage that stopped them, one short
+   reason each;
+5. when nothing was verified, what to try next;
+6. the search's figures (candidates per minute, stop reason, caches).
+
+Operator names (``rule:``, ``mut:``, ``llm:``) are explained in
+:data:`OPERATORS_HELP`, which ``parevo evolve --help`` and the README show.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from parevo.toolchain.timing import fmt_seconds
 
 from .result import CandidateRecord, EvolutionResult
+
+OPERATORS_HELP = """\
+candidate names in reports:
+  rule:NAME     a rewrite rule: the loop's pattern mapped to a ParlayLib primitive
+                (e.g. rule:reduce-delayed = parlay::reduce over a delayed sequence)
+  mut:KNOB      a parameter mutation of an earlier candidate (granularity, block
+                size, delayed or materialized sequence, primitive variant)
+  llm:KIND      a rewrite by the LLM: rewrite (first attempt), improve (a verified
+                candidate), fix (a failed one, given its error), combine (two)
+timing verdicts: faster (the 95% interval of the speedup is above the threshold),
+  not faster (below it, measured on a quiet enough machine), inconclusive (machine
+  busy or too noisy: timed again later, never offered and never called not faster)"""
+
+_ORDER = ("compile error", "wrong output", "crash", "out of memory", "hang", "sanitizer crash", "sanitizer report",
+          "data race", "not checkable", "not faster", "timing inconclusive", "profile", "slower")
+
+
+def _timing(rec: CandidateRecord):
+    t = rec.stage("time")
+    return t.timing if t is not None else None
+
+
+def headline(result: EvolutionResult) -> str:
+    """One line: the verified rewrite and its interval, or why there is none."""
+    best = result.best
+    if best is not None:
+        t = _timing(best)
+        line = (f"ParlayLib rewrite verified: {t.speedup:.2f}x faster on {t.thread_text} "
+                f"({t.interval_text}, n = {t.n:,})")
+        return line + ("; search continuing" if result.continuing else "")
+    return result.message
+
+
+def provenance_line(result: EvolutionResult) -> str:
+    """Compiler and version, flags, ParlayLib, threads, n and its origin, rounds, interval method."""
+    tc = result.toolchain
+    parts = []
+    if tc is not None:
+        parts.append(f"compiler: {tc.compiler_version} ({tc.compiler}) {' '.join(tc.flags)}")
+        parts.append(f"ParlayLib: {tc.parlay_version or 'unknown version'}")
+    best = result.best
+    t = _timing(best) if best is not None else None
+    if t is None:
+        timed = [x for x in (_timing(r) for r in result.candidates) if x is not None]
+        t = timed[0] if timed else None
+    if t is not None:
+        parts.append(f"{t.thread_text}; n = {t.n:,} ({size_origin(t)})")
+        if t.outcome is not None:
+            parts.append(f"{t.rounds} rounds x {t.repeats} calls, interleaved; {t.confidence:.0%} interval by "
+                         "bootstrap over the rounds")
+        else:
+            parts.append(f"{t.rounds} rounds x {t.repeats} calls; range from quartiles")
+    elif result.baseline is not None:
+        b = result.baseline
+        parts.append(f"{result.threads} threads; n = {b.n:,}")
+    return "; ".join(parts)
+
+
+def size_origin(t) -> str:
+    """How the timing size was chosen, for people: given by the user or the program
+    (:attr:`TimingResult.n_note`), or calibrated."""
+    return ("n" + t.n_note) if t.n_note else "calibrated: doubled until one call of the original took the target time"
+
+
+def speedup_line(t) -> str:
+    """``1.84x on 2 threads = 1.02x from the algorithm x 1.80x from 2 threads (parallel efficiency 90%)``."""
+    line = f"{t.speedup:.2f}x on {t.thread_text} ({t.interval_text})"
+    f = t.factors
+    if f is not None:
+        line += (f" = {f.algorithmic:.2f}x from the algorithm (one worker) x {f.parallel:.2f}x from "
+                 f"{t.thread_text}; parallel efficiency {f.efficiency:.0%}"
+                 + (" (measured above the thread count: cache effects or noise)" if f.superlinear else ""))
+    return line
 
 
 def evidence_lines(result: EvolutionResult) -> list[str]:
@@ -16,87 +104,122 @@ def evidence_lines(result: EvolutionResult) -> list[str]:
     best, t = result.best, result.best_timing
     if best is None or t is None:
         return []
-    lines = [
-        f"speedup: {t.speedup:.2f}x on {t.threads} threads (range {t.speedup_low:.2f}x-{t.speedup_high:.2f}x "
-        f"from quartiles); parallel efficiency {t.speedup / t.threads:.0%}",
+    lines = [f"speedup: {speedup_line(t)}"]
+    b = result.search.bound
+    if b is not None:
+        stop = result.search.stop_note or (f"{t.speedup / b.bound:.0%} of the {b.describe()}")
+        lines.append(f"bound: {stop}")
+    lines += [
         f"input size: n = {t.n:,} ({t.input_bytes / 2**20:.1f} MiB of inputs; {size_origin(t)})",
-        f"runs: {len(t.candidate_samples)} per variant ({t.rounds} interleaved rounds x {t.repeats}); "
-        f"median original {fmt_seconds(t.original_median)}, rewrite {fmt_seconds(t.candidate_median)}, "
-        f"spread ±{t.spread * 50:.0f}%",
+        f"runs: {t.rounds} interleaved rounds x {t.repeats} calls per variant; median original "
+        f"{fmt_seconds(t.original_median)}, rewrite {fmt_seconds(t.candidate_median)}, spread ±{t.spread * 50:.0f}%"
+        + (f"; machine: {t.machine}" if t.machine else ""),
     ]
-    test = best.stage("test")
-    race = best.stage("race")
-    if test:
-        lines.append(f"correctness: {test.summary}")
-    if race:
-        lines.append(f"races: {race.summary}")
-    prof = best.stage("profile")
-    if prof:
-        lines.append(f"profile: {prof.summary}")
-    tc = result.toolchain
-    if tc:
-        lines.append(f"compiler: {tc.compiler_version} ({tc.compiler}) {' '.join(tc.flags)}")
-        lines.append(f"ParlayLib: {tc.parlay_version or 'unknown version'} at {tc.parlay_include}")
+    for label, stage in (("correctness", "test"), ("races", "race"), ("profile", "profile")):
+        v = best.stage(stage)
+        if v is not None:
+            lines.append(f"{label}: {v.summary}")
     lines.append(f"rewrite: {best.candidate.origin} — {best.candidate.description}")
     return lines
-
-
-def size_origin(t) -> str:
-    """How the timing size was chosen, for people: given by the user (:attr:`TimingResult.n_note`)
-    or calibrated."""
-    return ("n" + t.n_note) if t.n_note else "calibrated: doubled until one call of the original took the target time"
-
-
-def rejected_line(rec: CandidateRecord) -> str:
-    """``origin [id] verdict: reason`` for a candidate that did not win; the verdict names what happened
-    (``wrong output``, ``crash``, ``out of memory``, ``hang``, ``sanitizer crash``, ``data race``, ``not
-    faster``...; :data:`~parevo.toolchain.verdicts.Verdict`), not only the stage it happened at."""
-    failed = rec.stage(rec.rejected_stage) if rec.rejected_stage else None
-    label = failed.label if failed is not None else (rec.rejected_stage or "")
-    return f"{rec.candidate.origin} [{rec.id}] {label}: {rec.reason}"
 
 
 def summary_line(result: EvolutionResult) -> str:
     """One line for a diagnostic or a status bar."""
     t = result.best_timing
     if t is not None:
-        return (f"ParlayLib rewrite verified: {t.speedup:.2f}x faster on {t.threads} threads "
-                f"(n = {t.n:,}, median of {len(t.candidate_samples)} runs)")
+        return (f"ParlayLib rewrite verified: {t.speedup:.2f}x faster on {t.thread_text} "
+                f"(n = {t.n:,}, median of {len(t.candidate_samples)} runs)"
+                + (f"; {t.interval_text}" if t.outcome is not None else "")
+                + ("; search continuing" if result.continuing else ""))
     return result.message
 
 
+def _short_reason(rec: CandidateRecord) -> str:
+    kind = rec.rejection
+    t = _timing(rec)
+    if kind in ("not faster", "timing inconclusive") and t is not None and t.outcome is not None:
+        return f"{t.speedup:.2f}x ({t.interval_text})" + (f": {t.why}" if t.why and kind != "not faster" else "")
+    reason = rec.reason or ""
+    return reason if len(reason) <= 140 else reason[:137] + "..."
+
+
+def rejected_line(rec: CandidateRecord) -> str:
+    """``origin [id] verdict: reason`` for a candidate that did not win, on one line; the verdict names
+    what happened (``wrong output``, ``crash``, ``out of memory``, ``hang``, ``sanitizer crash``, ``data
+    race``, ``not faster``, ``timing inconclusive``...; :data:`~parevo.toolchain.verdicts.Verdict`), not
+    only the stage it happened at."""
+    return f"{rec.candidate.origin} [{rec.id}] {rec.rejection or 'rejected'}: {rec.reason}"
+
+
+def rejected_groups(result: EvolutionResult) -> list[tuple[str, list[str]]]:
+    """Candidates that did not win, grouped by their verdict (``compile error``, ``wrong output``,
+    ``crash``, ``data race``, ``not faster``, ``timing inconclusive``...: what happened, not only the
+    stage), each with one short reason and the last lines the failing run wrote to stderr: ``(title,
+    lines)``."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in result.candidates:
+        if r.id == result.best_id:
+            continue
+        kind = r.rejection or "slower"
+        if kind == "slower":
+            groups[kind].append(f"{r.candidate.origin} [{r.id}] {r.speedup:.2f}x (slower than the winner)")
+            continue
+        groups[kind].append(f"{r.candidate.origin} [{r.id}] {_short_reason(r)}")
+        failed = r.stage(r.rejected_stage)
+        groups[kind] += [f"  stderr: {ln}" for ln in (failed.stderr_tail[-3:] if failed is not None else [])]
+    out = []
+    for kind in sorted(groups, key=lambda k: (_ORDER.index(k) if k in _ORDER else len(_ORDER), k)):
+        title = "verified, slower than the winner" if kind == "slower" else kind
+        n = sum(1 for ln in groups[kind] if not ln.startswith("  "))
+        out.append((f"{title} ({n})", groups[kind]))
+    return out
+
+
+def next_steps(result: EvolutionResult) -> list[str]:
+    """What to try when nothing was verified (empty otherwise)."""
+    if result.status == "verified" or not result.candidates:
+        return []
+    kinds = {r.rejection for r in result.candidates if r.rejected_stage}
+    timed = [t for t in (_timing(r) for r in result.candidates) if t is not None]
+    out = []
+    if "timing inconclusive" in kinds:
+        load = next((t.machine for t in timed if t.outcome == "inconclusive" and t.machine), "")
+        out.append("run again when the machine is quieter" + (f" (during the timings: {load})" if load else "")
+                   + "; inconclusive timings are never offered and never called not faster")
+    if "not faster" in kinds and timed:
+        t = timed[0]
+        out.append(f"time at your program's own size with --timing-n N (now n = {t.n:,}, {size_origin(t)}): a "
+                   "larger n gives the threads more work per fork-join")
+        out.append(f"give it more threads with --threads N (timed on {t.thread_text}) on a machine with more cores")
+    if kinds - {"not faster", "timing inconclusive"} and "llm" not in result.proposers:
+        out.append("configure an LLM endpoint (--llm-model, --llm-base-url) so failed candidates are fixed from "
+                   "their compiler, output and race evidence")
+    if result.search.stopped_by in ("time", "evaluations"):
+        out.append(f"a larger budget (--budget, --max-candidates): the search stopped by {result.search.stopped_by}")
+    return out
+
+
 def render_text(result: EvolutionResult, *, show_diff: bool = True) -> str:
-    """The CLI report: diff, evidence, rejected candidates, search figures."""
+    """The CLI report (see the module docstring)."""
     out: list[str] = []
     loc = f"{result.path}:{result.loop_start_line + 1}"
     out.append(f"{loc}: {result.function}: {result.pattern} loop")
+    out.append(headline(result))
+    prov = provenance_line(result)
+    if prov:
+        out.append(prov)
     if result.status == "verified":
-        out.append(summary_line(result))
         if show_diff:
-            out.append("")
-            out.append(result.diff.rstrip("\n"))
-            out.append("")
+            out += ["", result.diff.rstrip("\n"), ""]
         out.append("evidence:")
         out.extend("  " + ln for ln in evidence_lines(result))
-    else:
-        out.append(result.message)
-    others = [r for r in result.candidates if r.id != result.best_id]
-    if others:
-        out.append(f"other candidates ({len(others)}):")
-        for r in others:
-            if r.rejected_stage:
-                out.append("  rejected: " + rejected_line(r))
-                failed = r.stage(r.rejected_stage)
-                out.extend(f"    stderr: {ln}" for ln in (failed.stderr_tail[-3:] if failed is not None else []))
-            else:
-                out.append(f"  verified: {r.candidate.origin} [{r.id}] {r.speedup:.2f}x (slower than the winner)")
-    if result.candidates:
-        ttf = (f"{result.time_to_first_verified:.1f} s" if result.time_to_first_verified is not None else "none")
-        per = result.compile_seconds / result.compiles if result.compiles else 0.0
-        out.append(
-            f"search: {len(result.candidates)} candidates in {result.seconds_total:.1f} s, first verified at {ttf}; "
-            f"{result.compiles} compiles ({per:.1f} s each), {result.cache_hits} cache hits"
-        )
+    for title, lines in rejected_groups(result):
+        out.append(f"{title}:")
+        out.extend("  " + ln for ln in lines)
+    steps = next_steps(result)
+    if steps:
+        out.append("what to try next:")
+        out.extend("  - " + s for s in steps)
     out.extend(search_lines(result))
     return "\n".join(out)
 
@@ -126,18 +249,24 @@ def llm_line(result: EvolutionResult) -> str:
 
 
 def search_lines(result: EvolutionResult) -> list[str]:
-    """The evolutionary search's figures: generations, stop reason, evaluation cache, LLM, run, notes."""
+    """The search's figures: candidates per minute, stop reason, caches, LLM, run, notes."""
     s = result.search
     out: list[str] = []
-    if result.candidates or s.generations:
-        to_best = f", best after {s.evaluations_to_best} evaluations" if s.evaluations_to_best else ""
+    if result.candidates:
+        ttf = (f"{result.time_to_first_verified:.1f} s" if result.time_to_first_verified is not None else "none")
+        per_min = len(result.candidates) / max(result.seconds_total, 1e-9) * 60
+        stop = s.stop_note or f"stopped by {s.stopped_by or '?'}"
         resumed = (f", resumed after generation {s.resumed_from_generation}"
                    if s.resumed_from_generation is not None else "")
-        out.append(f"{s.strategy}: {s.generations} generation{'s' if s.generations != 1 else ''}, "
-                   f"{s.evaluations} evaluations{to_best}; stopped by {s.stopped_by or '?'}{resumed}")
-        retimed = f"; {s.retimed} verified hits timed again" if s.retimed else ""
-        out.append(f"evaluation cache: {s.eval_cache_hits} of {s.eval_cache_lookups} lookups hit "
-                   f"({s.eval_cache_hit_rate:.0%} hit rate{retimed})")
+        out.append(f"search: {len(result.candidates)} candidates in {result.seconds_total:.1f} s "
+                   f"({per_min:.1f} per minute), first verified at {ttf}; {s.strategy}, {s.generations} "
+                   f"generation{'s' if s.generations != 1 else ''}; {stop}{resumed}")
+        per = result.compile_seconds / result.compiles if result.compiles else 0.0
+        retimed = f", {s.retimed} of them timed again" if s.retimed else ""
+        out.append(f"caches: {result.compiles} compiles ({per:.1f} s each), {result.cache_hits} objects reused "
+                   f"from the compile cache (same source and flags); {s.eval_cache_hits} of {s.eval_cache_lookups} "
+                   f"candidates answered by the evaluation cache (verdicts of earlier runs{retimed})"
+                   + (f"; {s.retimed_inconclusive} inconclusive timings repeated" if s.retimed_inconclusive else ""))
     if result.llm is not None:
         out.append(llm_line(result))
     if result.run_id:
@@ -148,23 +277,28 @@ def search_lines(result: EvolutionResult) -> list[str]:
 
 
 def render_markdown(result: EvolutionResult) -> str:
-    """The hover: evidence, rejected candidates and the rewrite, in Markdown."""
-    md = [f"**parevo** — {summary_line(result)}", ""]
+    """The hover and ``:ParevoReport``: the same sections and words as :func:`render_text`, in Markdown."""
+    md = [f"**parevo** — {headline(result)}", ""]
+    prov = provenance_line(result)
+    if prov:
+        md += [f"_{prov}_", ""]
     ev = evidence_lines(result)
     if ev:
         md += [f"- {ln}" for ln in ev] + [""]
-    others = [r for r in result.candidates if r.id != result.best_id]
-    if others:
-        md.append(f"**{len(result.candidates)} candidates tried**; not chosen:")
-        md += [f"- `{r.candidate.origin}`: {r.reason or f'{r.speedup:.2f}x'}" for r in others]
-        md.append("")
     best = result.best
     if best is not None:
-        md += ["```cpp", best.candidate.code.strip("\n"), "```"]
-    s = result.search
-    if result.candidates:
-        md.append(f"_search: {s.generations} generations, {s.evaluations} evaluations, evaluation cache hit rate "
-                  f"{s.eval_cache_hit_rate:.0%}" + (f"; LLM {result.llm.model}, {result.llm.tokens:,} tokens"
-                                                    if result.llm is not None else "; rules and parameter mutations")
-                  + "_")
-    return "\n".join(md)
+        md += ["```cpp", best.candidate.code.strip("\n"), "```", ""]
+    groups = rejected_groups(result)
+    if groups:
+        md.append(f"**{len(result.candidates)} candidates tried**; not chosen:")
+        for title, lines in groups:
+            md.append(f"- {title}:")
+            md += [f"  - `{ln.split(' ', 1)[0]}` {ln.split(' ', 1)[1] if ' ' in ln else ''}" for ln in lines]
+        md.append("")
+    steps = next_steps(result)
+    if steps:
+        md.append("**What to try next:**")
+        md += [f"- {s}" for s in steps]
+        md.append("")
+    md += [f"_{ln}_" for ln in search_lines(result) if not ln.startswith(("run ", "note: "))]
+    return "\n".join(md).rstrip("\n")

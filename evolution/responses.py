@@ -92,41 +92,37 @@ def parent_function_text(site: ParsedSite, parent: Candidate | None) -> str:
     return raw[:a].decode("utf-8") + reindent(parent.loop_text, site.indent) + raw[b:].decode("utf-8")
 
 
-def _leaves(node, src: bytes) -> list[tuple[str, int, int]]:
-    """``(text, start_byte, end_byte)`` of the tokens of ``node`` (comments included, their whitespace
-    dropped: a re-wrapped comment is the same comment)."""
-    out = []
-    for n in syntax.token_nodes(node):
-        text = syntax.node_text(n, src)
-        out.append(("".join(text.split()) if n.type == "comment" else text, n.start_byte, n.end_byte))
-    return out
+def _norm_lines(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
 def to_loop_level(site: ParsedSite, function_text: str) -> str | None:
     """The new loop text when ``function_text`` differs from the original function only inside
-    the loop, dedented; else None.
-
-    Compared token by token (:func:`parevo.toolchain.syntax.token_nodes`; layout and comment
-    wrapping aside): the tokens before the loop and after it must be the original's, and the
-    new loop is the text between them.
-    """
-    old = _leaves(site.function_node, site.src)
-    pre = [t for t, _s, e in old if e <= site.loop.start_byte]
-    post = [t for t, s, _e in old if s >= site.loop.end_byte]
-    src = function_text.encode("utf-8", errors="surrogatepass")
-    new = _leaves(syntax.parse_bytes(src).root_node, src)
-    if len(new) <= len(pre) + len(post):
+    the loop (compared line by line, whitespace-insensitive), dedented; else None."""
+    raw = site.function_text.encode("utf-8")
+    a = site.loop.start_byte - site.function.start_byte
+    b = site.loop.end_byte - site.function.start_byte
+    pre, post = raw[:a].decode("utf-8"), raw[b:].decode("utf-8")
+    if pre.rstrip(" \t") and not pre.rstrip(" \t").endswith("\n"):
+        return None  # code before the loop on its first line: no clean line boundary
+    if post.split("\n", 1)[0].strip():
+        return None  # code after the loop on its last line
+    pre_n, post_n = _norm_lines(pre), _norm_lines(post)
+    lines = function_text.split("\n")
+    # walk non-blank lines to find where the prefix ends and the suffix starts
+    idx = [i for i, ln in enumerate(lines) if ln.strip()]
+    if len(idx) < len(pre_n) + len(post_n):
         return None
-    if [t for t, _s, _e in new[:len(pre)]] != pre or [t for t, _s, _e in new[len(new) - len(post):]] != post:
+    if [lines[i].strip() for i in idx[:len(pre_n)]] != pre_n:
         return None
-    start = new[len(pre) - 1][2] if pre else 0
-    end = new[len(new) - len(post)][1] if post else len(src)
-    middle = src[start:end].decode("utf-8", errors="surrogatepass")
-    # the loop starts on a line of its own: what follows the prefix on its last line must be blank
-    first, _, rest = middle.partition("\n")
-    if first.strip() or not rest.strip():
+    if post_n and [lines[i].strip() for i in idx[len(idx) - len(post_n):]] != post_n:
         return None
-    return textwrap.dedent(rest.rstrip()).strip("\n")
+    start = idx[len(pre_n) - 1] + 1 if pre_n else 0
+    end = idx[len(idx) - len(post_n)] if post_n else len(lines)
+    middle = "\n".join(lines[start:end]).strip("\n")
+    if not middle.strip():
+        return None
+    return textwrap.dedent(middle)
 
 
 def _take_includes(text: str) -> tuple[str, list[str]]:

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from parevo.toolchain.bound import LoopBound
 from parevo.toolchain.evaluate import Baseline
 from parevo.toolchain.models import LoopFacts
 from parevo.toolchain.site import ParsedSite, SiteInfo
@@ -70,6 +71,20 @@ class CandidateRecord(BaseModel):
     def stage(self, name: str) -> StageVerdict | None:
         """The verdict of stage ``name``, if the candidate reached it."""
         return next((s for s in self.stages if s.stage == name), None)
+
+    @property
+    def rejection(self) -> str:
+        """What stopped the candidate (``""`` when nothing did): the failing stage's verdict
+        (``compile error``, ``wrong output``, ``crash``, ``data race``, ``not faster``, ``timing
+        inconclusive``...: :data:`~parevo.toolchain.verdicts.Verdict`)."""
+        if not self.rejected_stage:
+            return ""
+        failed = self.stage(self.rejected_stage)
+        if failed is None:
+            return self.rejected_stage
+        if failed.verdict is None and failed.timing is not None and failed.timing.outcome == "inconclusive":
+            return "timing inconclusive"
+        return failed.label
 
 
 class MutationRecord(BaseModel):
@@ -159,7 +174,14 @@ class SearchInfo(BaseModel):
 
     ``stopped_by``: ``generations``, ``plateau``, ``evaluations``, ``time``,
     ``tokens``, ``cancelled``, ``exhausted`` (no new candidate could be
-    proposed), ``transcript`` (a replay reached the end of its transcript).
+    proposed), ``transcript`` (a replay reached the end of its transcript),
+    ``bound`` (the best rewrite came within 10 % of ``bound``, the loop's
+    bound on this machine; ``stop_note`` says it in words). ``bound`` is the
+    loop's bound for the best rewrite even when the search stopped for another
+    reason (None when nothing was verified or in a replay). ``inconclusive``
+    counts candidates whose timing stayed inconclusive (never offered, never
+    called "not faster"); ``retimed_inconclusive`` how many timings were
+    repeated because the last was inconclusive.
     ``evaluations_to_best`` counts records up to and including the winner.
     ``eval_cache_hit_rate`` = ``eval_cache_hits / eval_cache_lookups``: a hit
     is a candidate whose verdicts came from the evaluation cache (an earlier
@@ -180,6 +202,10 @@ class SearchInfo(BaseModel):
     resumed_from_generation: int | None = None
     replay_of: str | None = None
     replay_diverged: bool = False
+    bound: LoopBound | None = None
+    stop_note: str = ""
+    inconclusive: int = 0
+    retimed_inconclusive: int = 0
 
 
 class ToolchainInfo(BaseModel):
@@ -221,6 +247,8 @@ class EvolutionResult(LoopResult):
     door applies them to a later version of the document with
     :meth:`edits_for`), ``diff`` their unified diff. Times are seconds from the search
     start; ``time_to_first_verified`` is None when nothing was verified.
+    ``continuing`` is True on the results published while the search still
+    runs (a better rewrite may replace it).
     """
 
     status: Status
@@ -246,6 +274,7 @@ class EvolutionResult(LoopResult):
     llm: LLMUsage | None = None
     mutations: list[MutationRecord] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    continuing: bool = False
 
     @property
     def best(self) -> CandidateRecord | None:

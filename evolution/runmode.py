@@ -145,12 +145,13 @@ class LiveRun(RunMode):
             self.transcript.write(PreparedRecord(baseline=baseline))
         return baseline, None
 
-    def _measured(self, rec: CandidateRecord) -> None:  # the transcript keeps this run's own figures
+    def _measured(self, rec: CandidateRecord, retime: str | None) -> None:  # this run's own figures
         self.transcript.write(MeasuredRecord(id=rec.id, stages=[s for s in rec.stages
-                                                                if s.stage in ("time", "profile")]))
+                                                                if s.stage in ("time", "profile")],
+                                             retime=retime, generation=rec.generation))
 
     def runner_options(self) -> dict:
-        return {"retime": True, "timings": None, "on_measured": self._measured}
+        return {"retime": True, "timings": None, "on_measured": self._measured, "retimings": None}
 
     def llm(self, settings, usage, cancel):
         live = self.llm_client or LLMClient(settings, cancel=cancel)
@@ -192,19 +193,31 @@ class ReplayRun(RunMode):
         """The replay's budget and generations, so it stops where the recorded run stopped.
 
         The search's own stops (generations, plateau, evaluations, tokens, exhaustion) recur by
-        themselves; a stop by the clock or a cancel is reproduced by stopping after as many
-        evaluations. The clock never stops a replay.
+        themselves; a stop by the clock, a cancel or the loop's bound (which depends on this
+        machine's bandwidth) is reproduced by stopping after as many evaluations. The clock never
+        stops a replay.
         """
         evaluations = budget.evaluations
         if self.ends:
             generations = self.ends[-1].generations
-            if self.ends[-1].stopped_by in ("time", "cancelled"):
+            if self.ends[-1].stopped_by in ("time", "cancelled", "bound"):
                 evaluations = self.ends[-1].evaluations
         return Budget(seconds=math.inf, evaluations=evaluations), generations
 
     def timings(self) -> dict[str, list[StageVerdict]]:
-        """The recorded run's own timing and profile verdicts per candidate id (the last one wins)."""
-        return {r.id: list(r.stages) for r in self.records if isinstance(r, MeasuredRecord)}
+        """The recorded run's own first timing and profile verdicts per candidate id."""
+        out: dict[str, list[StageVerdict]] = {}
+        for r in self.records:
+            if isinstance(r, MeasuredRecord) and r.retime is None:
+                out.setdefault(r.id, list(r.stages))
+        return out
+
+    def retimings(self, at_end: bool, generation: int) -> list[tuple[str, list[StageVerdict]]]:
+        """The recorded run's re-timings of inconclusive candidates at the end of ``generation``
+        (``at_end`` False) or of the search, in the order it made them."""
+        kind = "end" if at_end else "generation"
+        return [(r.id, list(r.stages)) for r in self.records if isinstance(r, MeasuredRecord)
+                and r.retime == kind and (at_end or r.generation == generation)]
 
     def plan(self, site: ParsedSite, spec_path: str | None) -> tuple[InputPlan, str | None]:
         text = self.head.input_spec_text
@@ -230,7 +243,7 @@ class ReplayRun(RunMode):
         return self.recorded_baseline, lazy_prepare
 
     def runner_options(self) -> dict:
-        return {"retime": False, "timings": self.timings(), "on_measured": None}
+        return {"retime": False, "timings": self.timings(), "on_measured": None, "retimings": self.retimings}
 
     def llm(self, settings, usage, cancel):
         return TranscriptLLM(exchanges(self.records), None, None, usage)

@@ -32,7 +32,8 @@ class SearchState(BaseModel):
     MAP-Elites grid and fix queue by id; ``notes`` the feedback for the next
     prompt; ``llm_seq`` the number of LLM exchanges made; ``llm_active`` False
     once the endpoint was found unavailable; ``result_notes`` notes for the
-    user's report.
+    user's report; ``pending`` the ids of verified candidates whose timing was
+    inconclusive, to be timed again (shared with the runner too).
     """
 
     generation: int = 0
@@ -48,6 +49,7 @@ class SearchState(BaseModel):
     llm_seq: int = 0
     llm_active: bool = True
     result_notes: list[str] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list)
 
     def save_rng(self, rng: random.Random) -> None:
         """Store ``rng``'s state (JSON-friendly lists)."""

@@ -169,11 +169,18 @@ class SupersedeRecord(BaseModel):
 
 
 class MeasuredRecord(BaseModel):
-    """The timing and profile verdicts this run measured for candidate ``id`` (a replay shows them)."""
+    """The timing and profile verdicts this run measured for candidate ``id`` (a replay shows them).
+
+    ``retime`` is None for the candidate's first measurement in this run; ``"generation"`` for a
+    re-timing of an inconclusive timing at the end of ``generation``, ``"end"`` for one at the end of
+    the search: a replay applies them at the same points.
+    """
 
     type: Literal["measured"] = "measured"
     id: str
     stages: list[StageVerdict] = Field(default_factory=list)
+    retime: Literal["generation", "end"] | None = None
+    generation: int = 0
 
 
 class EndRecord(BaseModel):

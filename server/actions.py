@@ -47,13 +47,15 @@ KINDS = [KIND_REWRITE, KIND_RACES, KIND_FIX]
 
 
 def apply_title(record: LoopRecord) -> str:
-    """``Apply ParlayLib rewrite (1.84x faster)``; a race fix: ``Apply ParlayLib rewrite (race-free, 1.84x faster)``.
+    """``Apply ParlayLib rewrite (1.84x faster)``; a race fix: ``Apply ParlayLib rewrite (race-free, 1.84x faster)``;
+    ``(1.76x faster, search continuing)`` for a rewrite published while its search still runs.
 
     The figure is the winner's timing, the same the diagnostic and the hover show
     (``EvolutionResult.best_timing``)."""
     timing = record.evolution.best_timing if record.evolution else None
     speed = f"{timing.speedup:.2f}x faster" if timing is not None else ""
-    parts = (["race-free"] if record.race_fix else []) + ([speed] if speed else [])
+    going = "search continuing" if record.evolution is not None and record.evolution.continuing else ""
+    parts = (["race-free"] if record.race_fix else []) + ([speed] if speed else []) + ([going] if going else [])
     return "Apply ParlayLib rewrite" + (f" ({', '.join(parts)})" if parts else "")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from parevo.evolution.engine import EvolveRequest, evolve, read_site, replay
 from parevo.evolution.llm import LLMSettings
-from parevo.evolution.report import render_text
+from parevo.evolution.report import OPERATORS_HELP, render_text
 from parevo.evolution.search import Budget, ProgressEvent
 from parevo.toolchain.discovery import DiscoverySettings, ParlayLibMissing, default_cache_dir, discover, doctor
 from parevo.toolchain.facts import analyze
@@ -79,10 +79,11 @@ class ProgressPrinter:
             self.stream.write(self.note + "\n")
             self.note = None
         best = f" | best {e.best_speedup:.2f}x" if e.best_speedup else ""
-        text = f"[{e.elapsed:6.1f}s] {e.stage:<9} {e.tried}/{e.total} {e.message}{best}"
+        text = f"[{e.elapsed:6.1f}s] {e.tried}/{e.total} candidates | {e.stage}: {e.message}{best}"
         if self.tty:
-            self.stream.write("\r\x1b[2K" + text[:200])
-            if e.stage == "done":
+            # a verified rewrite is published at once: it stays on screen while the search goes on
+            self.stream.write("\r\x1b[2K" + (text if e.stage == "verified" else text[:200]))
+            if e.stage in ("done", "verified"):
                 self.stream.write("\n")
         else:
             self.stream.write(text + "\n")
@@ -387,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "work, else a process group, said at start), strict (refuse to run anything without "
                              f"namespaces), process-group (never use namespaces); default: ${MODE_ENV}, else auto")
 
-    e = sub.add_parser("evolve", help="find, verify and measure a ParlayLib rewrite of a loop")
+    e = sub.add_parser("evolve", help="find, verify and measure a ParlayLib rewrite of a loop",
+                       epilog=OPERATORS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("location", type=parse_location, nargs="?", help="FILE:LINE or FILE:START-END (1-based)")
     e.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
     e.add_argument("--apply", action="store_true", help="write the winning rewrite into the file")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from parevo.evolution.report import render_markdown
+from parevo.evolution.report import next_steps, render_markdown
 from parevo.evolution.result import EvolutionResult
 from parevo.toolchain.tsan import RaceReport
 
@@ -85,15 +85,10 @@ def races_markdown(record: LoopRecord, root: str | None = None) -> str:
     return "\n".join(md)
 
 
-_STAGE = {"compile": "did not compile", "test": "wrong output", "race": "data race", "time": "not faster",
-          "profile": "profile"}
-
-
 def _candidate_line(rec) -> str:
-    """`` `origin`: why`` for a rejected candidate, the stage named once (reasons often start with it)."""
-    failed = rec.stage(rec.rejected_stage) if rec.rejected_stage else None
-    label = (failed.label if failed is not None
-             else _STAGE.get(rec.rejected_stage or "", rec.rejected_stage or "rejected"))
+    """`` `origin`: why`` for a rejected candidate, named by its verdict once (reasons often start with it);
+    an inconclusive timing is said as such, never as "not faster"."""
+    label = rec.rejection or "rejected"
     reason = (rec.reason or "").strip()
     why = reason if reason.lower().startswith(label.split()[0].lower()) else f"{label}: {reason}"
     return f"`{rec.candidate.origin}`: {why}"
@@ -109,6 +104,11 @@ def none_verified_markdown(result: EvolutionResult) -> str:
     if n:
         md.append(f"**{n} candidate{'s' if n != 1 else ''} tried**; none was correct, race-free and faster:")
         md += [f"- {_candidate_line(r)}" for r in result.candidates]
+        md.append("")
+    steps = next_steps(result)
+    if steps:
+        md.append("**What to try next:**")
+        md += [f"- {step}" for step in steps]
         md.append("")
     md += [f"- note: {note}" for note in result.notes]
     return "\n".join(md)

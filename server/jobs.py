@@ -1,4 +1,8 @@
-"""The search queue: one search per loop, a bounded queue across loops.
+"""The search queue: one search per loop, a bounded queue across loops, race checks in their own lane.
+
+Race checks (``races``) and searches (``evolve``, ``fix``) run in separate lanes
+(:func:`lane_of`), each with ``max_running`` slots and its own worker threads,
+so a short race check never waits behind a ten-minute search.
 
 A :class:`Job` wraps a blocking callable (``evolve`` or ``check_races``) that
 runs on a worker thread via ``run_in_executor``; the event loop never waits
@@ -45,6 +49,11 @@ _ids = itertools.count(1)
 C = TypeVar("C")
 
 
+def lane_of(kind: str) -> str:
+    """The lane a job kind runs in: ``checks`` for race checks, ``searches`` for everything else."""
+    return "checks" if kind == "races" else "searches"
+
+
 @dataclass(eq=False)
 class Job(Generic[C]):
     """One search or race check of one loop.
@@ -80,7 +89,7 @@ class Job(Generic[C]):
 
 
 class JobQueue:
-    """Run jobs ``max_running`` at a time, with at most ``max_queued`` waiting.
+    """Run jobs ``max_running`` at a time per lane (:func:`lane_of`), with at most ``max_queued`` waiting.
 
     Callbacks, all called on the event loop: ``on_start(job)`` when a job
     leaves the queue, ``on_progress(job, event)`` for each progress event,
@@ -99,7 +108,7 @@ class JobQueue:
         self.on_done = on_done or (lambda job: None)
         self.queued: deque[Job] = deque()
         self.running: dict[int, Job] = {}
-        self.executor = ThreadPoolExecutor(max_workers=max_running, thread_name_prefix="parevo-search")
+        self.executors: dict[str, ThreadPoolExecutor] = {}
         self._tasks: set[asyncio.Task] = set()
         self._closed = False
 
@@ -117,11 +126,15 @@ class JobQueue:
         return next((j for j in self.jobs() if j.token == token), None)
 
     def position(self, job: Job) -> int:
-        """1-based place of a queued job in the queue (0 when not queued)."""
-        for i, j in enumerate(self.queued, start=1):
+        """1-based place of a queued job in its lane's queue (0 when not queued)."""
+        for i, j in enumerate((q for q in self.queued if lane_of(q.kind) == lane_of(job.kind)), start=1):
             if j is job:
                 return i
         return 0
+
+    def running_in(self, lane: str) -> int:
+        """Jobs running in lane ``lane`` (see :func:`lane_of`)."""
+        return sum(1 for j in self.running.values() if lane_of(j.kind) == lane)
 
     # ------------------------------------------------------------ control
     def submit(self, job: Job) -> Job:
@@ -136,7 +149,7 @@ class JobQueue:
         existing = self.find(job.key)
         if existing is not None:
             raise AlreadyRunning(existing)
-        if len(self.running) >= self.max_running and len(self.queued) >= self.max_queued:
+        if self.running_in(lane_of(job.kind)) >= self.max_running and len(self.queued) >= self.max_queued:
             raise QueueFull(f"{len(self.queued)} parevo searches are already waiting; cancel one or wait")
         job.done = asyncio.get_running_loop().create_future()
         self.queued.append(job)
@@ -161,7 +174,8 @@ class JobQueue:
         """Cancel everything and refuse new jobs; worker threads end when their engines return."""
         self._closed = True
         self.cancel_all()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        for ex in self.executors.values():
+            ex.shutdown(wait=False, cancel_futures=True)
 
     def wait_stopped(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds until every running job's worker has returned (any thread,
@@ -174,8 +188,12 @@ class JobQueue:
 
     # ------------------------------------------------------------ internals
     def _pump(self) -> None:
-        while self.queued and len(self.running) < self.max_running and not self._closed:
-            job = self.queued.popleft()
+        for job in list(self.queued):
+            if self._closed:
+                return
+            if self.running_in(lane_of(job.kind)) >= self.max_running:
+                continue
+            self.queued.remove(job)
             job.state = "running"
             job.started = time.monotonic()
             self.running[job.id] = job
@@ -194,7 +212,7 @@ class JobQueue:
 
         try:
             self._safe(self.on_start, job)
-            job.future = self.executor.submit(job.run, progress, job.cancel)
+            job.future = self._executor(lane_of(job.kind)).submit(job.run, progress, job.cancel)
             job.result = await asyncio.wrap_future(job.future)
         except asyncio.CancelledError:
             job.cancel.set()
@@ -205,6 +223,12 @@ class JobQueue:
             self.running.pop(job.id, None)
             self._finish(job)
             self._pump()
+
+    def _executor(self, lane: str) -> ThreadPoolExecutor:
+        if lane not in self.executors:
+            self.executors[lane] = ThreadPoolExecutor(max_workers=self.max_running,
+                                                      thread_name_prefix=f"parevo-{lane}")
+        return self.executors[lane]
 
     def _progress(self, job: Job, event: Any) -> None:
         if job.state != "running":

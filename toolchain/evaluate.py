@@ -24,11 +24,14 @@ returning a :class:`~parevo.toolchain.verdicts.StageVerdict`:
    by :mod:`~parevo.toolchain.blocking`) and at the timing size, ``tsan_runs``
    runs per size with more workers than cores (a race at 2 threads is missed in
    10-20% of runs, toolchain.md), reports mapped to the user's lines.
-4. **time**: original and candidate interleaved over ``rounds`` processes of
-   ``repeats`` timed calls each at the timing size (more calls when one is
-   shorter than ``target_seconds``: :func:`timing_repeats`); a candidate passes when
-   its median speedup is at least ``min_speedup`` and the speedup's quartile
-   range (``TimingResult.speedup_low``) lies above 1.
+4. **time** (:mod:`parevo.toolchain.timestage`): original and candidate
+   interleaved in rounds of one process each, ``repeats`` timed calls per
+   process at the timing size (more calls when one is shorter than
+   ``target_seconds``: :func:`timing_repeats`), the machine's state read around
+   every process; the speedup's 95 % bootstrap interval decides ``faster``
+   (passes), ``not-faster`` or ``inconclusive`` (machine busy or too noisy),
+   with rounds added up to ``max_rounds`` while undecided; a faster candidate
+   is also timed with one worker (algorithmic and parallel factors).
 5. **profile** with what the machine supports (perf stat software counters or
    rusage): CPU utilization and parallel efficiency.
 
@@ -44,7 +47,6 @@ search runs compiles and timing in separate phases.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -63,10 +65,12 @@ from .site import ParsedSite
 from .outputs import CaseOutput, Tolerance, compare, parse_dump
 from .profile import profile_run
 from .sandbox import RunLimits, RunOutcome, run_sandboxed
-from .timing import TimingResult
 from .adversarial import CLASSES, ClassCheck, case_label, class_cases, describe_classes
 from .blocking import read_blocking
+from .machine import MachineReader
 from .racesizes import MIN_CALL_S, RacePlan, max_race_n, race_plan, race_workers, work_size
+from .timestage import json_lines as _json_lines
+from .timestage import time_candidate
 from .tsan import TSAN_EXITCODE, parse_reports, tsan_env, tsan_limits
 from .verdicts import RaceRun, StageVerdict, classify_run, sanitizer_tail, stderr_tail, with_tail
 
@@ -87,9 +91,16 @@ class EvalConfig(BaseModel):
     ``tsan_threads``), 2 runs per race size, inputs of at most ``tsan_max_input_bytes`` per race
     run (ThreadSanitizer needs about 5x the program's memory) and calls estimated at most
     ``tsan_max_call_s`` under ThreadSanitizer; timing medians
-    over 5 interleaved rounds of 3 calls; calibrate until the original takes
+    over 5 interleaved rounds of 3 calls, up to ``max_rounds`` while the
+    verdict is undecided; ``min_speedup`` is the threshold the speedup's
+    interval must clear, ``precision`` the relative half-width below which a
+    quiet measurement that does not clear it is "not faster" (see
+    :func:`parevo.toolchain.timing.decide`); ``one_worker_rounds`` rounds time a
+    faster candidate with one worker; calibrate until the original takes
     ``target_seconds`` per call. ``timing_n`` (elements) fixes the timing size
-    instead (it wins over the input spec's ``timing_n``); a call shorter than
+    instead (it wins over the input spec's ``timing_n``, which wins over
+    ``call_site_n``, a constant size at a call of the function in the program,
+    found at ``call_site_origin``: :mod:`parevo.toolchain.callsizes`); a call shorter than
     ``target_seconds`` is then timed ``repeats x target_seconds / t`` times per
     round (at most ``max_repeats``), so a round still covers the target.
     """
@@ -109,10 +120,15 @@ class EvalConfig(BaseModel):
     n_start: int = 1 << 10
     n_max: int = 1 << 25
     timing_n: int | None = Field(default=None, ge=1)
+    call_site_n: int | None = Field(default=None, ge=1)
+    call_site_origin: str = ""
     rounds: int = 5
+    max_rounds: int = 15
     repeats: int = 3
     max_repeats: int = 200
     min_speedup: float = 1.05
+    precision: float = 0.05
+    one_worker_rounds: int = 3
     seed: int = 1
     run_timeout_s: float = 120.0
     adversarial_sizes: list[int] = Field(default_factory=lambda: [1, 2, 17, 1000, 4099])
@@ -126,8 +142,9 @@ class Baseline(BaseModel):
 
     ``excluded_cases`` lists ``"n:seed"`` cases on which the original itself
     failed (they are not held against a candidate). ``n`` is the timing size
-    and ``n_source`` how it was chosen (``"calibrated"``, ``"input spec"`` or
-    ``"setting"``); ``repeats`` the timed calls per round at that size.
+    and ``n_source`` how it was chosen (``"calibrated"``, ``"input spec"``,
+    ``"setting"`` or ``"call site"``, then ``n_origin`` names the call);
+    ``repeats`` the timed calls per round at that size.
     ``classes`` says, per adversarial value class, whether its cases are among
     ``cases`` (tested) and if not, why (:class:`~parevo.toolchain.adversarial.ClassCheck`).
     """
@@ -136,24 +153,13 @@ class Baseline(BaseModel):
     excluded_cases: list[str] = Field(default_factory=list)
     n: int
     n_source: str = "calibrated"
+    n_origin: str = ""
     repeats: int = 3
     input_bytes: int = 0
     original_seconds: float = 0.0
     calibration: list[dict] = Field(default_factory=list)
     original_compile: CompileOutcome | None = None
     classes: list[ClassCheck] = Field(default_factory=list)
-
-
-def _json_lines(text: str) -> list[dict]:
-    out = []
-    for ln in text.splitlines():
-        ln = ln.strip()
-        if ln.startswith("{"):
-            try:
-                out.append(json.loads(ln))
-            except json.JSONDecodeError:
-                pass
-    return out
 
 
 class Evaluator:
@@ -167,16 +173,24 @@ class Evaluator:
         config: cascade knobs.
         cancel: set it to stop at the next check; running subprocesses are
             killed (process group).
+        machine: reads the machine's state around every timed process
+            (default: this machine's ``/proc``).
+
+    ``deadline`` (a ``time.monotonic()`` value, or None) is the budget's wall:
+    the time stage starts no round that would end after it.
     """
 
     def __init__(self, site: ParsedSite, toolchain: Toolchain, compiler: Compiler, plan: InputPlan,
-                 config: EvalConfig | None = None, cancel: threading.Event | None = None):
+                 config: EvalConfig | None = None, cancel: threading.Event | None = None,
+                 machine: MachineReader | None = None):
         self.site = site
         self.toolchain = toolchain
         self.compiler = compiler
         self.plan = plan
         self.config = config or EvalConfig()
         self.cancel = cancel or threading.Event()
+        self.machine = machine or MachineReader()
+        self.deadline: float | None = None
         self.baseline: Baseline | None = None
         self._expected: dict[str, CaseOutput] = {}
         self._driver_obj: str | None = None
@@ -229,15 +243,17 @@ class Evaluator:
             setattr(self, attr, out.output_path)
             return out.output_path
 
-    def build(self, source: str, *, sanitize: bool = False, label: str = "") -> tuple[CompileOutcome, str | None]:
+    def build(self, source: str, *, sanitize: bool = False, label: str = "",
+              cancel: threading.Event | None = None) -> tuple[CompileOutcome, str | None]:
         """Compile ``source`` and link it with the driver; return the outcome and the executable.
 
-        A failed link is reported as a failed compile outcome (its stderr kept).
+        A failed link is reported as a failed compile outcome (its stderr kept). ``cancel`` (default:
+        the evaluator's) kills the compile when set.
         """
         driver = self._driver(sanitize)
         flags = self.race_flags if sanitize else self.flags
         obj = self.compiler.compile_object(source, flags, label=label,
-                                           timeout_s=self.config.compile_timeout_s, cancel=self.cancel)
+                                           timeout_s=self.config.compile_timeout_s, cancel=cancel or self.cancel)
         if not obj.ok:
             return obj, None
         exe = self.compiler.link([driver, obj.output_path], self._link_flags(sanitize), timeout_s=120)
@@ -460,6 +476,7 @@ class Evaluator:
             classes=classes,
             n=n_time,
             n_source=n_source,
+            n_origin=c.call_site_origin if n_source == "call site" else "",
             repeats=repeats,
             input_bytes=int(last.get("bytes", 0)),
             original_seconds=float(last.get("t", 0.0)),
@@ -469,10 +486,11 @@ class Evaluator:
         return self.baseline
 
     # ---------------------------------------------------------------- stages
-    def compile_stage(self, source: str, label: str = "") -> tuple[StageVerdict, str | None]:
+    def compile_stage(self, source: str, label: str = "",
+                      cancel: threading.Event | None = None) -> tuple[StageVerdict, str | None]:
         """Stage 1: build the optimized variant. Returns the verdict and the executable."""
         t0 = time.monotonic()
-        out, exe = self.build(source, sanitize=False, label=label)
+        out, exe = self.build(source, sanitize=False, label=label, cancel=cancel)
         if exe is None:
             where = f" (line {out.error_line1})" if out.error_line1 else ""
             first = out.first_error or (out.stderr.strip().splitlines() or ["compiler failed"])[-1]
@@ -640,41 +658,9 @@ class Evaluator:
                                     f"({plan.cores} cores; blocks of {plan.block:,}: {plan.block_why}){note}")
 
     def time_stage(self, exe: str) -> StageVerdict:
-        """Stage 4: interleaved timing against the original at the calibrated size."""
-        assert self.baseline is not None and self._original_exe is not None, "prepare() first"
-        t0 = time.monotonic()
-        c, b = self.config, self.baseline
-        orig, cand = [], []
-        nbytes = b.input_bytes
-        for r in range(c.rounds):
-            order = [(self._original_exe, orig), (exe, cand)]
-            if r % 2:
-                order.reverse()  # ABBA: cancels drift in machine load
-            for path, sink in order:
-                self._check_cancel()
-                res = self._run([path, "time", str(b.n), str(c.seed), str(b.repeats)], threads=c.threads)
-                rows = _json_lines(res.stdout)
-                if not res.ok or not rows:
-                    who = "the original" if path == self._original_exe else "the rewrite"
-                    why = ("timed out" if res.timed_out else res.describe())
-                    return StageVerdict(stage="time", passed=False, seconds=time.monotonic() - t0,
-                                        verdict=classify_run(res)[0] if not res.ok else "crash",
-                                        stderr_tail=stderr_tail(res.stderr),
-                                        summary=f"timing run of {who} failed at n = {b.n:,}: {why}",
-                                        feedback=f"timing run failed at n = {b.n}: {why}")
-                sink.extend(float(x) for x in rows[-1]["samples"])
-                nbytes = int(rows[-1].get("bytes", nbytes))
-        tr = TimingResult.from_samples(n=b.n, threads=c.threads, rounds=c.rounds, repeats=b.repeats,
-                                       input_bytes=nbytes, original=orig, candidate=cand, n_source=b.n_source)
-        # faster means: the median speedup reaches min_speedup AND the quartile range lies above 1
-        passed = tr.speedup >= c.min_speedup and tr.speedup_low > 1.0
-        summary = tr.describe() if passed else (
-            f"not faster than the original: {tr.speedup:.2f}x on {tr.threads} threads (n = {tr.n:,}{tr.n_note}, "
-            f"range {tr.speedup_low:.2f}x-{tr.speedup_high:.2f}x; needs a median of at least "
-            f"{c.min_speedup:.2f}x and a range above 1x)"
-        )
-        return StageVerdict(stage="time", passed=passed, seconds=time.monotonic() - t0, timing=tr,
-                            summary=summary, feedback=summary)
+        """Stage 4: noise-aware interleaved timing against the original at the timing size
+        (:func:`parevo.toolchain.timestage.time_candidate`)."""
+        return time_candidate(self, exe)
 
     def profile_stage(self, exe: str) -> StageVerdict:
         """Stage 5: profile a run at the calibrated size (informative; fails only if the run fails)."""
@@ -718,12 +704,15 @@ def _and(items: list[str]) -> str:
 
 def timing_size(config: EvalConfig, plan: object) -> tuple[int | None, str]:
     """The fixed timing size and where it came from: ``(config.timing_n, "setting")``, else the
-    input spec's ``(plan.timing_n, "input spec")``, else ``(None, "calibrated")``."""
+    input spec's ``(plan.timing_n, "input spec")``, else the program's own
+    ``(config.call_site_n, "call site")``, else ``(None, "calibrated")``."""
     if config.timing_n is not None:
         return config.timing_n, "setting"
     spec_n = getattr(plan, "timing_n", None)
     if spec_n is not None:
         return int(spec_n), "input spec"
+    if config.call_site_n is not None:
+        return config.call_site_n, "call site"
     return None, "calibrated"
 
 

@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .splice import TextEdit, apply_edits
-from .syntax import node_text, parse, parse_bytes, token_nodes, walk
+from .syntax import node_text, parse, parse_bytes, walk
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +189,17 @@ def style_for(path: str, source: str) -> tuple[str, str]:
 def _leaf_tokens(source: str) -> list[tuple[str, str]]:
     # rewritten and formatted texts, not the user's document: parsed uncached and uncounted
     src = source.encode("utf-8", errors="surrogatepass")
-    return [(n.type, "".join(node_text(n, src).split()) if n.type in ("comment", "preproc_arg") else node_text(n, src))
-            for n in token_nodes(parse_bytes(src).root_node)]
+    out: list[tuple[str, str]] = []
+    stack = [parse_bytes(src).root_node]
+    while stack:
+        n = stack.pop()
+        if n.child_count == 0 or n.type in ("string_literal", "raw_string_literal", "char_literal",
+                                            "system_lib_string", "preproc_arg"):
+            text = node_text(n, src)
+            out.append((n.type, "".join(text.split()) if n.type in ("comment", "preproc_arg") else text))
+            continue
+        stack.extend(reversed(n.children))
+    return out
 
 
 def same_tokens(a: str, b: str) -> bool:

@@ -35,7 +35,7 @@ STAGES: tuple[Stage, ...] = ("compile", "test", "race", "time", "profile")
 
 Verdict = Literal[
     "passed", "compile error", "wrong output", "crash", "out of memory", "hang", "sanitizer crash",
-    "sanitizer report", "data race", "not faster", "not checkable",
+    "sanitizer report", "data race", "not faster", "timing inconclusive", "not checkable",
 ]
 """What happened to a candidate at a stage.
 
@@ -49,7 +49,10 @@ Verdict = Literal[
 * ``sanitizer report``: ThreadSanitizer reported something other than a data race in user code
   (heap-use-after-free, a signal-unsafe call, a thread leak...);
 * ``data race``: ThreadSanitizer reported a data race with a user frame;
-* ``not faster``: the timing stage's measurement;
+* ``not faster``: the timing stage's measurement (the speedup's interval below the threshold, on a
+  machine quiet enough to tell: :func:`parevo.toolchain.timing.decide`);
+* ``timing inconclusive``: the timing could not decide (the machine was busy, or the rounds too
+  noisy); never offered and never "not faster": the search times it again;
 * ``not checkable``: the stage could not run the candidate where it would show what the stage
   checks (a race check needs a size at which every worker runs blocks of its own).
 """

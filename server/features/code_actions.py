@@ -52,7 +52,7 @@ async def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[
     disabled = ls.toolchain.reason() or await ls.documents.run(uri, site.source, refusal_for, site,
                                                                ls.config.settings.input_spec)
     offer = actions.Offer(uri=uri, version=prepared.version, line=selection.line, end_line=selection.end_line,
-                          site=site, facts=prepared.facts, record=store.get(key),
+                          site=site, facts=prepared.facts, record=ls.stores.record(path, key),
                           job_running=job.state if job else None, disabled_reason=disabled,
                           races=races, race_diagnostics=race_diags)
     if offer.record is not None and offer.record.applicable and not ls.client.resolve_edit:
@@ -84,7 +84,7 @@ async def code_action_resolve(ls: ParevoServer, action: types.CodeAction) -> typ
     path = ls.documents.path_of(uri) if isinstance(uri, str) else None
     if path is None:
         return action
-    record = ls.stores.store_for(path).get(key) if isinstance(key, str) else None
+    record = ls.stores.record(path, key) if isinstance(key, str) else None
     if record is None:
         raise UserError("this parevo result is gone; run the search again")
     source, version = ls.documents.text(uri)

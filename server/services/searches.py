@@ -230,6 +230,8 @@ class Searches:
             progress.report(job.token, types.WorkDoneProgressReport(message="starting", percentage=0))
 
     def _progress(self, job: SearchJob, ev: ProgressEvent) -> None:
+        if ev.stage == "verified" and getattr(ev, "result", None) is not None:
+            self._publish_early(job, ev.result)
         text, pct = progress_text(ev)
         if job.token:
             last = job.context.percentage or 0
@@ -239,6 +241,13 @@ class Searches:
                 message=text, percentage=pct))
         elif ev.stage in ("prepare", "done"):
             self.client.logmsg(f"{job.title}: {text}")
+
+    def _publish_early(self, job: SearchJob, result: EvolutionResult) -> None:
+        """A rewrite verified while the search goes on: show it at once (diagnostic, hover, Apply marked
+        "search continuing") for this session; the search's final result replaces it."""
+        anchor = job.context.anchor
+        self.stores.set_early(anchor, result, race_fix=job.kind == "fix")
+        self.publisher.publish_path(anchor.path)
 
     def _done(self, job: SearchJob) -> None:
         self.client.spawn(self._finish(job))
@@ -271,6 +280,7 @@ class Searches:
         if job.error is not None:
             e = job.error
             if job.cancelled:
+                self._drop_early(ctx)
                 return "cancelled"
             if isinstance(e, ParevoError):
                 message = str(e)
@@ -282,7 +292,9 @@ class Searches:
             self.stores.set_error(ctx.anchor, message)
             self.client.message_once(f"parevo: {message}", types.MessageType.Warning)
             return message
-        if result is None or job.cancelled or getattr(result, "status", None) == "cancelled":
+        kept = isinstance(result, EvolutionResult) and result.best is not None
+        if result is None or getattr(result, "status", None) == "cancelled" or (job.cancelled and not kept):
+            self._drop_early(ctx)  # a rewrite published early goes with its search
             return "cancelled"
         record = LoopRecord(kind="evolve" if isinstance(result, EvolutionResult) else "races", anchor=ctx.anchor,
                             evolution=result if isinstance(result, EvolutionResult) else None,
@@ -290,6 +302,8 @@ class Searches:
                             race_fix=job.kind == "fix")
         message = (evolution_line(result, record.race_fix) if isinstance(result, EvolutionResult)
                    else result.message)
+        if job.cancelled:
+            message = f"cancelled; the best verified rewrite is kept: {message}"
         store = self.stores.store_for(ctx.path)
         try:
             await asyncio.get_running_loop().run_in_executor(self.io, self._save, store, record, ctx)
@@ -303,6 +317,13 @@ class Searches:
         self.stores.clear_error(ctx.anchor.key)
         self.staleness.update_watch()
         return message
+
+    def _drop_early(self, ctx: JobContext) -> None:
+        """Forget the rewrite published while the search ran (the search ended with nothing to keep)."""
+        early = self.stores.errors.get(ctx.anchor.key)
+        if early is not None and early.kind == "evolve":
+            self.stores.clear_error(ctx.anchor.key)
+            self.stores.invalidate(ctx.anchor.path)
 
     def cache_dir(self) -> str:
         """The compile cache searches use (the setting, else the default)."""

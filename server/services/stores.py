@@ -7,6 +7,7 @@ import os
 
 from pygls.uris import to_fs_path
 
+from parevo.evolution.result import EvolutionResult
 from parevo.toolchain.discovery import default_cache_dir
 
 from ..settings import Settings
@@ -18,8 +19,9 @@ from .documents import Documents
 class Stores:
     """Result stores by directory, and what they say about open documents.
 
-    ``errors`` are session-only records (a search that could not run), by
-    loop key; a newer error hides an older stored result of the same loop.
+    ``errors`` are session-only records (a search that could not run, or a
+    rewrite verified while its search still runs), by loop key; such a
+    record hides an older stored result of the same loop.
     ``located`` caches, per document, the records found in its text and the
     version they were found in.
     """
@@ -94,6 +96,19 @@ class Stores:
     def set_error(self, anchor: Anchor, message: str) -> None:
         """Record ``message`` as the loop's session-only error (the caller publishes)."""
         self.errors[anchor.key] = LoopRecord(kind="error", anchor=anchor, error=message)
+        self.invalidate(anchor.path)
+
+    def record(self, path: str, key: str) -> LoopRecord | None:
+        """The loop's result as actions see it: a rewrite published while its search runs, else the stored one."""
+        early = self.errors.get(key)
+        if early is not None and early.kind == "evolve":
+            return early
+        return self.store_for(path).get(key)
+
+    def set_early(self, anchor: Anchor, result: EvolutionResult, race_fix: bool) -> None:
+        """Show ``result``, a rewrite verified while its search still runs, as the loop's session-only
+        record (the caller publishes); the search's final result replaces it (:meth:`clear_error`)."""
+        self.errors[anchor.key] = LoopRecord(kind="evolve", anchor=anchor, evolution=result, race_fix=race_fix)
         self.invalidate(anchor.path)
 
     def clear_error(self, key: str) -> None:

@@ -141,7 +141,8 @@ def test_correct_but_slower_candidate_is_rejected_at_timing(evaluator):
     # the serial loop three times over: same outputs, about 3x the work
     rec = _evaluate(ev, "{\n" + "\n".join([loop] * 3) + "\n}", includes=())
     assert rec.verified and not rec.faster
-    assert rec.rejected_stage == "time" and "not faster than the original" in rec.reason
+    # "not faster", or "inconclusive" when other processes held the cores it could need: never offered
+    assert rec.rejected_stage == "time" and rec.reason.startswith(("not faster:", "timing inconclusive:"))
     assert rec.speedup is not None and rec.speedup < 1.0
 
 
@@ -156,7 +157,8 @@ def test_a_good_rewrite_passes_every_stage_with_evidence(evaluator):
     # 3 rounds of `repeats` calls: 2, or more when the largest allowed n (n_max) is still shorter
     # than the target time per call (timing_repeats keeps each round's total above the target)
     assert t.repeats == ev.baseline.repeats == timing_repeats(ev.config, ev.baseline.original_seconds) >= 2
-    assert len(t.original_samples) == len(t.candidate_samples) == 3 * t.repeats
+    assert t.rounds >= ev.config.rounds
+    assert len(t.original_samples) == len(t.candidate_samples) == t.rounds * t.repeats
 
 
 def test_seen_candidate_is_not_evaluated_twice(evaluator):

@@ -1,23 +1,20 @@
 """The LLM endpoint's state is always reported: up, slow, down (with why), or never contacted.
 
 Runs the search end to end through ``evolve()`` against the loopback OpenAI-compatible server
-of :mod:`llm_fakes`, with the scripted cascade of ``test_search_llm`` (no compiles).
+of :mod:`llm_fakes`, with the scripted cascade of ``conftest`` (no compiles).
 """
 
 from __future__ import annotations
 
 import pytest
 from llm_fakes import FakeOpenAI, closed_port_url
-from test_search_llm import GOOD, evolve_at, fake_cascade, loop_file, request, scripted
+from test_search_llm import GOOD, evolve_at, request, scripted
 
 from parevo.evolution.controller import SearchSettings
-
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.report import render_text
 
 pytestmark = pytest.mark.fast
-
-FIXTURES = (fake_cascade, loop_file)  # pytest fixtures of test_search_llm, used here by name
 
 
 def _llm(url: str, **kw) -> LLMSettings:

@@ -125,15 +125,6 @@ def test_to_loop_level_refuses_when_the_prefix_changed(site):
     assert to_loop_level(site, site.function_text.replace("double s = 0.0;", "double s = 1.0;")) is None
 
 
-def test_to_loop_level_compares_tokens_not_lines(site):
-    loop = "s = parlay::reduce(parlay::map(a, [](double x) { return x * x; }));"
-    fn = site.function_text
-    new = fn.replace(site.loop_text, loop).replace("double s = 0.0;", "double s=0.0;  // the sum")
-    assert to_loop_level(site, new) is None  # a new comment before the loop is a change of the prefix
-    new = fn.replace(site.loop_text, loop).replace("double s = 0.0;", "double   s =\n      0.0;")
-    assert to_loop_level(site, new) == loop  # the same tokens laid out otherwise: only the loop changed
-
-
 def test_includes_are_read_from_the_parse_not_from_string_literals(site):
     code = ('#include <parlay/primitives.h>\n  #include "util.h"  \n'
             'const char* note = R"(\n#include <not/a/header.h>\n)";\ns = parlay::reduce(a);')

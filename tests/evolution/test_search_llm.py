@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_fakes import FakeOpenAI, closed_port_url, fake_prepare, scripted_evaluate
+from llm_fakes import LOOP_LINE, SRC, FakeOpenAI, closed_port_url
 from parevo.evolution.checkpoint import Checkpoint
 from parevo.evolution.controller import SearchController, SearchSettings
 from parevo.evolution.engine import EvolveRequest, evolve, read_site, replay
@@ -27,25 +27,10 @@ from parevo.evolution.report import render_text
 from parevo.evolution.llm import LLMSettings
 from parevo.evolution.search import Budget, CascadeRunner
 from parevo.evolution.transcript import Transcript, TranscriptError
-from parevo.toolchain.discovery import Toolchain
-from parevo.toolchain.evaluate import Evaluator
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.splice import StaleEdits, apply_edits
 
 pytestmark = pytest.mark.fast
-
-SRC = """#include <vector>
-#include <cmath>
-
-double heavy(const std::vector<double>& a) {
-  double s = 0.0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    s += std::sqrt(a[i]) * std::sin(a[i]);
-  }
-  return s;
-}
-"""
-LOOP_LINE = 5  # 0-based
 
 RACY = """A parallel_for is simplest:
 ```cpp
@@ -84,38 +69,6 @@ s += parlay::reduce(parlay::delayed_tabulate(a.size(), [&](size_t i) {
 }), parlay::plus<double>());
 (void)"SPEEDUP(1.5)";
 >>>>>>> REPLACE"""
-
-
-@pytest.fixture
-def fake_cascade(monkeypatch):
-    """No compiles: a fixed baseline and scripted verdicts; a toolchain that needs nothing installed."""
-    monkeypatch.setattr(Evaluator, "prepare", fake_prepare)
-    monkeypatch.setattr(CascadeRunner, "evaluate", scripted_evaluate)
-    calls = {"n": 0}
-    orig = scripted_evaluate
-
-    def counting(self, cand):
-        calls["n"] += 1
-        return orig(self, cand)
-
-    monkeypatch.setattr(CascadeRunner, "evaluate", counting)
-
-    def remeasure(self, rec, cand):  # a verified hit is timed again: here, the same scripted figures
-        calls["retimed"] += 1
-        return rec.with_measurements([s for s in rec.stages if s.stage in ("time", "profile")])
-
-    calls["retimed"] = 0
-    monkeypatch.setattr(CascadeRunner, "measure_again", remeasure)
-    tc = Toolchain(cxx="/usr/bin/true", cxx_version="fake 1.0", parlay_include="/nonexistent/include",
-                   parlay_version="fake", parlay_headers_sha256="0" * 64, tsan_ok=True, tsan_detail="fake")
-    return tc, calls
-
-
-@pytest.fixture
-def loop_file(tmp_path) -> Path:
-    p = tmp_path / "heavy.cpp"
-    p.write_text(SRC)
-    return p
 
 
 def request(loop_file, cache, server_url=None, *, rules=False, generations=2, evaluations=40,
@@ -397,7 +350,8 @@ def test_a_cached_timing_does_not_decide_a_later_run_but_replays_keep_their_own(
                         toolchain=tc)
     assert second.search.eval_cache_hits >= 1 and second.search.retimed == 1 and calls["retimed"] == 1
     assert second.status == "verified" and second.best.speedup == pytest.approx(1.60)
-    assert "1 verified hits timed again" in render_text(second)
+    assert "candidates answered by the evaluation cache (verdicts of earlier runs, 1 of them timed again)" \
+        in render_text(second)
 
     again = replay(first.run_id, cache_dir=str(tmp_path / "cache"), toolchain=tc)
     assert calls["retimed"] == 1  # a replay measures nothing

@@ -39,3 +39,17 @@ def test_a_race_hover_names_the_memory_without_absolute_paths():
     assert "/tmp/" not in md and "/home/dev" not in md and "/usr/local" not in md
     assert "WARNING: ThreadSanitizer" not in md
     assert "Fix data race with ParlayLib" in md
+
+
+def test_an_inconclusive_timing_is_never_called_not_faster_and_the_next_step_is_said():
+    rec = _record("heavy_sum.verified.json", "/w/heavy_sum.cpp")
+    res = rec.evolution
+    for c in res.candidates:
+        t = c.stage("time").timing
+        t.outcome, t.busy, t.machine = "inconclusive", True, "load 9.7 on 2 cores, 1.6 cores busy with other work"
+        c.rejected_stage, c.verified, c.faster = "time", True, False
+        c.reason = "timing inconclusive: 1.40x on 2 threads (95% interval 0.62x-2.30x): machine busy"
+    res.status, res.best_id = "none-verified", None
+    md = hover_markdown(rec)
+    assert "timing inconclusive: 1.40x" in md and "not faster" not in md.split("What to try next")[0]
+    assert "run again when the machine is quieter (during the timings: load 9.7 on 2 cores" in md

@@ -117,14 +117,14 @@ async def test_progress_begin_report_end(searched):
         # a warm cache (an earlier test run): a verified hit is timed again, not compiled or checked again
         assert "time" in stages and any("(verified in an earlier run)" in m for m in reports), reports
     else:
-        assert {"compile", "test", "race", "time"} <= stages, stages
+        assert {"compile", "test", "race", "time"} <= stages, (stages, reports)
     pct = [v.percentage for v in values if v.kind == "report" and v.percentage is not None]
     assert pct == sorted(pct)
     if searched.live:
         assert any("best" in m and "x" in m for m in reports), reports
         assert "ParlayLib rewrite verified" in values[-1].message
-    else:  # the rewrite was correct and race-free, and measured: not faster on this loaded machine
-        assert "not faster" in values[-1].message, values[-1].message
+    else:  # the rewrite was correct and race-free, and measured: not faster (or inconclusive) on this loaded machine
+        assert "not faster" in values[-1].message or "timing inconclusive" in values[-1].message, values[-1].message
 
 
 async def test_speedup_diagnostic(searched):

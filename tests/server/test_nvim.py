@@ -97,7 +97,8 @@ def test_neovim_parallelizes_and_applies_the_rewrite(nvim, tmp_path, parevo_cach
     if res.get("verdict") == "not faster":
         assert res["steps"] == ["initialized", "parallelize requested", "not faster"]
         assert res["diagnostic"]["lnum"] == HEAVY_LOOP
-        assert re.search(r"not faster than the original: \d+\.\d\dx on \d+ threads", res["diagnostic"]["message"])
+        assert re.search(r"no rewrite could be verified: \d+ candidates \(.*(not faster|timing inconclusive)",
+                         res["diagnostic"]["message"])
         return
     assert res["steps"] == ["initialized", "parallelize requested", "diagnostic", "applied", "done"]
     _check_applied(res, ws, toolchain)

@@ -173,7 +173,7 @@ def test_race_diagnostics_at_both_sites_with_related_information():
 
 
 # ---------------------------------------------------------------- jobs
-def _job(key: str, work: float = 0.2, fail: bool = False) -> Job:
+def _job(key: str, work: float = 0.2, fail: bool = False, kind: str = "evolve") -> Job:
     def run(progress, cancel):
         progress({"thread": threading.current_thread().name})
         end = time.monotonic() + work
@@ -185,7 +185,7 @@ def _job(key: str, work: float = 0.2, fail: bool = False) -> Job:
             raise RuntimeError("candidate crashed")
         return f"done {key}"
 
-    return Job(key=key, kind="evolve", title=key, run=run, context=None)
+    return Job(key=key, kind=kind, title=key, run=run, context=None)
 
 
 async def test_queue_one_per_loop_bounded_and_cancellable():
@@ -214,6 +214,19 @@ async def test_queue_one_per_loop_bounded_and_cancellable():
     await asyncio.wait_for(c.done, 5)
     assert c.result == "cancelled" and time.monotonic() - t0 < 2
     q.close()
+
+
+async def test_a_race_check_runs_in_its_own_lane_beside_a_long_search():
+    q = JobQueue(max_running=1, max_queued=4)
+    search = q.submit(_job("s", 30))
+    other = q.submit(_job("s2", 30))
+    check = q.submit(_job("r", 0.05, kind="races"))
+    assert search.state == "running" and other.state == "queued"
+    assert check.state == "running" and q.position(other) == 1  # not behind the searches
+    await asyncio.wait_for(check.done, 5)
+    assert check.result == "done r" and search.state == "running"
+    q.close()
+    await asyncio.wait_for(asyncio.gather(search.done, other.done), 5)
 
 
 # ---------------------------------------------------------------- watch
@@ -284,3 +297,51 @@ async def test_worker_process_supersedes_an_older_version_and_stops_on_cancel():
             await w.run("doc", divmod, 1, 0)  # errors come back as themselves
     finally:
         w.stop()
+
+
+# ---------------------------------------------------------------- results published while a search runs
+async def test_a_rewrite_verified_mid_search_is_shown_at_once_and_kept_when_cancelled(tmp_path):
+    from parevo.evolution.report import render_markdown, summary_line
+    from parevo.server.actions import apply_title
+    from parevo.server.lsp import create_server
+    from parevo.server.services.searches import JobContext
+
+    rec = LoopRecord.model_validate_json((DATA / "heavy_sum.verified.json").read_text())
+    final = rec.evolution
+    ls = create_server()
+    try:
+        ls.config.settings = ls.config.settings.model_copy(update={"result_store": str(tmp_path)})
+        published = []
+        ls.publisher.publish_path = published.append
+        path = rec.anchor.path
+        ctx = JobContext(uri="file://" + path, path=path, prepared=None, anchor=rec.anchor, input_spec=None)
+        job = Job(key=rec.key, kind="evolve", title="t", run=lambda p, c: None, context=ctx)
+        assert ls.stores.record(path, rec.key) is None
+        ls.searches._progress(job, _Verified(final.model_copy(update={"continuing": True})))
+        shown = ls.stores.record(path, rec.key)  # what code actions and resolve offer while the search runs
+        assert published == [path] and shown.evolution.continuing and shown.applicable
+        assert apply_title(shown).endswith("x faster, search continuing)")
+        assert summary_line(shown.evolution).endswith("; search continuing")
+        assert "search continuing" in render_markdown(shown.evolution).splitlines()[0]
+        # the user cancels: the best verified rewrite is kept (stored), the early one replaced
+        job.cancel.set()
+        job.result = final
+        message = await ls.searches._record_outcome(job)
+        assert message.startswith("cancelled; the best verified rewrite is kept: ParlayLib rewrite verified")
+        assert rec.key not in ls.stores.errors
+        assert ls.stores.record(path, rec.key).evolution.best_id == final.best_id
+        # cancelled before anything was verified: nothing kept, and the early record goes too
+        ls.stores.set_early(rec.anchor, shown.evolution, race_fix=False)
+        job.result = final.model_copy(update={"status": "cancelled", "best_id": None})
+        assert await ls.searches._record_outcome(job) == "cancelled" and rec.key not in ls.stores.errors
+    finally:
+        ls.close()
+
+
+class _Verified:
+    """A ``verified`` progress event carrying the result so far (as the engine sends it)."""
+
+    stage, message, tried, total, best_speedup, generation = "verified", "verified", 1, 8, 1.8, 1
+
+    def __init__(self, result):
+        self.result = result

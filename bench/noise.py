@@ -1,0 +1,176 @@
+"""Verdicts on a quiet machine and on a loaded one: does noise ever become "not faster"?
+
+Runs ``parevo evolve`` on the marked loop of every example twice: first as
+the machine is, then with one core kept busy by a load generator (a busy loop
+in its own session, as a browser or a build in another terminal would be:
+with session autogroups, ``nice`` would not shield the timing from it). Each
+run has a fresh cache, so both search and compile from scratch. Per example it
+prints the verdict (the best rewrite's speedup and 95 % interval, or why none
+was verified, with the timing outcomes counted), and the seconds the search
+took, in both runs; then the issue's goals:
+
+* no "not faster" under load that the quiet run contradicts (a candidate the
+  quiet run timed "faster" whose timing under load came out "not faster"
+  rather than "inconclusive");
+* at least 80 % of the quiet run's verified rewrites still verified under load
+  (re-timing included);
+* every simple reduction or map ends within 90 s with its verdict.
+
+The machine's load before each phase and its busy cores during the timings
+are printed: "quiet" means what the machine was, not what it should be.
+Figures are printed, not asserted.
+
+    python bench/noise.py [--only NAME ...] [--budget S] [--phases quiet loaded] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from parevo.evolution.engine import EvolveRequest, evolve, read_site
+from parevo.evolution.search import Budget
+from parevo.toolchain.facts import analyze
+from parevo.toolchain.machine import MachineReader
+from parevo.toolchain.parsing import find_marked_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+SIMPLE = {"reduction", "map"}  # the patterns the 90 s goal is about
+
+
+class LoadGenerator:
+    """One busy process in its own session (one core's worth of load), stopped by :meth:`stop`."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True:\n    pass\n"], start_new_session=True,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def run_one(path: Path, budget: float, cache_dir: str) -> dict:
+    """Search the marked loop of ``path``; return its verdict, interval, outcomes and seconds."""
+    src = path.read_text()
+    (line,) = find_marked_lines(src)[:1]
+    t0 = time.monotonic()
+    load = os.getloadavg()[0]
+    try:
+        site = read_site(str(path), line)
+        res = evolve(site, analyze(site), EvolveRequest(budget=Budget(seconds=budget), cache_dir=cache_dir,
+                                                        resume=False))
+    except Exception as e:  # report and go on
+        return {"kernel": path.stem, "error": f"{type(e).__name__}: {e}", "seconds": time.monotonic() - t0,
+                "load": load}
+    outcomes = {"faster": 0, "not-faster": 0, "inconclusive": 0}
+    by_id: dict[str, str] = {}
+    foreign = []
+    for r in res.candidates:
+        v = r.stage("time")
+        if v is not None and v.timing is not None:
+            if v.timing.outcome in outcomes:
+                outcomes[v.timing.outcome] += 1
+                by_id[r.id] = v.timing.outcome
+            foreign += [c.foreign_cores for c in v.timing.candidate_conditions if c.foreign_cores is not None]
+    best = res.best
+    t = best.stage("time").timing if best else None
+    return {
+        "kernel": path.stem, "pattern": res.pattern, "status": res.status,
+        "speedup": round(best.speedup, 2) if best else None,
+        "interval": [round(t.speedup_low, 2), round(t.speedup_high, 2)] if t else None,
+        "outcomes": outcomes, "by_id": by_id, "stopped_by": res.search.stopped_by, "stop_note": res.search.stop_note,
+        "candidates": len(res.candidates), "seconds": round(time.monotonic() - t0, 1), "load": round(load, 2),
+        "foreign_cores": round(sorted(foreign)[len(foreign) // 2], 2) if foreign else None,
+        "message": "" if best else res.message[:120],
+    }
+
+
+def verdict(row: dict) -> str:
+    if "error" in row:
+        return "error"
+    if row["status"] == "verified":
+        lo, hi = row["interval"]
+        return f"{row['speedup']:.2f}x [{lo:.2f}-{hi:.2f}]"
+    if row["status"] == "not-parallelizable":
+        return "not parallelizable"
+    o = row["outcomes"]
+    return f"none ({o['not-faster']} nf, {o['inconclusive']} inc)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", help="example names (file stems)")
+    p.add_argument("--budget", type=float, default=600.0, help="seconds per search (the CLI's default: 600)")
+    p.add_argument("--phases", nargs="*", default=["quiet", "loaded"], choices=["quiet", "loaded"])
+    p.add_argument("--json", help="also write the rows as JSON")
+    args = p.parse_args(argv)
+    files = sorted((ROOT / "examples").glob("*.cpp"))
+    if args.only:
+        files = [f for f in files if f.stem in args.only]
+    reader = MachineReader()
+    rows: dict[str, dict[str, dict]] = {}
+    for phase in args.phases:
+        load = LoadGenerator() if phase == "loaded" else None
+        idle = reader.idle_cores(1.0)
+        print(f"== {phase}: load average {os.getloadavg()[0]:.2f}, idle cores {idle if idle is not None else '?'} "
+              f"of {reader.cores}" + (" (with the load generator)" if load else ""), flush=True)
+        try:
+            for f in files:
+                cache = tempfile.mkdtemp(prefix=f"parevo-noise-{phase}-")
+                try:
+                    row = run_one(f, args.budget, cache)
+                finally:
+                    shutil.rmtree(cache, ignore_errors=True)
+                rows.setdefault(f.stem, {})[phase] = row
+                print(f"  {f.stem:<18} {verdict(row):<32} {row['seconds']:>6} s  load {row['load']:>5}  other work: "
+                      f"{row.get('foreign_cores', '-')} cores  {row.get('stop_note') or row.get('stopped_by') or ''}",
+                      flush=True)
+        finally:
+            if load is not None:
+                load.stop()
+    print()
+    print(f"{'example':<18} {'pattern':<11} {'quiet':<30} {'s':>6}  {'loaded':<30} {'s':>6}")
+    contradictions, kept, quiet_verified, slow_simple = [], 0, 0, []
+    for name, by in rows.items():
+        q, ld = by.get("quiet"), by.get("loaded")
+        pattern = (q or ld or {}).get("pattern", "?")
+        print(f"{name:<18} {pattern:<11} {verdict(q) if q else '-':<30} {q['seconds'] if q else '-':>6}  "
+              f"{verdict(ld) if ld else '-':<30} {ld['seconds'] if ld else '-':>6}")
+        if q and q.get("status") == "verified":
+            quiet_verified += 1
+            if ld and ld.get("status") == "verified":
+                kept += 1
+        if q and ld:  # a rewrite faster on the quiet machine, "not faster" on the loaded one
+            for cid, outcome in ld.get("by_id", {}).items():
+                if outcome == "not-faster" and q.get("by_id", {}).get(cid) == "faster":
+                    contradictions.append(f"{name} [{cid}]")
+        for ph, r in (("quiet", q), ("loaded", ld)):
+            if r and r.get("pattern") in SIMPLE and r.get("seconds", 0) > 90:
+                slow_simple.append(f"{name} ({ph}, {r['seconds']} s)")
+    print()
+    print(f"'not faster' under load where the quiet run verified: {', '.join(contradictions) or 'none'}")
+    if quiet_verified and "loaded" in args.phases:
+        print(f"quiet run's verified rewrites still verified under load: {kept}/{quiet_verified} "
+              f"({kept / quiet_verified:.0%}; goal 80%)")
+    print(f"simple reductions and maps over 90 s: {', '.join(slow_simple) or 'none'}")
+    over = [(r["seconds"] - args.budget, f"{name} ({ph})") for name, by in rows.items() for ph, r in by.items()]
+    if over:
+        worst, who = max(over)
+        print(f"budget {args.budget:.0f} s: longest search {args.budget + worst:.1f} s ({who}): "
+              + (f"{worst:.1f} s over the budget" if worst > 0 else f"{-worst:.1f} s inside it"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

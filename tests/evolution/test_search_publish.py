@@ -1,0 +1,170 @@
+"""Results as soon as they are verified, cancel keeping them, inconclusive timings, the bound and the
+report, through ``evolve()`` with the scripted cascade of :mod:`test_search_llm` (no compiles)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from llm_fakes import FakeOpenAI
+from parevo.evolution.controller import SearchSettings
+from parevo.evolution.report import OPERATORS_HELP, render_markdown, render_text, summary_line
+from parevo.evolution.search import CascadeRunner
+from parevo.evolution.session import SearchSession
+from test_search_llm import GOOD, evolve_at, request, scripted
+
+pytestmark = pytest.mark.fast
+
+REAL_BOUND_OF = SearchSession.bound_of  # the fixture replaces it (no bound stop elsewhere)
+
+
+def good(speedup: float, tag: str = "", *marks: str) -> str:
+    """The scripted good reply at ``speedup``, told apart by ``tag``, with ``marks`` (``BUSY``) for the
+    scripted cascade, each as a C++ statement (a reply must parse)."""
+    marked = "".join(f'(void)"{m}"; ' for m in marks)
+    return GOOD.replace("SPEEDUP(1.8)", f"SPEEDUP({speedup})").replace(
+        "(void)", f"int tag_{tag or str(speedup).replace('.', '_')} = 0; {marked}(void)", 1)
+
+
+def _run(loop_file, tmp_path, tc, replies, *, progress=None, cancel=None, generations=2, threads=None,
+         evaluations=40):
+    with FakeOpenAI(scripted(replies)) as srv:
+        req = request(loop_file, tmp_path / "cache", srv.base_url, generations=generations, evaluations=evaluations,
+                      search=SearchSettings(children=1, p_llm=1.0, p_fix=0.0, p_combine=0.0, patience=9))
+        req.threads = threads
+        return evolve_at(loop_file, req, progress=progress, cancel=cancel, toolchain=tc)
+
+
+def test_the_first_verified_rewrite_is_published_at_once_and_replaced_by_a_better_one(fake_cascade, loop_file,
+                                                                                   tmp_path):
+    tc, _ = fake_cascade
+    events = []
+    res = _run(loop_file, tmp_path, tc, [good(1.3), good(1.2), good(1.7)], progress=events.append)
+    pub = [e for e in events if e.stage == "verified"]
+    assert [e.best_speedup for e in pub] == [pytest.approx(1.3), pytest.approx(1.7)]
+    first = pub[0].result
+    assert first.continuing and first.status == "verified" and first.best.speedup == pytest.approx(1.3)
+    assert first.edits and "parlay::reduce" in first.diff
+    assert summary_line(first).endswith("; search continuing") and "(search continuing)" in pub[0].message
+    # published before the next candidates were evaluated, and the search went on
+    stages = [e.stage for e in events]
+    assert stages.index("verified") < max(i for i, s in enumerate(stages) if s == "candidate")
+    assert not res.continuing and res.best.speedup == pytest.approx(1.7) and len(res.candidates) == 3
+
+
+def test_cancel_keeps_the_best_verified_rewrite(fake_cascade, loop_file, tmp_path):
+    tc, _ = fake_cascade
+    cancel = threading.Event()
+
+    def progress(e):
+        if e.stage == "verified":
+            cancel.set()
+
+    res = _run(loop_file, tmp_path, tc, [good(1.4), good(1.9)], progress=progress, cancel=cancel)
+    assert res.search.stopped_by == "cancelled"
+    assert res.status == "verified" and res.best.speedup == pytest.approx(1.4) and res.edits
+
+
+def test_an_inconclusive_timing_is_never_offered_and_is_timed_again_at_the_end(fake_cascade, loop_file,
+                                                                             tmp_path, monkeypatch):
+    tc, calls = fake_cascade
+    calls["idle_cores"] = 0.0  # the machine stays busy
+    res = _run(loop_file, tmp_path, tc, [good(1.8, "b", "BUSY")], generations=0)
+    (rec,) = res.candidates
+    assert calls["retimed"] == 1  # not between generations (busy), once at the end of the search
+    assert res.status == "none-verified" and res.best is None and rec.rejection == "timing inconclusive"
+    assert res.search.inconclusive == 1 and res.search.retimed_inconclusive == 1
+    text = render_text(res)
+    assert "no rewrite could be verified: 1 candidates (1 timing inconclusive)" in text
+    assert "timing inconclusive (1):" in text and "not faster" not in text.split("what to try next")[0]
+    assert "run again when the machine is quieter" in text
+
+    # on a quieter machine at the end the same candidate is verified
+    monkeypatch.setattr(CascadeRunner, "measure_again", _quiet_again(calls))
+    res2 = _run(loop_file, tmp_path / "2", tc, [good(1.8, "b", "BUSY")], generations=0)
+    assert res2.status == "verified" and res2.best.speedup == pytest.approx(1.8)
+
+
+def test_a_search_that_used_all_its_evaluations_still_times_its_inconclusive_candidate_again(
+        fake_cascade, loop_file, tmp_path, monkeypatch):
+    tc, calls = fake_cascade
+    calls["idle_cores"] = 0.0
+    monkeypatch.setattr(CascadeRunner, "measure_again", _quiet_again(calls))
+    res = _run(loop_file, tmp_path, tc, [good(1.8, "b", "BUSY"), good(1.3)], generations=2, evaluations=1)
+    assert res.search.stopped_by == "evaluations" and calls["retimed"] == 1
+    assert res.status == "verified" and res.best.speedup == pytest.approx(1.8)
+
+
+def test_the_search_stops_at_the_bound_and_says_so(fake_cascade, loop_file, tmp_path, monkeypatch):
+    tc, _ = fake_cascade
+    # the real bound: 2 threads (no bandwidth: the fixture's probe measures nothing)
+    monkeypatch.setattr(SearchSession, "bound_of", REAL_BOUND_OF)
+    res = _run(loop_file, tmp_path, tc, [good(1.3), good(1.85), good(1.95)], threads=2)
+    assert res.search.stopped_by == "bound" and len(res.candidates) == 2
+    assert res.search.stop_note == "1.85x of a 2.00x bound (2 threads): stopped"
+    assert "bound: 1.85x of a 2.00x bound (2 threads): stopped" in render_text(res)
+
+
+def test_the_report_reads_in_ten_seconds_and_the_hover_says_the_same(fake_cascade, loop_file, tmp_path):
+    tc, _ = fake_cascade
+    res = _run(loop_file, tmp_path, tc, [good(1.6), good(0.7), "```cpp\n{ NOCOMPILE s = 1; }\n```"],
+               generations=2)
+    text = render_text(res).splitlines()
+    assert text[1].startswith("ParlayLib rewrite verified: 1.60x faster on 2 threads (95% interval 1.60x-1.60x")
+    prov = text[2]
+    for fact in ("compiler: fake 1.0", "-O3", "ParlayLib: fake", "threads", "n = 1,048,576",
+                 "rounds x 2 calls", "95% interval by bootstrap over the rounds"):
+        assert fact in prov, fact
+    joined = "\n".join(text)
+    assert "not faster (1):" in joined and "compile error (1):" in joined
+    assert sum("0.70x" in ln for ln in text) == 1  # each rejection once, not repeated in the headline
+    assert "per minute" in joined and "candidates answered by the evaluation cache" in joined
+    md = render_markdown(res)
+    for same in (text[1], prov, "not faster (1):", "compile error (1):"):
+        assert same in md, same
+
+
+def test_operator_names_are_explained_in_help_and_readme(capsys):
+    from pathlib import Path
+
+    from parevo.server.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["evolve", "--help"])
+    out = capsys.readouterr().out
+    for op in ("rule:NAME", "mut:KNOB", "llm:KIND", "inconclusive"):
+        assert op in out and op in OPERATORS_HELP
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "rule:NAME" in readme and "mut:KNOB" in readme and "llm:KIND" in readme
+
+
+def _quiet_again(calls):
+    def quiet(self, rec, cand):
+        calls["retimed"] += 1
+        stages = [s.model_copy(deep=True) for s in rec.stages if s.stage in ("time", "profile")]
+        t = stages[0].timing
+        t.busy, t.outcome, t.why = False, "faster", "the whole interval is above the 1.05x needed"
+        stages[0].passed, stages[0].summary = True, t.verdict_text()
+        return rec.with_measurements(stages)
+    return quiet
+
+
+def test_a_replay_applies_the_recorded_re_timings_where_the_run_made_them(fake_cascade, loop_file, tmp_path,
+                                                                          monkeypatch):
+    """Generation 0's candidate is inconclusive (generation 1's prompt says so) and is re-timed faster
+    at the end of the search. The replay serves the first timing during the search and the re-timing
+    at the end, so its prompts are the recorded ones and its result the same."""
+    from parevo.evolution.engine import replay
+
+    tc, calls = fake_cascade
+    calls["idle_cores"] = 0.0  # busy between generations: the re-timing happens at the end
+    monkeypatch.setattr(CascadeRunner, "measure_again", _quiet_again(calls))
+    first = _run(loop_file, tmp_path, tc, [good(1.8, "b", "BUSY"), good(1.3)], generations=1)
+    assert calls["retimed"] == 1 and first.status == "verified" and first.best.speedup == pytest.approx(1.8)
+    assert first.search.retimed_inconclusive == 1
+    calls["idle_cores"] = 2.0  # the replay does not depend on the machine's state
+    again = replay(first.run_id, cache_dir=str(tmp_path / "cache"), toolchain=tc)
+    assert calls["retimed"] == 1  # a replay measures nothing
+    assert not again.search.replay_diverged and again.best_id == first.best_id
+    assert [r.rejection for r in again.candidates] == [r.rejection for r in first.candidates]

@@ -8,8 +8,9 @@ Both read the same way, top to bottom, in the same words:
    threads, n and where it came from, rounds, how the interval was computed;
 3. the rewrite (diff or code) and its evidence: the speedup split into
    algorithm and threads, the loop's bound, correctness, races, profile;
-4. the other candidates grouped by the stage that stopped them, one short
-   reason each;
+4. the other candidates grouped by the stage that stopped them (compile,
+   differential test, race check, timing), each on one line with its verdict
+   and one short reason (and the failing run's last stderr lines);
 5. when nothing was verified, what to try next;
 6. the search's figures (candidates per minute, stop reason, caches).
 
@@ -19,7 +20,7 @@ Operator names (``rule:``, ``mut:``, ``llm:``) are explained in
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from parevo.toolchain.timing import fmt_seconds
 
@@ -151,27 +152,48 @@ def rejected_line(rec: CandidateRecord) -> str:
     return f"{rec.candidate.origin} [{rec.id}] {rec.rejection or 'rejected'}: {rec.reason}"
 
 
+#: The cascade's stages as the report names them, in cascade order.
+STAGE_TITLES = {
+    "compile": "at compile",
+    "test": "at the differential test (outputs against the original)",
+    "race": "at the race check (ThreadSanitizer)",
+    "time": "at timing",
+    "profile": "at profiling",
+}
+
+
 def rejected_groups(result: EvolutionResult) -> list[tuple[str, list[str]]]:
-    """Candidates that did not win, grouped by their verdict (``compile error``, ``wrong output``,
-    ``crash``, ``data race``, ``not faster``, ``timing inconclusive``...: what happened, not only the
-    stage), each with one short reason and the last lines the failing run wrote to stderr: ``(title,
-    lines)``."""
+    """Candidates that did not win, grouped by the stage that stopped them (compile, differential
+    test, race check, timing; then verified rewrites slower than the winner), each on one line with
+    its verdict (what happened: ``compile error``, ``wrong output``, ``crash``, ``data race``, ``not
+    faster``, ``timing inconclusive``...) and one short reason, followed by the last lines the failing
+    run wrote to stderr: ``(title, lines)``; the title counts the group's verdicts
+    (``rejected at timing (3: 2 not faster, 1 timing inconclusive)``)."""
     groups: dict[str, list[str]] = defaultdict(list)
+    verdicts: dict[str, list[str]] = defaultdict(list)
     for r in result.candidates:
         if r.id == result.best_id:
             continue
         kind = r.rejection or "slower"
-        if kind == "slower":
-            groups[kind].append(f"{r.candidate.origin} [{r.id}] {r.speedup:.2f}x (slower than the winner)")
+        if kind == "slower" or not r.rejected_stage:
+            groups["slower"].append(f"{r.candidate.origin} [{r.id}] {r.speedup or 0:.2f}x (slower than the winner)")
             continue
-        groups[kind].append(f"{r.candidate.origin} [{r.id}] {_short_reason(r)}")
-        failed = r.stage(r.rejected_stage)
-        groups[kind] += [f"  stderr: {ln}" for ln in (failed.stderr_tail[-3:] if failed is not None else [])]
+        stage = r.rejected_stage
+        verdicts[stage].append(kind)
+        groups[stage].append(f"{r.candidate.origin} [{r.id}] {kind}: {_short_reason(r)}")
+        failed = r.stage(stage)
+        groups[stage] += [f"  stderr: {ln}" for ln in (failed.stderr_tail[-3:] if failed is not None else [])]
+    order = list(STAGE_TITLES) + ["slower"]
     out = []
-    for kind in sorted(groups, key=lambda k: (_ORDER.index(k) if k in _ORDER else len(_ORDER), k)):
-        title = "verified, slower than the winner" if kind == "slower" else kind
-        n = sum(1 for ln in groups[kind] if not ln.startswith("  "))
-        out.append((f"{title} ({n})", groups[kind]))
+    for stage in sorted(groups, key=lambda k: (order.index(k) if k in order else len(order), k)):
+        n = sum(1 for ln in groups[stage] if not ln.startswith("  "))
+        if stage == "slower":
+            out.append((f"verified, slower than the winner ({n})", groups[stage]))
+            continue
+        counts = Counter(verdicts[stage])
+        what = ", ".join(f"{c} {k}" for k, c in sorted(counts.items(), key=lambda kv: (
+            _ORDER.index(kv[0]) if kv[0] in _ORDER else len(_ORDER), kv[0])))
+        out.append((f"rejected {STAGE_TITLES.get(stage, 'at ' + stage)} ({n}: {what})", groups[stage]))
     return out
 
 
@@ -293,7 +315,12 @@ def render_markdown(result: EvolutionResult) -> str:
         md.append(f"**{len(result.candidates)} candidates tried**; not chosen:")
         for title, lines in groups:
             md.append(f"- {title}:")
-            md += [f"  - `{ln.split(' ', 1)[0]}` {ln.split(' ', 1)[1] if ' ' in ln else ''}" for ln in lines]
+            for ln in lines:
+                if ln.startswith("  stderr: "):
+                    md.append(f"    - stderr: `{ln[len('  stderr: '):].replace('`', chr(39))}`")
+                else:
+                    origin, _, rest = ln.partition(" ")
+                    md.append(f"  - `{origin}` {rest}")
         md.append("")
     steps = next_steps(result)
     if steps:

@@ -77,7 +77,8 @@ def test_an_inconclusive_timing_is_never_offered_and_is_timed_again_at_the_end(f
     assert res.search.inconclusive == 1 and res.search.retimed_inconclusive == 1
     text = render_text(res)
     assert "no rewrite could be verified: 1 candidates (1 timing inconclusive)" in text
-    assert "timing inconclusive (1):" in text and "not faster" not in text.split("what to try next")[0]
+    assert "rejected at timing (1: 1 timing inconclusive):" in text, text
+    assert "not faster" not in text.split("what to try next")[0]
     assert "run again when the machine is quieter" in text
 
     # on a quieter machine at the end the same candidate is verified
@@ -117,11 +118,16 @@ def test_the_report_reads_in_ten_seconds_and_the_hover_says_the_same(fake_cascad
                  "rounds x 2 calls", "95% interval by bootstrap over the rounds"):
         assert fact in prov, fact
     joined = "\n".join(text)
-    assert "not faster (1):" in joined and "compile error (1):" in joined
+    # grouped by the stage that stopped them, in cascade order, each with its verdict and one reason
+    compile_at = joined.index("rejected at compile (1: 1 compile error):")
+    timing_at = joined.index("rejected at timing (1: 1 not faster):")
+    assert compile_at < timing_at, joined
+    [timed] = [ln for ln in text if "0.70x" in ln]
+    assert " not faster: 0.70x (95% interval" in timed, timed
     assert sum("0.70x" in ln for ln in text) == 1  # each rejection once, not repeated in the headline
     assert "per minute" in joined and "candidates answered by the evaluation cache" in joined
     md = render_markdown(res)
-    for same in (text[1], prov, "not faster (1):", "compile error (1):"):
+    for same in (text[1], prov, "rejected at timing (1: 1 not faster):", "rejected at compile (1: 1 compile error):"):
         assert same in md, same
 
 

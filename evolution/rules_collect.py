@@ -372,19 +372,25 @@ def _scan_carried_inplace(facts, fr: Frame, T, output, prev) -> Candidate:
 
 
 def filter_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
-    """Candidates for ``pattern == "filter"`` (best first)."""
+    """Candidates for ``pattern == "filter"`` (best first).
+
+    Appending to packed storage (``std::vector<bool>``): only ``parlay::filter`` followed by one serial
+    ``insert``; the rewrites that write the new elements in parallel at ``old_size + j`` would split its
+    words between workers (:mod:`parevo.evolution.rules_packed`)."""
     if len(facts.pushes) != 1:
         return []
     p = facts.pushes[0]
     if p.span is None:
         return []
+    t = _declared(site, p.container)
+    packed = t is not None and t.kind == "vector_bool"
     names = fr.names.fork()
     out_c = p.container
     VT = names.get("Elem")
     using = [f"using {VT} = std::decay_t<decltype({out_c})>::value_type;"]
     cands: list[Candidate] = []
     local_dep = uses_any(p.value, facts.body_locals)
-    if not p.conditional:
+    if not p.conditional and not packed:
         old = names.get("old_size")
         lines = list(fr.prologue) + [f"const size_t {old} = {out_c}.size();", f"{out_c}.resize({old} + {fr.count});"]
         body = body_lines(site, facts, [(p.span.start_byte, p.span.end_byte,
@@ -418,7 +424,7 @@ def filter_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Can
                                description="parlay::filter of the values with the loop's condition, appended in order",
                                params={"sequence": "delayed", "form": "filter"}))
     # 2. pack_index of the flags (any body), then the kept values written after the old contents
-    for delayed in (True, False):
+    for delayed in (() if packed else (True, False)):
         idx, old, jj, k2 = names.get("kept_idx"), names.get("old_size"), names.get("jj"), fr.pos_param
         flag_body = body_lines(site, facts, [(p.span.start_byte, p.span.end_byte, "return true;")] +
                                continue_edits(facts, "return false;")) + ["return false;"]

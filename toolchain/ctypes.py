@@ -105,7 +105,8 @@ class CType(BaseModel):
             constant's name; ``""`` for ``T x[]``).
         container: the template as written for vectors (``std::vector``,
             ``parlay::sequence``), so the harness stores the same type.
-        name: the struct's name as written (``geom::Point``).
+        name: the struct's name as written (``geom::Point``); for an ``unsupported``
+            template, the template's name (``std::map``, ``std::bitset``).
         reason: why an ``unsupported`` type cannot be generated.
         text: the text of this node as written (whitespace normalized).
     """
@@ -446,7 +447,8 @@ class TypeReader:
             return CType(kind="complex", elem=elem, text=text)
         if name in _STRING_NAMES:
             return CType(kind="string", text=text)
-        return _unsupported(text, f"{name}<...> is not a type the harness can generate")
+        return CType(kind="unsupported", text=text, name=name,
+                     reason=f"{name}<...> is not a type the harness can generate")
 
 
 def _builtin(words: list[str], text: str) -> CType:

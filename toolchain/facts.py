@@ -31,6 +31,7 @@ from tree_sitter import Node
 
 from .facts_arrays import ArrayFacts
 from .facts_scalars import ScalarFacts
+from .facts_shared import SharedFacts
 from .loop_body import collect_body
 from .loop_header import Header, read_for_header, read_range_header
 from .models import (
@@ -68,16 +69,12 @@ IMPURE_FUNCTIONS = frozenset(
     random drand48 exit abort perror system time clock malloc free realloc""".split()
 )
 PUSH_METHODS = frozenset({"push_back", "emplace_back"})
-MUTATING_METHODS = frozenset(
-    """insert erase resize pop_back clear push_front pop_front emplace emplace_front assign reserve
-    append swap shrink_to_fit""".split()
-)
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-class _Analysis(ArrayFacts, ScalarFacts):
+class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
     """One analysis run over one loop; ``facts`` is filled by ``run``."""
 
     def __init__(self, site: ParsedSite):
@@ -284,9 +281,12 @@ class _Analysis(ArrayFacts, ScalarFacts):
             if obj is not None:
                 objname = self.t(obj)
                 root_name = objname.split("[")[0].split(".")[0].split("->")[0]
-                if base in PUSH_METHODS:
-                    if root_name in self.private:
-                        continue
+                if root_name in self.private:  # an object of this iteration
+                    if base not in PUSH_METHODS:
+                        f.calls.append(Call(name=f"{objname}.{base}", line=line, pure=False))
+                    continue
+                kind = self.member_call(call, base, obj, root_name)  # facts_shared: conflicts, elements
+                if kind == "push":
                     args = call.child_by_field_name("arguments")
                     guards = self.guards_of(call)
                     stmt = statement_of(call, self.body)
@@ -294,10 +294,7 @@ class _Analysis(ArrayFacts, ScalarFacts):
                                          conditional=bool(guards), condition=self.guard_text(guards), line=line,
                                          span=span_of(stmt)))
                     continue
-                if base in MUTATING_METHODS and root_name not in self.private:
-                    self.problems.append((f"`{self.t(call)}` at line {line + 1} changes the container "
-                                          f"`{objname}` shared by all iterations", [line]))
-                f.calls.append(Call(name=f"{objname}.{base}", line=line, pure=False))
+                f.calls.append(Call(name=f"{objname}.{base}", line=line, pure=kind == "read"))
                 continue
             pure = base in PURE_FUNCTIONS
             f.calls.append(Call(name=name, line=line, pure=pure))

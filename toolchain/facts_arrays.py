@@ -64,6 +64,8 @@ class ArrayFacts:
                 continue
             if tg.name.split(".")[0].split("[")[0] in self.private:
                 continue
+            if self.keyed_access(tg.name, w.node, True):  # facts_shared: `m[k]` on a shared std::map
+                continue
             pos, off = None, None
             if not tg.indices and f.range_var:
                 pos, off = 0, 0
@@ -93,6 +95,7 @@ class ArrayFacts:
                          kind=kind, op=w.op, value=value, line=line_of(w.node), span=span_of(w.node))
             if off is not None or row is not None:
                 f.writes_at_index.append(acc)
+                self.note_packed(tg.name, off, tg.node, line_of(w.node))  # facts_shared: vector<bool>, bitset
             else:
                 f.writes_computed.append(acc)
         # reads: outermost subscripts that are not plain-assignment targets
@@ -108,6 +111,8 @@ class ArrayFacts:
                 continue
             tg = target_of(n, self.src)
             if tg.kind != "array" or tg.name.split(".")[0] in self.private:
+                continue
+            if self.keyed_access(tg.name, n, False):
                 continue
             reads_by.setdefault(tg.name, []).append((n, tg))
             f.reads.append(Access(array=tg.name, index=", ".join(self.t(i) for i in tg.indices), kind="read",

@@ -138,6 +138,30 @@ class Push(BaseModel):
     span: Span | None = None
 
 
+class PackedWrite(BaseModel):
+    """A write at the loop index into storage that packs 64 elements into one word.
+
+    ``kind``: ``vector<bool>`` or ``bitset`` (``std::bitset``); both store bits in 64-bit words
+    (libstdc++ ``_Bit_type`` and ``_WordT`` are ``unsigned long``). Iterations writing
+    neighbouring elements from different workers race on the shared word (a read-modify-write
+    of the whole word) unless every worker's range starts and ends on a word boundary; rewrites
+    split such a loop only into blocks of a multiple of 64 iterations starting at an element
+    index that is a multiple of 64, or compute into a byte-per-element temporary and copy it
+    back by whole words (:mod:`parevo.evolution.rules_packed`).
+
+    ``offset`` is k for a write at ``i + k`` (0 for the loop index or the range-for element),
+    ``None`` for a row-major write ``a[i * W + j]`` (row ``i``'s elements, W per row).
+    ``span`` is the element expression (``out[i]``) of a subscript write, ``None`` for a
+    member call (``bs.set(i)``, ``out[i].flip()``).
+    """
+
+    array: str
+    kind: Literal["vector<bool>", "bitset"]
+    offset: int | None = 0
+    line: int
+    span: Span | None = None
+
+
 class EarlyExit(BaseModel):
     """A ``break``, ``return`` or ``goto`` that leaves the loop early."""
 
@@ -240,6 +264,11 @@ class LoopFacts(BaseModel):
     stands; ``reason_lines`` are the 0-based lines involved.
 
     ``scan`` and ``search`` describe a prefix-sum and a first-match loop.
+    ``packed_writes`` are the writes at the index into packed storage
+    (``std::vector<bool>``, ``std::bitset``; :class:`PackedWrite`). A bit-field of an element
+    is not packed storage across iterations: distinct objects are distinct memory locations
+    (C++ [intro.memory]/3), and a bit-field of an object all iterations share is already a write
+    to a shared object.
     ``private_scalars`` are scalars declared before the loop that every
     iteration assigns before reading and that are not used after it (a rewrite
     gives each iteration its own copy); ``body_locals`` are the names declared
@@ -265,6 +294,7 @@ class LoopFacts(BaseModel):
     reductions: list[Reduction] = Field(default_factory=list)
     argextremes: list[ArgExtreme] = Field(default_factory=list)
     writes_at_index: list[Access] = Field(default_factory=list)
+    packed_writes: list[PackedWrite] = Field(default_factory=list)
     writes_computed: list[Access] = Field(default_factory=list)
     reads: list[Access] = Field(default_factory=list)
     pushes: list[Push] = Field(default_factory=list)

@@ -205,11 +205,28 @@ def test_nest_parallelizes_the_outer_loop_only():
     assert [c.params for c in cands if c.origin == "rule:parallel-for-chunks"] == [{"blocks_per_worker": 1}]
 
 
-def test_bool_vector_output_prefers_word_aligned_blocks():
+def test_bool_vector_output_gets_only_word_aligned_rewrites():
+    """Issue 11 item 2: a std::vector<bool> output is split only on 64-element words: blocks of 2048 from
+    0, chunks with boundaries rounded down to 64, or a byte-per-element temporary copied back by words;
+    never parallel_for at the library's or a fixed granularity, never chunks at arbitrary indices."""
     _s, cands = candidates("flags.cpp")
+    assert [c.origin for c in cands] == ["rule:parallel-for-blocked", "rule:parallel-for-word-chunks",
+                                         "rule:packed-bytes"]
     assert cands[0].params == {"block": 2048} and 2048 % 64 == 0
     assert cands[0].knobs == {"block": "block"} and "const size_t block = 2048;" in cands[0].loop_text
-    assert any(c.origin == "rule:parallel-for" for c in cands[1:])  # left for verification to reject
+    chunks = cands[1].loop_text
+    assert "samples.size() * c / chunks / 64 * 64" in chunks
+    assert "c + 1 == chunks ? samples.size() : samples.size() * (c + 1) / chunks / 64 * 64" in chunks
+    assert cands[1].params == {"blocks_per_worker": 1, "word": 64}
+    t = cands[2].loop_text
+    assert "auto bytes = parlay::tabulate(samples.size(), [&](size_t i) -> bool { return out[lo_elem + i]; });" in t
+    assert "bytes[i] = samples[i] > threshold;" in t and "out[i]" not in t
+    assert "parlay::parallel_for(lo_elem / 64, (hi_elem + 63) / 64, [&](size_t word) {" in t
+    assert "out[e] = bytes[e - lo_elem];" in t
+    # the primes nest: blocks, word chunks and the temporary (its uneven rows balance at any granularity)
+    _s, cands = candidates("primes.cpp")
+    assert [c.origin for c in cands] == ["rule:parallel-for-blocked", "rule:parallel-for-word-chunks",
+                                         "rule:packed-bytes"]
 
 
 def test_histogram_strategies():

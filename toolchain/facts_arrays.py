@@ -64,7 +64,7 @@ class ArrayFacts:
                 continue
             if tg.name.split(".")[0].split("[")[0] in self.private:
                 continue
-            if self.keyed_access(tg.name, w.node, True):  # facts_shared: `m[k]` on a shared std::map
+            if tg.node is not None and self.keyed_access(tg.name, tg.node, True):  # facts_shared: `m[k]` on a shared std::map
                 continue
             pos, off = None, None
             if not tg.indices and f.range_var:

@@ -159,7 +159,9 @@ class SharedFacts:
 
     # ----- keyed containers
     def keyed_access(self, name: str, node: Node, write: bool) -> bool:
-        """``m[k]`` on a shared ``std::map``/``std::unordered_map``: a write conflict (recorded; True)."""
+        """An element access ``node`` of a shared ``std::map``/``std::unordered_map`` that is a write conflict
+        (recorded; True): any write (no rule rewrites a histogram over a map), and a read through
+        ``operator[]``, which inserts a missing key (``m.at(k)``, ``m.find(k)`` of a read are fine)."""
         root = name.split("[")[0]
         if root.replace("->", ".").split(".")[0] in self.private:
             return False
@@ -167,11 +169,18 @@ class SharedFacts:
         kind = _template(decl.type if decl is not None else None)
         if kind not in KEYED:
             return False
+        bare = strip_parens(node)
+        if not write and (bare is None or bare.type != "subscript_expression" or decl.const):
+            return False
         line = line_of(node)
-        how = "updates" if write else "reads"
-        self.conflicts.append((f"write conflict: `{self.t(node)}` at line {line + 1} {how} the std::{kind} `{root}` "
-                               "through operator[], which inserts missing keys into a map all iterations share",
-                               [line]))
+        verb = "updates" if write else "reads"
+        if bare is not None and bare.type == "subscript_expression":
+            why = (f"{verb} the std::{kind} `{root}` through operator[], which inserts a missing key into a map "
+                   "all iterations share")
+        else:
+            why = (f"updates an element of the std::{kind} `{root}`, a map all iterations share (no parallel "
+                   "rewrite updates a map)")
+        self.conflicts.append((f"write conflict: `{self.t(node)}` at line {line + 1} {why}", [line]))
         return True
 
     # ----- packed storage

@@ -66,6 +66,11 @@ def facts_text(site: ParsedSite, facts: LoopFacts) -> str:
                    f"({'first' if a.strict else 'last'} on ties)")
     if facts.writes_at_index:
         out.append("- writes at the loop index: " + ", ".join(sorted({f"`{w.array}`" for w in facts.writes_at_index})))
+    for name in dict.fromkeys(p.array for p in facts.packed_writes):
+        kind = next(p.kind for p in facts.packed_writes if p.array == name)
+        out.append(f"- `{name}` is a std::{kind}: 64 elements share a word, so workers may only write it in "
+                   "blocks that start and end on a multiple of 64 elements (or write a byte per element into "
+                   "a temporary and copy it back by whole words)")
     if facts.writes_computed:
         out.append("- writes at computed indices (possible conflicts): "
                    + ", ".join(f"`{w.array}[{w.index}]`" for w in facts.writes_computed[:4]))

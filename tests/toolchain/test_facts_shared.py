@@ -170,3 +170,12 @@ def test_packed_rewrites_follow_the_word_layout():
     assert origins("const std::vector<bool>& x, std::vector<bool>& out",
                    "for (size_t i = 0; i < x.size(); ++i) { if (x[i]) out.push_back(x[i]); }") == \
         ["rule:filter-delayed"]
+
+
+def test_the_llm_prompt_states_the_word_constraint():
+    from parevo.evolution.prompts import facts_text
+
+    site, f = facts("const std::vector<double>& x, std::vector<bool>& out",
+                    "for (size_t i = 0; i < x.size(); ++i) { out[i] = x[i] > 0.5; }")
+    assert ("- `out` is a std::vector<bool>: 64 elements share a word, so workers may only write it in blocks that "
+            "start and end on a multiple of 64 elements") in facts_text(site, f)

@@ -179,3 +179,24 @@ def test_the_llm_prompt_states_the_word_constraint():
                     "for (size_t i = 0; i < x.size(); ++i) { out[i] = x[i] > 0.5; }")
     assert ("- `out` is a std::vector<bool>: 64 elements share a word, so workers may only write it in blocks that "
             "start and end on a multiple of 64 elements") in facts_text(site, f)
+
+
+def test_mutations_of_the_packed_rewrites_keep_blocks_on_words():
+    """The search's parameter mutations change block sizes only to multiples of 64 and never turn a
+    word-aligned rewrite back into a split at arbitrary iterations (granularities of the calls over
+    blocks, chunks and words; blocked_for over those same indices)."""
+    from parevo.evolution.mutations import param_mutations
+
+    site, f = facts("const std::vector<double>& samples, std::vector<bool>& out",
+                    "for (size_t i = 0; i < samples.size(); ++i) { out[i] = samples[i] > 0.5; }")
+    device = {"rule:parallel-for-blocked": "for (size_t kk = blk * block; kk < last; ++kk) {",
+              "rule:parallel-for-word-chunks": "samples.size() * c / chunks / 64 * 64",
+              "rule:packed-bytes": "out[e] = bytes[e - lo_elem];"}
+    cands = propose(site, f)
+    assert sorted(c.origin for c in cands) == sorted(device)
+    for cand in cands:
+        kids = param_mutations(cand)
+        assert len(kids) >= 10
+        for _op, kid in kids:
+            assert kid.params.get("block", 64) % 64 == 0, kid.loop_text
+            assert device[cand.origin] in kid.loop_text, kid.loop_text

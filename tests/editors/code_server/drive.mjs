@@ -1,12 +1,16 @@
-// Drives real VS Code (code-server) in Debian's headless Chromium with playwright-core,
-// as a user would: open the example, Ctrl+G to the loop, Ctrl+. and pick
-// "Parallelize with ParlayLib", watch the progress and the status bar, wait for
-// the info squiggle, Ctrl+. again and pick "Apply ParlayLib rewrite", save.
+// Drives real VS Code (code-server) in Debian's headless Chromium with playwright-core, as a user would.
+// Scenarios ($SCENARIO):
+//   main: $FILE's loop has a verified result in the workspace's store: the info squiggle, the lightbulb
+//         (Apply first, Parallelize "(run again)"), the hover, the diff, the report, Apply, save; then a live
+//         search of $LIVE_FILE whose progress notification is cancelled from its Cancel button.
+//   fix:  $FILE holds a racy parallel loop: Check for data races, the warning on the expression that raced
+//         and its hover, the quick fix "Fix data race with ParlayLib" (a live search, any verdict); then
+//         $STORED_FILE, whose race fix is in the store: Apply (race-free), diff, save.
+//   server-missing: parevo.server.path points nowhere.
 // Screenshots go to $SHOTS; a JSON summary to $RESULT. Used by test_code_server.py.
 //
-// env: PLAYWRIGHT (path of playwright-core), URL, FILE (name in the workspace), LINE (1-based),
-//      SETTINGS (user settings.json, rewritten to re-measure on a busy machine), NUDGE,
-//      ATTEMPTS, SHOTS, RESULT, TIMEOUT_MS
+// env: PLAYWRIGHT (path of playwright-core), URL, FILE, LINE (1-based), LIVE_FILE, STORED_FILE, SCENARIO,
+//      SHOTS, RESULT, TIMEOUT_MS
 import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
@@ -15,10 +19,8 @@ const require = createRequire(import.meta.url);
 const { chromium } = require(process.env.PLAYWRIGHT);
 const env = (k, d) => process.env[k] ?? d;
 const FILE = env("FILE"), LINE = Number(env("LINE")), SHOTS = env("SHOTS"), TIMEOUT = Number(env("TIMEOUT_MS", "900000"));
-const ATTEMPTS = Number(env("ATTEMPTS", "6"));
-const out = { steps: [], offered: [], picked: [], statusTexts: [], notifications: [], attempts: 0 };
+const out = { steps: [], offered: [], picked: [], statusTexts: [], notifications: [], hovers: {} };
 const t0 = Date.now();
-const initialSettings = JSON.parse(fs.readFileSync(env("SETTINGS"), "utf8"));
 const step = (s) => { out.steps.push(s); console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${s}`); };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,17 +35,49 @@ const shot = async (name) => {
   step(`screenshot ${name}`);
 };
 // the parevo status bar item (its id is "<extension id>.<item id>")
-const statusItem = () => page.locator('[id="parevo.parevo.parevo.status"]');
+const STATUS_ID = "parevo.parevo.parevo.status";
+const statusItem = () => page.locator(`[id="${STATUS_ID}"]`);
 const statusText = async () => ((await statusItem().textContent({ timeout: 2000 }).catch(() => "")) ?? "").trim();
 const searching = async () => (await statusItem().locator(".codicon-sync").count()) > 0;
 
-/** Ctrl+. on the loop and the titles offered; picks the first starting with `prefix` (or Escape). */
-async function codeAction(prefix) {
-  await gotoLine();
-  await page.keyboard.press("Control+Period");
+async function openFile(name) {
+  await page.locator(".monaco-workbench").click({ position: { x: 640, y: 300 } }).catch(() => {});
+  await page.keyboard.press("Control+P");
+  await page.keyboard.type(name);
+  const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: name }).first();
+  await row.waitFor({ timeout: 60000 });
+  await row.click();
+  await page.locator(".tab.active", { hasText: name }).waitFor({ timeout: 30000 });
+  await page.locator(".monaco-editor .view-lines").first().waitFor({ timeout: 30000 });
+  step(`opened ${name}`);
+}
+
+async function gotoLine(line = LINE) {
+  await page.locator(".editor-instance .monaco-editor textarea").first().focus();
+  await page.keyboard.press("Control+Home"); // the whole (short) file in view
+  await page.keyboard.press("Control+G");
+  await page.keyboard.type(String(line));
+  await page.keyboard.press("Enter");
+  await sleep(300);
+}
+
+/** Ctrl+. on the loop and the titles offered; returns a clicker for the first starting with `prefix` (or null). */
+async function codeAction(prefix, line = LINE) {
   const rows = page.locator(".action-widget .monaco-list-row.action");
-  await rows.first().waitFor({ timeout: 30000 });
-  await sleep(500); // the list fills in once
+  for (let attempt = 1; ; attempt++) {
+    await gotoLine(line);
+    await page.keyboard.press("Control+Period");
+    try {
+      await rows.first().waitFor({ timeout: 10000 });
+      break;
+    } catch (e) {
+      // a file just opened: its actions come once the server has read it; ask again
+      await page.keyboard.press("Escape");
+      if (attempt === 4) throw e;
+      await sleep(3000);
+    }
+  }
+  await sleep(700); // the list fills in once
   const titles = (await rows.allTextContents()).map((t) => t.trim());
   out.offered.push(titles);
   const i = titles.findIndex((t) => t.startsWith(prefix));
@@ -51,8 +85,7 @@ async function codeAction(prefix) {
     await page.keyboard.press("Escape");
     return null;
   }
-  out.picked.push(titles[i]);
-  return { titles, click: () => rows.nth(i).click() };
+  return { titles, click: async () => { out.picked.push(titles[i]); await rows.nth(i).click(); } };
 }
 
 /** Run a command from the palette by its title. */
@@ -64,78 +97,88 @@ async function runCommand(title) {
   await row.click();
 }
 
-async function gotoLine() {
-  await page.locator(".monaco-editor textarea").first().focus();
-  await page.keyboard.press("Control+Home"); // the whole (short) file in view
-  await page.keyboard.press("Control+G");
-  await page.keyboard.type(String(LINE));
-  await page.keyboard.press("Enter");
-  await sleep(300);
+/** Hover the first squiggle of `kind` ("info", "warning") and return the hover's text. */
+async function hoverSquiggle(kind, name) {
+  await gotoLine();
+  const sq = page.locator(`.monaco-editor .squiggly-${kind}`).first();
+  await sq.waitFor({ timeout: 60000 });
+  // (the squiggle is drawn under the text layer: move the mouse onto it rather than hover() it)
+  const box = await sq.boundingBox();
+  await page.mouse.move(box.x + Math.min(20, box.width / 2), box.y + box.height / 2);
+  await page.locator(".monaco-hover").first().waitFor({ timeout: 30000 }).catch(() => {});
+  await sleep(1500);
+  const text = ((await page.locator(".monaco-hover").first().textContent().catch(() => "")) ?? "").trim();
+  if (name) await shot(name);
+  await page.keyboard.press("Escape");
+  await page.mouse.move(5, 5);
+  return text;
 }
 
-/**
- * Re-measure on a busy machine: change `parevo.eval` as a user would, in the settings
- * editor (code-server does not notice a settings.json written behind its back); VS Code
- * forwards the change to the running server (workspace/didChangeConfiguration).
- */
-async function nudgeSettings(attempt) {
-  const s = structuredClone(initialSettings);
-  out.targetSeconds = Number((0.02 + Number(env("NUDGE", "0")) + attempt * 1e-4).toFixed(6));
-  s["parevo.eval"] = { ...s["parevo.eval"], targetSeconds: out.targetSeconds };
-  await page.keyboard.press("Control+Shift+P");
-  await page.keyboard.type("Preferences: Open User Settings (JSON)");
-  const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Open User Settings (JSON)" }).first();
-  await row.waitFor({ timeout: 30000 });
-  await row.click();
-  // VS Code 1.139 opens it in a modal editor: wait for a focused editor showing it
-  await page.locator(".monaco-editor.focused .view-lines", { hasText: "parevo.server" }).waitFor({ timeout: 30000 });
-  await sleep(500);
-  await page.keyboard.press("Control+A");
-  await page.keyboard.insertText(JSON.stringify(s)); // one line: no auto-indenting
-  await page.keyboard.press("Control+Shift+End"); // drop what auto-closing added after the cursor
-  await page.keyboard.press("Delete");
-  await page.keyboard.press("Control+S");
-  await sleep(1000);
-  JSON.parse(fs.readFileSync(env("SETTINGS"), "utf8")); // throws if the editor mangled it
+/** Wait for the running search to end (the status item stops spinning). */
+async function searchEnds() {
+  await page.waitForFunction((id) => document.getElementById(id)?.querySelector(".codicon-sync"), STATUS_ID,
+    { timeout: 60000 }).catch(() => {});
+  const deadline = Date.now() + TIMEOUT;
+  while (await searching()) {
+    if (Date.now() > deadline) throw new Error("the search did not end in time");
+    await sleep(1000);
+  }
+  out.statusTexts.push(await statusText());
+}
+
+async function showDiff(name) {
+  await gotoLine();
+  await runCommand("parevo: Show the Rewrite as a Diff");
+  await page.waitForFunction(() => [...document.querySelectorAll(".monaco-diff-editor .editor.modified .view-lines")]
+    .some((e) => e.textContent.includes("parlay::")), null, { timeout: 30000 });
+  await sleep(1500);
+  const modified = await page.locator(".monaco-diff-editor .editor.modified .view-lines").first().innerText();
+  if (name) await shot(name);
   await page.keyboard.press("Control+W");
-  await page.locator(".monaco-editor .view-lines", { hasText: "parevo.server" }).waitFor({ state: "detached", timeout: 30000 });
-  out.settingsChanged = (out.settingsChanged ?? 0) + 1;
-  step(`settings: parevo.eval.targetSeconds = ${out.targetSeconds}`);
+  await runCommand("Notifications: Clear All Notifications"); // the diff's "Apply?" question
+  return modified;
+}
+
+async function applyAndSave(prefix) {
+  const apply = await codeAction(prefix);
+  if (!apply) throw new Error(`no "${prefix}" action: ${JSON.stringify(out.offered.at(-1))}`);
+  await apply.click();
+  await page.waitForFunction(() => document.querySelector(".editor-instance .monaco-editor .view-lines")?.textContent
+    .includes("parlay::"), null, { timeout: 30000 });
+  await page.keyboard.press("Control+S");
+  await sleep(1500);
+  return await page.locator(".editor-instance .monaco-editor .view-lines").first().innerText();
 }
 
 try {
   await page.goto(env("URL"), { waitUntil: "domcontentloaded" });
   await page.locator(".monaco-workbench").waitFor({ timeout: 120000 });
   step("workbench");
-  // record every notification text and status item text as they appear: a search whose
-  // evaluations all come from the cache ends within a second, faster than polling
-  await page.evaluate(() => {
+  // record every notification text and status item text as they appear
+  await page.evaluate((id) => {
     const seen = (window.__parevoSeen = { toasts: new Set(), status: new Set() });
     new MutationObserver(() => {
       for (const t of document.querySelectorAll(".notification-toast .notification-list-item-message")) {
         seen.toasts.add(t.innerText.trim());
       }
-      const st = document.getElementById("parevo.parevo.parevo.status");
+      const st = document.getElementById(id);
       if (st) seen.status.add(st.innerText.trim() + (st.querySelector(".codicon-sync") ? " [spinning]" : ""));
     }).observe(document.body, { subtree: true, childList: true, characterData: true });
-  });
-  // open the file: Ctrl+P, its name, the first row
-  await page.locator(".monaco-workbench").click({ position: { x: 640, y: 300 } }).catch(() => {});
-  await page.keyboard.press("Control+P");
-  await page.keyboard.type(FILE);
-  const row = page.locator(".quick-input-widget .monaco-list-row").first();
-  await row.waitFor({ timeout: 30000 });
-  await row.click();
-  await page.locator(".monaco-editor .view-lines").first().waitFor({ timeout: 30000 });
-  step("opened");
-  if (env("SCENARIO", "parallelize") === "server-missing") {
+  }, STATUS_ID);
+  await openFile(FILE);
+  const scenario = env("SCENARIO", "main");
+  if (scenario === "server-missing") {
     await serverMissing();
   } else {
-    await parallelize();
+    // the extension activates on C++ and starts the server: the status item says so
+    await page.waitForFunction((id) => document.getElementById(id)?.querySelector(".codicon-check, .codicon-warning"),
+      STATUS_ID, { timeout: 120000 });
+    out.statusTexts.push(await statusText());
+    step("server ready");
+    if (scenario === "fix") await raceFix(); else await main();
   }
 } catch (e) {
   out.error = String(e && e.stack || e);
-  out.busy = out.busy === true && out.error.includes("no verified rewrite after all attempts");
   await page.screenshot({ path: path.join(SHOTS, "vscode-failure.png") }).catch(() => {});
 } finally {
   Object.assign(out, await page.evaluate(() => ({
@@ -148,8 +191,8 @@ try {
 
 /** parevo.server.path points nowhere: the error says what to do, the status item turns red. */
 async function serverMissing() {
-  await page.waitForFunction(() => document.getElementById("parevo.parevo.parevo.status")?.querySelector(".codicon-error"),
-    null, { timeout: 60000 });
+  await page.waitForFunction((id) => document.getElementById(id)?.querySelector(".codicon-error"), STATUS_ID,
+    { timeout: 60000 });
   out.statusError = true;
   const toast = page.locator(".notification-toast", { hasText: "parevo: the language server" }).first();
   await toast.waitFor({ timeout: 30000 });
@@ -159,84 +202,16 @@ async function serverMissing() {
   step("error shown");
 }
 
-/** The main scenario: lightbulb → search → squiggle → hover → diff → report → apply → save. */
-async function parallelize() {
-  // the extension activates on C++ and starts the server: the status item says so
-  await statusItem().waitFor({ timeout: 60000 });
-  await page.waitForFunction(() => {
-    const el = document.getElementById("parevo.parevo.parevo.status");
-    return el && el.querySelector(".codicon-check, .codicon-warning");
-  }, null, { timeout: 60000 });
-  out.statusTexts.push(await statusText());
-  step("server ready");
-
-  out.targetSeconds = initialSettings["parevo.eval"]?.targetSeconds;
-  let verified = false;
-  for (let attempt = 1; attempt <= ATTEMPTS && !verified; attempt++) {
-    out.attempts = attempt;
-    if (attempt > 1) {
-      await sleep(Number(env("RETRY_PAUSE_MS", "20000")));
-      await nudgeSettings(attempt);
-    }
-    const act = await codeAction("Parallelize with ParlayLib");
-    if (!act) throw new Error(`no "Parallelize with ParlayLib" action: ${JSON.stringify(out.offered.at(-1))}`);
-    if (attempt === 1) await shot("vscode-lightbulb.png");
-    await act.click();
-    step(`parallelize (attempt ${attempt})`);
-    // progress: a notification with the search title, and the status bar item spinning
-    await page.waitForFunction(() => {
-      const el = document.getElementById("parevo.parevo.parevo.status");
-      return el && el.querySelector(".codicon-sync");
-    }, null, { timeout: 60000 });
-    const note = page.locator(".notifications-toasts .notification-toast", { hasText: "Parallelize with ParlayLib" });
-    await note.first().waitFor({ timeout: 30000 }).catch(() => {});
-    out.notifications.push(((await note.first().locator(".notification-list-item-message").innerText().catch(() => "")) ?? "").trim());
-    out.statusTexts.push(await statusText());
-    // a screenshot only while it runs (a search answered from the cache is over in a second)
-    if (attempt === 1 && await searching()) await shot("vscode-progress.png");
-    step("progress seen");
-    const deadline = Date.now() + TIMEOUT;
-    while (await searching()) {
-      if (Date.now() > deadline) throw new Error("the search did not end in time");
-      await sleep(1000);
-    }
-    out.statusTexts.push(await statusText());
-    step("search ended");
-    await page.locator(".monaco-editor .squiggly-info").first().waitFor({ timeout: 30000 });
-    // the lightbulb now offers the verified rewrite, unless the machine measured no speedup
-    const apply = await codeAction("Apply ParlayLib rewrite");
-    if (apply) {
-      await page.keyboard.press("Escape");
-      verified = true;
-    } else {
-      out.busy = true;
-    }
-  }
-  if (!verified) throw new Error("no verified rewrite after all attempts (machine busy?)");
-  out.busy = false;
-  out.verified = true;
+/** A verified result from the store: squiggle, lightbulb, hover, diff, report, apply; then progress and cancel. */
+async function main() {
+  await page.locator(".monaco-editor .squiggly-info").first().waitFor({ timeout: 60000 });
   step("info squiggle");
-  // hover the loop: the evidence
-  await gotoLine();
-  // (the squiggle is drawn under the text layer: move the mouse onto it rather than hover() it)
-  const box = await page.locator(".monaco-editor .squiggly-info").first().boundingBox();
-  await page.mouse.move(box.x + Math.min(40, box.width / 2), box.y + box.height / 2);
-  await page.locator(".monaco-hover").first().waitFor({ timeout: 30000 }).catch(() => {});
-  await sleep(1500);
-  out.hover = ((await page.locator(".monaco-hover").first().textContent().catch(() => "")) ?? "").trim();
-  await shot("vscode-verified.png");
+  const act = await codeAction("Apply ParlayLib rewrite");
+  if (!act) throw new Error(`no Apply action: ${JSON.stringify(out.offered.at(-1))}`);
+  await shot("vscode-lightbulb.png");
   await page.keyboard.press("Escape");
-
-  // the rewrite as a diff against the current code (nothing applied yet)
-  await gotoLine();
-  await runCommand("parevo: Show the Rewrite as a Diff");
-  await page.waitForFunction(() => [...document.querySelectorAll(".monaco-diff-editor .editor.modified .view-lines")]
-    .some((e) => e.textContent.includes("parlay::")), null, { timeout: 30000 });
-  await sleep(1500);
-  out.diffShown = true;
-  await shot("vscode-diff.png");
-  await page.keyboard.press("Control+W");
-  await runCommand("Notifications: Clear All Notifications"); // the diff's "Apply?" question
+  out.hovers.verified = await hoverSquiggle("info", "vscode-verified.png");
+  out.diffText = await showDiff("vscode-diff.png");
   step("diff");
 
   // the report of the loop (the hover's evidence) in a Markdown preview
@@ -249,14 +224,75 @@ async function parallelize() {
   await reportTab.first().click({ button: "middle" }); // closes the tab (focus may be inside the preview's webview)
   await reportTab.first().waitFor({ state: "detached", timeout: 30000 });
   step("report");
-  const apply = await codeAction("Apply ParlayLib rewrite");
-  await apply.click();
-  await page.waitForFunction(() => document.querySelector(".monaco-editor .view-lines")?.textContent.includes("parlay::"),
-    null, { timeout: 30000 });
-  step("applied");
-  await page.keyboard.press("Control+S");
-  await sleep(1500);
-  out.editorText = await page.locator(".monaco-editor .view-lines").first().innerText();
+
+  out.editorText = await applyAndSave("Apply ParlayLib rewrite");
   await shot("vscode-applied.png");
-  step("done");
+  step("applied");
+
+  // a live search of another file: progress in a notification and the status bar; Cancel closes it
+  await openFile(env("LIVE_FILE"));
+  const par = await codeAction("Parallelize with ParlayLib");
+  if (!par) throw new Error(`no Parallelize action: ${JSON.stringify(out.offered.at(-1))}`);
+  await par.click();
+  const toast = page.locator(".notifications-toasts .notification-toast", { hasText: "Parallelize with ParlayLib" }).first();
+  await toast.waitFor({ timeout: 60000 });
+  await page.waitForFunction((id) => document.getElementById(id)?.querySelector(".codicon-sync"), STATUS_ID,
+    { timeout: 60000 });
+  await sleep(2500);
+  out.notifications.push(((await toast.locator(".notification-list-item-message").innerText().catch(() => "")) ?? "").trim());
+  out.statusTexts.push(await statusText());
+  await shot("vscode-progress.png");
+  step("progress");
+  const cancelled = Date.now();
+  await toast.hover();
+  await toast.locator(".monaco-button", { hasText: "Cancel" }).first().click();
+  await toast.waitFor({ state: "detached", timeout: 30000 });
+  out.cancelClosedSeconds = (Date.now() - cancelled) / 1000;
+  const deadline = Date.now() + 30000;
+  while (await searching() && Date.now() < deadline) await sleep(500);
+  out.statusTexts.push(await statusText());
+  step("cancelled");
+}
+
+/** Race check, the warning on the expression and its hover, the fix (live), then a stored fix applied. */
+async function raceFix() {
+  const check = await codeAction("Check for data races");
+  if (!check) throw new Error(`no "Check for data races" action: ${JSON.stringify(out.offered.at(-1))}`);
+  await check.click();
+  step("race check");
+  await searchEnds();
+  await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: 60000 });
+  out.squiggle = ((await page.locator(".monaco-editor .squiggly-warning").count()));
+  out.hovers.race = await hoverSquiggle("warning", "vscode-race.png");
+  step("race shown");
+
+  const fix = await codeAction("Fix data race with ParlayLib");
+  if (!fix) throw new Error(`no "Fix data race" action: ${JSON.stringify(out.offered.at(-1))}`);
+  await shot("vscode-race-lightbulb.png");
+  await fix.click();
+  step("fix requested");
+  await searchEnds();
+  await sleep(2000);
+  const verified = await codeAction("Apply ParlayLib rewrite (race-free");
+  if (verified) {
+    await page.keyboard.press("Escape");
+    out.liveFix = "verified";
+    out.fixDiff = await showDiff("vscode-race-fix.png");
+    out.fixedText = await applyAndSave("Apply ParlayLib rewrite (race-free");
+  } else {
+    out.liveFix = "not verified";
+    out.hovers.fix = await hoverSquiggle("info", null);
+  }
+  step(`live fix: ${out.liveFix}`);
+
+  // the fix recorded in the store of another copy: Apply (race-free) first, the diff, save
+  await openFile(env("STORED_FILE"));
+  await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: 60000 });
+  const stored = await codeAction("Apply ParlayLib rewrite (race-free");
+  if (!stored) throw new Error(`no stored race fix: ${JSON.stringify(out.offered.at(-1))}`);
+  await page.keyboard.press("Escape");
+  out.storedDiff = await showDiff(out.liveFix === "verified" ? null : "vscode-race-fix.png");
+  out.storedText = await applyAndSave("Apply ParlayLib rewrite (race-free");
+  await shot("vscode-race-fixed.png");
+  step("stored fix applied");
 }

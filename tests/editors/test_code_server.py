@@ -14,6 +14,10 @@ screenshots; with ``PAREVO_SCREENSHOTS=DIR`` they are kept there
   busy machine changes nothing): squiggle, lightbulb with Apply first, hover,
   diff, report, Apply, save; then a live search's progress, cancelled from its
   notification, which closes;
+* the race fix: a live race check (ThreadSanitizer), the warning on the
+  expression that raced and its hover, the quick fix "Fix data race with
+  ParlayLib" (a live search of the loop's serial meaning: its verdict is
+  checked either way);
 * a server that cannot start.
 """
 
@@ -34,7 +38,7 @@ import pytest
 from test_nvim_plugin import EXAMPLE, EXAMPLE_LOOP, SETTINGS  # same loop, small search
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from lsp_session import seed_verified_result  # noqa: E402 - results recorded on this machine
+from lsp_session import DATA, seed_verified_result  # noqa: E402 - results recorded on this machine
 
 pytestmark = [
     pytest.mark.parlay,
@@ -43,6 +47,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+RACY_LOOP = 10  # 1-based line of racy_heavy.cpp's parlay::parallel_for
 VSCODE = ROOT / "extension" / "vscode"
 DRIVER = Path(__file__).resolve().parent / "code_server" / "drive.mjs"
 EDITORS = Path(os.environ.get("PAREVO_EDITORS_DIR", Path.home() / ".cache" / "parevo-editors"))
@@ -214,6 +219,37 @@ def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolch
     # a settings change reached the running server at start (one notification)
     changes = (tmp_path / "server.log").read_text().count("Notification 'workspace/didChangeConfiguration' received")
     assert changes >= 1
+
+
+def test_race_fix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolchain):
+    started = time.time()
+    racy = DATA / "racy_heavy.cpp"
+    res, ws = run_in_code_server(
+        tmp_path, code_server_env, _server_settings(tmp_path, parevo_cache_dir), "fix", {racy.name: racy},
+        {"FILE": racy.name, "LINE": str(RACY_LOOP)})
+    print(f"code-server race-fix test: {time.time() - started:.0f} s in all, {res.get('seconds')} s in the browser; "
+          f"live fix {res.get('liveFix')}")
+    assert res.get("error") is None, res
+    # the lightbulb on a parallel loop never checked: the race check only
+    assert res["offered"][0] == ["Check for data races"], res["offered"]
+    # the race: a warning on the expression that raced, named, with both accesses, no temporary paths
+    assert res["hovers"]["race"].startswith("data race on `s`: read by thread T"), res["hovers"]["race"]
+    assert "racy_heavy.cpp(11, 5): read by thread" in res["hovers"]["race"]
+    assert "racy_heavy.cpp(11, 5): write by the main thread" in res["hovers"]["race"]
+    assert "/tmp" not in res["hovers"]["race"]
+    # the quick fix first, the check marked as a new run
+    assert res["offered"][1] == ["Fix data race with ParlayLib", "Check for data races (run again)"], res["offered"]
+    assert any(t.startswith("parevo: Fix data race with ParlayLib (racy_heavy_sum, line 10)") for t in res["toastsSeen"])
+    # the live fix's verdict: verified and applied, or (a loaded machine) correct and race-free but not faster
+    if res["liveFix"] == "verified":
+        fixed = (ws / racy.name).read_text()
+        assert "parallel_for" not in fixed and "double s = parlay::reduce(" in fixed
+        _compiles(toolchain, ws / racy.name)
+    else:
+        assert res["hovers"]["fix"].startswith("race fix: no rewrite could be verified: "), res["hovers"]["fix"]
+        assert "not faster" in res["hovers"]["fix"]
+        assert res["offered"][-1][0] == "Fix data race with ParlayLib (run again)", res["offered"]
+    _no_paths(res["statusSeen"])
 
 
 def test_missing_server_is_explained(tmp_path, code_server_env):

@@ -286,6 +286,7 @@ async function raceFix() {
   step(`live fix: ${out.liveFix}`);
 
   // the fix recorded in the store of another copy: Apply (race-free) first, the diff, save
+  if (!env("STORED_FILE")) return;
   await openFile(env("STORED_FILE"));
   await page.locator(".monaco-editor .squiggly-warning").first().waitFor({ timeout: 60000 });
   const stored = await codeAction("Apply ParlayLib rewrite (race-free");

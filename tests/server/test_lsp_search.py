@@ -172,11 +172,12 @@ async def test_apply_action_resolves_to_the_formatted_minimal_versioned_edit(sea
 
 
 def _first_changed_line(text: str, spliced: str) -> int:
-    """The 0-based line of ``text`` where ``spliced`` first differs, ignoring inserted ParlayLib includes."""
+    """The 0-based line of ``text`` where ``spliced`` first differs, ignoring inserted includes (the rewrite's
+    headers: ParlayLib's, and in results recorded before rewrites added only what they use, <algorithm> too)."""
     old, new = text.split("\n"), spliced.split("\n")
     for tag, i1, _i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
         inserted = new[j1:j2]
-        if tag == "equal" or (tag == "insert" and all(ln.startswith("#include <parlay/") or not ln.strip()
+        if tag == "equal" or (tag == "insert" and all(ln.startswith("#include <") or not ln.strip()
                                                       for ln in inserted)):
             continue
         return i1

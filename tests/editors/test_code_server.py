@@ -240,14 +240,15 @@ def test_race_fix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, to
     # the quick fix first, the check marked as a new run
     assert res["offered"][1] == ["Fix data race with ParlayLib", "Check for data races (run again)"], res["offered"]
     assert any(t.startswith("parevo: Fix data race with ParlayLib (racy_heavy_sum, line 10)") for t in res["toastsSeen"])
-    # the live fix's verdict: verified and applied, or (a loaded machine) correct and race-free but not faster
+    # the live fix's verdict: verified and applied, or (a loaded machine) correct and race-free but measured
+    # not faster or inconclusive
     if res["liveFix"] == "verified":
         fixed = (ws / racy.name).read_text()
         assert "parallel_for" not in fixed and "double s = parlay::reduce(" in fixed
         _compiles(toolchain, ws / racy.name)
     else:
         assert res["hovers"]["fix"].startswith("race fix: no rewrite could be verified: "), res["hovers"]["fix"]
-        assert "not faster" in res["hovers"]["fix"]
+        assert "not faster" in res["hovers"]["fix"] or "timing inconclusive" in res["hovers"]["fix"]
         assert res["offered"][-1][0] == "Fix data race with ParlayLib (run again)", res["offered"]
     _no_paths(res["statusSeen"])
 

@@ -52,6 +52,21 @@ def facts_text(site: ParsedSite, facts: LoopFacts) -> str:
     out = [f"- pattern: {facts.pattern}" + ("" if facts.parallelizable else " (not parallelizable as it stands)")]
     if facts.reason:
         out.append(f"- obstacle: {facts.reason}")
+    if facts.normalized:
+        out.append(f"- read as: {facts.normalized}")
+    if facts.sequential_outer:
+        out.append(f"- the selected loop stays sequential ({facts.sequential_outer}); its inner loop(s) at line(s) "
+                   + ", ".join(str(il.line + 1) for il in facts.inner_parallel) + " can run in parallel")
+    if facts.frontier is not None:
+        out.append(f"- frontier `{facts.frontier.frontier}` processed level by level (next level in "
+                   f"`{facts.frontier.next}`); a vertex is claimed once per level")
+    if facts.relaxation is not None:
+        out.append(f"- `{facts.relaxation.labels}` relaxed by {facts.relaxation.kind} until `{facts.relaxation.flag}` "
+                   "stays false (the fixpoint does not depend on the order)")
+    if facts.sort is not None:
+        out.append(f"- insertion sort: `{facts.sort.array}[0..{facts.sort.count})` ends sorted (stable)")
+    if facts.algorithm is not None:
+        out.append(f"- a `std::{facts.algorithm.name}` call")
     if facts.index_var:
         step = f", step {facts.step}" if facts.step not in (None, 1) else ""
         out.append(f"- index `{facts.index_var}` ({facts.index_type or '?'}) from `{facts.lower}` to `{facts.upper}`"

@@ -78,6 +78,13 @@ class Frame:
     names: Names | None = None
     first: str | None = None
 
+    def bind_at(self, pos: str) -> list[str]:
+        """Statements binding the loop's variables (index, aliases) for the position ``pos`` (a ``size_t``
+        variable of a serial loop inside a rewrite)."""
+        if self.pos_param == self.var:  # the position is the index itself
+            return [f"size_t {self.var} = {pos};"] + ([self.pos_bind] if self.pos_bind else [])
+        return [re.sub(rf"\b{re.escape(self.pos_param)}\b", pos, self.pos_bind)] if self.pos_bind else []
+
     def index_at(self, pos: str) -> str:
         """Expression of the loop index at iteration position ``pos`` (a ``size_t`` expression)."""
         if pos.strip() == "0" and self.first is not None:
@@ -89,8 +96,48 @@ def build_frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | Non
     """The :class:`Frame` of a counted or range-based ``for`` loop, or None.
 
     None when the header was not normalised (``facts.index_var`` and
-    ``facts.range_var`` both missing).
+    ``facts.range_var`` both missing). The index aliases of a normalized loop
+    (``facts.aliases``: ``const int i = base - k;``) are bound by the frame:
+    their bases are evaluated once in the prologue and every lambda's binding
+    declares them, so a template may use any text of the body.
     """
+    fr = _frame(site, facts, names)
+    if fr is None or not facts.aliases:
+        return fr
+    binds = []
+    for a in facts.aliases:
+        base = names.get(f"{a.name}_base")
+        fr.prologue.append(f"const {a.type} {base} = {a.base};")
+        binds.append((a, base))
+
+    def bound(bind: str, k: str) -> str:
+        decls = [f"const {a.type} {a.name} = {_alias_value(a, k, base)};" for a, base in binds]
+        return " ".join(([bind] if bind else []) + decls)
+
+    fr.pos_bind = bound(fr.pos_bind, fr.pos_param)
+    fr.index_bind = bound(fr.index_bind, fr.index_param)
+    return fr
+
+
+def _alias_value(a, k: str, base: str) -> str:
+    """``base ± k·|coef|`` in the alias's type."""
+    step = f" * {abs(a.coef)}" if abs(a.coef) != 1 else ""
+    return f"static_cast<{a.type}>({base} {'+' if a.coef > 0 else '-'} static_cast<{a.type}>({k}){step})"
+
+
+def alias_decl_edits(facts: LoopFacts) -> list[tuple[int, int, str]]:
+    """Edits removing the normalized body's alias declarations (the frame binds the aliases)."""
+    return [(a.decl.start_byte, a.decl.end_byte, "") for a in facts.aliases if a.decl is not None]
+
+
+def expand_aliases(text: str, facts: LoopFacts, k: str) -> str:
+    """``text`` with every index alias replaced by its value in iteration ``k`` (for code outside a lambda)."""
+    for a in facts.aliases:
+        text = substitute(text, a.name, f"({_alias_value(a, k, f'({a.base})')})")
+    return text
+
+
+def _frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
     if facts.range_var and facts.range_expr:
         k = names.get("k")
         rexpr = facts.range_expr.strip()
@@ -188,6 +235,24 @@ def dedent_block(text: str) -> list[str]:
     return out
 
 
+def span_lines(site: ParsedSite, span, replace: list[tuple[int, int, str]] | None = None, *,
+               strip_braces: bool = False) -> list[str]:
+    """The text of ``span`` (a :class:`~parevo.toolchain.models.Span` of the site's file) as relatively
+    indented lines, with ``replace`` edits ``(start_byte, end_byte, new_text)`` in file byte offsets inside
+    it applied (right to left); ``strip_braces`` drops the braces of a block ``{ … }``."""
+    src = site.src
+    b0, b1 = span.start_byte, span.end_byte
+    data = src[b0:b1]
+    for s, e, new in sorted(replace or [], key=lambda r: r[0], reverse=True):
+        data = data[: s - b0] + new.encode("utf-8") + data[e - b0 :]
+    text = data.decode("utf-8")
+    if strip_braces and text.startswith("{") and text.rstrip().endswith("}"):
+        text = text[1 : text.rstrip().rfind("}")]
+    else:
+        text = text.strip()
+    return dedent_block(text)
+
+
 def body_lines(site: ParsedSite, facts: LoopFacts, replace: list[tuple[int, int, str]] | None = None) -> list[str]:
     """The statements of the loop body, braces removed, relatively indented.
 
@@ -195,21 +260,10 @@ def body_lines(site: ParsedSite, facts: LoopFacts, replace: list[tuple[int, int,
     offsets inside the body (applied right to left).
     """
     assert facts.body is not None
-    src = site.source.encode("utf-8")
-    b0, b1 = facts.body.start_byte, facts.body.end_byte
-    data = src[b0:b1]
-    for s, e, new in sorted(replace or [], key=lambda r: r[0], reverse=True):
-        data = data[: s - b0] + new.encode("utf-8") + data[e - b0 :]
-    text = data.decode("utf-8")
-    if text.startswith("{") and text.rstrip().endswith("}"):
-        text = text[1 : text.rstrip().rfind("}")]
-    else:
-        # a single-statement body: keep it as one statement
-        text = text.strip()
     # scalars declared before the loop but private to each iteration get an iteration-local copy
     private = [f"std::remove_reference_t<decltype({v})> {v};  // private to the iteration"
                for v in facts.private_scalars]
-    return private + dedent_block(text)
+    return private + span_lines(site, facts.body, (replace or []) + alias_decl_edits(facts), strip_braces=True)
 
 
 def continue_edits(facts: LoopFacts, new_text: str) -> list[tuple[int, int, str]]:

@@ -44,8 +44,13 @@ from parevo.evolution.rule_frame import (
 from parevo.evolution.rules_packed import WORD, layout, via_bytes
 from parevo.evolution.rules_collect import filter_candidates, histogram_candidates, scan_candidates
 from parevo.evolution.rules_reduce import PRIM, SEQ, argext_candidates, reduction_candidates, top_statements
+from parevo.evolution.rules_nest import inner_candidates
+from parevo.evolution.rules_sort import sort_candidates
+from parevo.evolution.rules_stl import algorithm_candidates
+from parevo.evolution.rules_graph import frontier_candidates, relaxation_candidates
 from parevo.evolution.rules_search import search_candidates
 from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.normalize import normalize
 from parevo.toolchain.site import ParsedSite
 
 PAR = "<parlay/parallel.h>"
@@ -69,15 +74,12 @@ def _blocked(site: ParsedSite, facts: LoopFacts, fr: Frame, block: int) -> Candi
     names = fr.names.fork()
     b, kk, last, B = names.get("blk"), names.get("kk"), names.get("last"), names.get("block")
     body = body_lines(site, facts)  # `continue` keeps its meaning in the serial inner loop
-    if fr.pos_param == fr.var:
-        bind = f"size_t {fr.var} = {kk};"
-    else:
-        bind = re.sub(rf"\b{re.escape(fr.pos_param)}\b", kk, fr.pos_bind)
+    bind = fr.bind_at(kk)
     lines = list(fr.prologue) + [f"const size_t {B} = {block};"]  # the knob `param:block` changes
     lines += [f"parlay::parallel_for(0, ({fr.count} + {B} - 1) / {B}, [&](size_t {b}) {{"]
     inner = [f"const size_t {last} = std::min<size_t>({fr.count}, ({b} + 1) * {B});",
              f"for (size_t {kk} = {b} * {B}; {kk} < {last}; ++{kk}) {{"]
-    inner += indent([bind] + body) + ["}"]
+    inner += indent(bind + body) + ["}"]
     lines += indent(inner) + ["}, 1);"] + fr.epilogue
     return Candidate(loop_text=wrap(lines), includes=[PAR, "<algorithm>"], origin="rule:parallel-for-blocked",
                      description=(f"parlay::parallel_for over blocks of {block} iterations, each block a serial loop "
@@ -98,7 +100,7 @@ def _chunks(site: ParsedSite, facts: LoopFacts, fr: Frame, per_worker: int = 1, 
     microbenchmark (best of 50 calls, g++ -O3).
     """
     if (facts.range_var or not facts.index_var or facts.step != 1 or facts.index_declared_outside
-            or fr.index_type.startswith("decltype")):
+            or fr.index_type.startswith("decltype") or facts.aliases):
         return None
     names = fr.names.fork()
     ch, c, b, e, W = (names.get(x) for x in ("chunks", "c", "b", "e", "per_worker"))
@@ -209,6 +211,14 @@ _PATTERNS = {
 }
 
 
+#: Patterns whose rewrite keeps the selected loop sequential and needs no iteration frame.
+_WHOLE_LOOP: dict = {
+    "frontier": frontier_candidates,
+    "relaxation": relaxation_candidates,
+    "sort": sort_candidates,
+}
+
+
 def propose(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
     """Rule-based ParlayLib rewrites of ``site``'s loop, best first.
 
@@ -220,13 +230,29 @@ def propose(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
     """
     if facts.already_parallel or not facts.parallelizable:
         return []
-    make = _PATTERNS.get(facts.pattern)
-    if make is None or (facts.packed_writes and facts.pattern not in ("map", "nest")):
+    nz = normalize(site)
+    if nz is not None:  # the facts describe the normalized loop: so do the templates
+        return [c.model_copy(update={"loop_text": nz.wrap(c.loop_text)}) for c in _propose(nz.site, facts)]
+    return _propose(site, facts)
+
+
+def _propose(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
+    if facts.packed_writes and facts.pattern not in ("map", "nest", "inner"):
         return []  # packed storage written by a reduction, scan, … loop: no template keeps it word-aligned
-    fr = build_frame(site, facts, Names(site))
-    if fr is None:
-        return []
-    cands = [_needed_includes_only(c) for c in make(site, facts, fr)]
+    whole = _WHOLE_LOOP.get(facts.pattern)
+    if facts.algorithm is not None:
+        made = algorithm_candidates(site, facts)
+    elif facts.pattern == "inner":
+        made = inner_candidates(site, facts, propose)
+    elif whole is not None:
+        made = whole(site, facts)
+    else:
+        make = _PATTERNS.get(facts.pattern)
+        fr = build_frame(site, facts, Names(site)) if make is not None else None
+        if make is None or fr is None:
+            return []
+        made = make(site, facts, fr)
+    cands = [_needed_includes_only(c) for c in made]
     seen: set[str] = set()
     out = []
     for c in cands:

@@ -30,6 +30,7 @@ from parevo.evolution.rule_frame import (
     call_with_lambda,
     continue_edits,
     dedent_block,
+    expand_aliases,
     indent,
     lam,
     substitute,
@@ -110,10 +111,7 @@ def _per_block(site: ParsedSite, facts: LoopFacts, fr: Frame, h: str, comb: str,
     H, nb, part, b, first, last, kk, j, acc, W, MB = (names.get(x) for x in (
         "Hist", "n_blocks", "partial", "b", "first", "last", "kk", "bin", "sum", "per_worker", "min_block"))
     body = body_lines(site, facts)
-    if fr.pos_param == fr.var:  # the lambda parameter is the index itself (a size_t loop from 0)
-        bind = f"size_t {fr.var} = {kk};"
-    else:
-        bind = re.sub(rf"\b{re.escape(fr.pos_param)}\b", kk, fr.pos_bind)
+    bind = fr.bind_at(kk)
     ident = _HIST_IDENT[comb]
     lines = list(fr.prologue)
     lines += [
@@ -130,7 +128,7 @@ def _per_block(site: ParsedSite, facts: LoopFacts, fr: Frame, h: str, comb: str,
         f"const size_t {first} = {b} * {fr.count} / {nb}, {last} = ({b} + 1) * {fr.count} / {nb};",
         f"for (size_t {kk} = {first}; {kk} < {last}; ++{kk}) {{",
     ]
-    inner += indent(([bind] if bind else []) + body) + ["}"]
+    inner += indent(bind + body) + ["}"]
     lines += indent(inner) + ["}, 1);"]
     lines += [f"parlay::parallel_for(0, std::size({h}), [&](size_t {j}) {{"]
     red = [f"auto {acc} = {part}[0][{j}];", f"for (size_t {b} = 1; {b} < {nb}; ++{b}) {acc} {comb} {part}[{b}][{j}];",
@@ -202,23 +200,23 @@ def scan_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candi
         out.append(_scan_blocked(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.acc))
         out += _scan_shadow(site, facts, fr, sc.op, T, sc.expr, acc0, init, sc.acc, sc.kind)
         if (sc.output is not None and _only_scan_statements(site, facts) and sc.op == ReductionOp.ADD
-                and _contiguous(site, sc.output)):
+                and _contiguous(site, sc.output) and not facts.aliases):
             out.append(_scan_inplace(site, facts, fr, T, sc.expr, acc0, init, sc.output, sc.acc, sc.kind))
         return out
     # carried: out[i] = out[i-1] + e   or   a[i] += a[i-1]
     assert sc.carried is not None
     T = f"std::decay_t<decltype({sc.output}[0])>"
     first = fr.index_at("0")
-    prev = substitute(sc.carried, fr.var, f"({first})")
+    prev = expand_aliases(substitute(sc.carried, fr.var, f"({first})"), facts, "0")
     acc0 = names.get("carry")
     init = [f"const {T} {acc0} = {prev};"] if not sc.in_place else []
     if sc.in_place:
-        if _contiguous(site, sc.output):
+        if _contiguous(site, sc.output) and not facts.aliases:
             out.append(_scan_carried_inplace(facts, fr, T, sc.output, prev))
         return out
     target = sc.target or f"{sc.output}[{fr.var}]"
     out += _scan_carried(site, facts, fr, sc.op, T, sc.expr, acc0, init, target)
-    if (sc.op == ReductionOp.ADD and _contiguous(site, sc.output)
+    if (sc.op == ReductionOp.ADD and _contiguous(site, sc.output) and not facts.aliases
             and norm(target) == norm(f"{sc.output}[{fr.var}]")):
         out.append(_scan_inplace(site, facts, fr, T, sc.expr, acc0, init, sc.output, None, "inclusive"))
     return out

@@ -33,6 +33,7 @@ from __future__ import annotations
 from parevo.evolution.candidates import Candidate
 from parevo.evolution.rule_frame import (
     Frame,
+    Names,
     body_lines,
     call_with_lambda,
     continue_edits,
@@ -46,7 +47,7 @@ from parevo.evolution.rule_ops import combine, identity, monoid, update_stmt, va
 from parevo.toolchain.models import LoopFacts, Reduction, ReductionOp
 from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.splice import reindent
-from parevo.toolchain.syntax import block_statements, int_value, node_text, strip_parens
+from parevo.toolchain.syntax import block_statements, int_value, node_at, node_text, strip_parens
 
 PRIM = "<parlay/primitives.h>"
 SEQ = "<parlay/sequence.h>"
@@ -60,37 +61,46 @@ def std_includes(*ops: ReductionOp) -> list[str]:
 
 
 def top_statements(site: ParsedSite, facts: LoopFacts) -> list:
-    """The top-level statement nodes of the loop body (the site's nodes), comments dropped."""
+    """The top-level statement nodes of the loop body (the site's nodes), comments and the declarations of
+    index aliases (which the frame binds) dropped."""
     body = site.body_node
-    return block_statements(body) if body is not None else []
+    skip = {(a.decl.start_byte, a.decl.end_byte) for a in facts.aliases if a.decl is not None}
+    return [st for st in block_statements(body) if (st.start_byte, st.end_byte) not in skip] if body is not None \
+        else []
 
 
 def _closed_form(site: ParsedSite, facts: LoopFacts, red: Reduction, T: str) -> list[str] | None:
-    """Body lines of a lambda returning the iteration's operand, or None when not applicable."""
+    """Body lines of a lambda returning the iteration's operand (``filter ? operand : identity`` for a
+    guarded update), or None when the update is not the body's last statement, alone in its guards. The
+    lambda's ``-> T`` converts the operand as the update did: no cast is needed."""
     stmts = top_statements(site, facts)
     if not stmts or red.in_inner_loop:
         return None
     last = stmts[-1]
+    node = last
+    while (node.start_byte, node.end_byte) != (red.update.start_byte, red.update.end_byte):
+        if node.type != "if_statement" or node.child_by_field_name("alternative") is not None:
+            return None
+        inner = block_statements(node.child_by_field_name("consequence"))
+        if len(inner) != 1:
+            return None
+        node = inner[0]
     ident = identity(red.op, T)
     cont = continue_edits(facts, f"return {ident};")
-    if red.op == ReductionOp.COUNT:
-        operand = "1"
-    else:
-        operand = red.expr
-    if (last.start_byte, last.end_byte) == (red.update.start_byte, red.update.end_byte):
-        # the lambda's `-> T` converts the operand as the update did: no cast needed
-        new = f"return {operand};"
-        if red.op == ReductionOp.COUNT:  # unconditional count: every iteration adds one
-            new = "return 1;"
-        return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
-    if last.type == "if_statement" and last.child_by_field_name("alternative") is None:
-        inner = block_statements(last.child_by_field_name("consequence"))
-        if len(inner) == 1 and (inner[0].start_byte, inner[0].end_byte) == (red.update.start_byte,
-                                                                            red.update.end_byte):
-            cond = node_text(last.child_by_field_name("condition"), site.src).strip()
-            new = f"return {cond} ? {operand} : {ident};"
-            return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
-    return None
+    value = "1" if red.op == ReductionOp.COUNT else red.expr
+    new = f"return ({red.filter}) ? {value} : {ident};" if red.filter else f"return {value};"
+    if red.op in (ReductionOp.MIN, ReductionOp.MAX) and _floating(site, red.var):
+        # a NaN never passes the loop's comparison (nor std::min/fmin's): it contributes the identity
+        x = Names(site).get("operand")
+        keep = f"({red.filter}) && {x} == {x}" if red.filter else f"{x} == {x}"
+        new = f"{{ const {T} {x} = {value}; return {keep} ? {x} : {ident}; }}"
+    return body_lines(site, facts, cont + [(last.start_byte, last.end_byte, new)])
+
+
+def _floating(site: ParsedSite, name: str) -> bool:
+    """``name`` is declared with a floating-point type (its values may be NaN)."""
+    d = site.decl_of(name)
+    return d is not None and d.type.is_floating
 
 
 def place(site: ParsedSite, lines: list[str]) -> str:
@@ -195,7 +205,7 @@ def reduction_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[
     groups = _group(facts)
     names = fr.names.fork()
     out: list[Candidate] = []
-    if len(groups) == 1:
+    if len(groups) == 1 and not facts.argextremes:
         var, reds = next(iter(groups.items()))
         op = reds[0].op
         T = value_type(op, reds[0].var_type)
@@ -263,40 +273,103 @@ def _count_if(site: ParsedSite, facts: LoopFacts, fr: Frame, red: Reduction, r: 
 
 
 def _shadowed(site: ParsedSite, facts: LoopFacts, fr: Frame, groups: dict[str, list[Reduction]]) -> Candidate:
+    """Each iteration runs the body on private accumulators initialised to their identities and returns
+    them; a delayed reduce combines them (one value, or a tuple with an elementwise monoid).
+
+    An argmin/argmax takes three slots (value, index, and whether the iteration improved on the
+    identity at all, set by an edit of its ``if`` block); two of them combine by keeping the left
+    one unless the right one is better (strictly better for ``<``, at least as good for ``<=``),
+    which, the reduce being ordered, keeps the serial loop's position on ties.
+    """
     names = fr.names.fork()
     vars_ = list(groups)
     ops = [groups[v][0].op for v in vars_]
     types = [value_type(o, groups[v][0].var_type) for v, o in zip(vars_, ops)]
     decls = [f"{T} {v} = {identity(o, T)};" for v, o, T in zip(vars_, ops, types)]
-    if len(vars_) == 1:
+    slots = list(vars_)
+    edits: list[tuple[int, int, str]] = []
+    axes = []
+    for ax in facts.argextremes:
+        VT = site.value_type(ax.value_var)
+        op = ReductionOp.MIN if ax.kind == "min" else ReductionOp.MAX
+        flag = names.get(f"{ax.value_var}_set")
+        decls.append(f"{VT} {ax.value_var} = {identity(op, VT)};")
+        jv = len(slots)
+        slots.append(ax.value_var)
+        types.append(VT)
+        ji = None
+        if ax.index_var:
+            IT = site.value_type(ax.index_var)
+            decls.append(f"{IT} {ax.index_var}{{}};")
+            ji = len(slots)
+            slots.append(ax.index_var)
+            types.append(IT)
+        decls.append(f"bool {flag} = false;")
+        jf = len(slots)
+        slots.append(flag)
+        types.append("bool")
+        ifs = node_at(site.root, ax.update.start_byte, ax.update.end_byte) if ax.update is not None else None
+        cons = ifs.child_by_field_name("consequence") if ifs is not None else None
+        if cons is None or cons.type != "compound_statement":
+            raise ValueError("an argmin/argmax without its if block")
+        inner = site.src[cons.start_byte + 1:cons.end_byte - 1].decode("utf-8")
+        edits.append((cons.start_byte, cons.end_byte, "{" + inner.rstrip() + f" {flag} = true; }}"))
+        axes.append((ax, op, jv, ji, jf))
+    tuple_form = len(slots) > 1
+    ids = [identity(o, T) for o, T in zip(ops, types)] + [
+        x for ax, op, jv, ji, jf in axes for x in ([identity(op, types[jv])] + ([f"{types[ji]}{{}}"] if ji else [])
+                                                    + ["false"])]
+    if not tuple_form:
         ret_expr, ret_type, mon = vars_[0], types[0], monoid(ops[0], types[0])
     else:
         ret_type = f"std::tuple<{', '.join(types)}>"
-        ret_expr = f"{ret_type}({', '.join(vars_)})"
-        parts = [combine(o, f"std::get<{j}>(x)", f"std::get<{j}>(y)") for j, o in enumerate(ops)]
-        ids = ", ".join(identity(o, T) for o, T in zip(ops, types))
-        mon = (f"parlay::binary_op([](const {ret_type}& x, const {ret_type}& y) {{ return {ret_type}("
-               f"{', '.join(parts)}); }}, {ret_type}({ids}))")
-    stmts = decls + body_lines(site, facts, continue_edits(facts, f"return {ret_expr};")) + [f"return {ret_expr};"]
+        ret_expr = f"{ret_type}({', '.join(slots)})"
+        body = [f"{ret_type} z = x;"]
+        body += [f"std::get<{j}>(z) = {combine(o, f'std::get<{j}>(x)', f'std::get<{j}>(y)')};"
+                 for j, o in enumerate(ops)]
+        for ax, op, jv, ji, jf in axes:
+            cmp = "<" if ax.kind == "min" else ">"
+            better = (f"std::get<{jv}>(y) {cmp} std::get<{jv}>(x)" if ax.strict
+                      else f"!(std::get<{jv}>(x) {cmp} std::get<{jv}>(y))")
+            moves = [f"std::get<{j}>(z) = std::get<{j}>(y);" for j in (jv, ji) if j is not None]
+            body.append(f"if (std::get<{jf}>(y) && (!std::get<{jf}>(x) || {better})) {{ {' '.join(moves)} "
+                        f"std::get<{jf}>(z) = true; }}")
+        body.append("return z;")
+        mon = (f"parlay::binary_op([](const {ret_type}& x, const {ret_type}& y) {{ {' '.join(body)} }}, "
+               f"{ret_type}({', '.join(ids)}))")
+    edits += continue_edits(facts, f"return {ret_expr};")
+    stmts = decls + body_lines(site, facts, edits) + [f"return {ret_expr};"]
     r = names.get("partial")
     lines = list(fr.prologue)
     lines += call_with_lambda(f"const auto {r} = parlay::reduce(parlay::delayed_tabulate({fr.count}, ",
                               lam(fr.pos_param, fr.pos_bind, stmts, ret=ret_type), f"), {mon});")
-    if len(vars_) == 1:
+    if not tuple_form:
         lines += _guarded_fold(ops[0], vars_[0], r, fr.count)
     else:
-        folds = []
         for j, (v, o) in enumerate(zip(vars_, ops)):
-            folds += _guarded_fold(o, v, f"std::get<{j}>({r})", fr.count)
-        lines += folds
+            lines += _guarded_fold(o, v, f"std::get<{j}>({r})", fr.count)
+        for ax, op, jv, ji, jf in axes:
+            upd = ("<" if ax.kind == "min" else ">") + ("" if ax.strict else "=")
+            moves = [f"{ax.value_var} = std::get<{jv}>({r});"] + (
+                [f"{ax.index_var} = std::get<{ji}>({r});"] if ji is not None else [])
+            lines += [f"if (std::get<{jf}>({r}) && std::get<{jv}>({r}) {upd} {ax.value_var}) {{"] + indent(moves) + ["}"]
     lines += fr.epilogue
+    accs = slots if not axes else vars_ + [ax.value_var for ax in facts.argextremes]
     return Candidate(
-        loop_text=place(site, lines), includes=[PRIM, DELAYED] + (["<tuple>"] if len(vars_) > 1 else [])
-        + std_includes(*ops), origin="rule:reduce-shadowed",
-        description=("delayed reduce where each iteration runs the original body on a private accumulator "
-                     f"({', '.join(vars_)}) initialised to the identity"),
-        params={"sequence": "delayed", "form": "shadowed", "vars": len(vars_)},
+        loop_text=place(site, lines), includes=[PRIM, DELAYED] + (["<tuple>"] if tuple_form else [])
+        + std_includes(*ops, *(op for _ax, op, *_r in axes)), origin="rule:reduce-shadowed",
+        description=("delayed reduce where each iteration runs the original body on private accumulators "
+                     f"({', '.join(accs)}) initialised to their identities, combined as one tuple monoid"),
+        params={"sequence": "delayed", "form": "shadowed", "vars": len(accs)},
     )
+
+
+def _argext_only(site: ParsedSite, facts: LoopFacts) -> bool:
+    """True when the body is declarations and the one argmin/argmax ``if`` (nothing else to run)."""
+    stmts = top_statements(site, facts)
+    return (len(facts.argextremes) == 1 and not facts.reductions and bool(stmts) and stmts[-1].type == "if_statement"
+            and all(st.type == "declaration" for st in stmts[:-1]) and stmts[-1].start_point[0] == facts.argextremes[0].line
+            and not facts.writes_at_index and not facts.writes_computed and not facts.pushes)
 
 
 def argext_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candidate]:
@@ -304,17 +377,27 @@ def argext_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Can
 
     ``min_element`` returns the first position on ties, which matches a strict
     comparison (``<``); for a non-strict loop (``<=``, last index wins) the
-    pair-reduce variant, which keeps the later index on ties, comes first.
+    pair-reduce variant, which keeps the later index on ties, comes first (and
+    ``min_element`` is not offered when a filter decides which iterations take
+    part: a filtered-out position would tie with a real one). Iterations the
+    filter rejects contribute the monoid's identity: position ``count`` in the
+    pair reduce, which any real position beats. Any other body (more
+    accumulators, writes) gets the tuple reduction of :func:`_shadowed`.
     """
-    if len(facts.argextremes) != 1:
-        return []
+    if not _argext_only(site, facts):
+        return [_shadowed(site, facts, fr, _group(facts))]
     ax = facts.argextremes[0]
     names = fr.names.fork()
     VT = site.value_type(ax.value_var)
     cmp = "<" if ax.kind == "min" else ">"
     upd = cmp if ax.strict else cmp + "="
+    ident = identity(ReductionOp.MIN if ax.kind == "min" else ReductionOp.MAX, VT)
     vals, it, pos, v = names.get("values"), names.get("it"), names.get("pos"), names.get("v")
-    seq = lam(fr.pos_param, fr.pos_bind, [*ax.prelude, f"return {ax.expr};"], ret=VT)
+    x = names.get("operand")
+    keep = [f"({ax.filter})"] if ax.filter else []
+    keep += [f"{x} == {x}"] if _floating(site, ax.value_var) else []  # a NaN never wins the loop's comparison
+    value = f"{' && '.join(keep)} ? {x} : {ident}" if keep else x
+    seq = lam(fr.pos_param, fr.pos_bind, [*ax.prelude, f"const {VT} {x} = {ax.expr};", f"return {value};"], ret=VT)
 
     def store_index(pos_expr: str) -> list[str]:
         """``idx = i`` (or the loop's own cast of ``i``) for the winning position."""
@@ -324,36 +407,41 @@ def argext_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Can
         value = substitute(ax.index_expr, fr.var, f"({at})") if ax.index_expr else at
         return [f"{ax.index_var} = {value};"]
 
-    elem = "parlay::min_element" if ax.kind == "min" else "parlay::max_element"
-    lines = list(fr.prologue)
-    lines += call_with_lambda(f"const auto {vals} = parlay::delayed_tabulate({fr.count}, ", seq, ");")
-    lines += [f"if ({fr.count} > 0) {{"]
-    body = [f"const auto {it} = {elem}({vals});",
-            f"const size_t {pos} = static_cast<size_t>({it} - {vals}.begin());",
-            f"const {VT} {v} = {vals}[{pos}];",
-            f"if ({v} {upd} {ax.value_var}) {{"]
-    body += indent([f"{ax.value_var} = {v};"] + store_index(pos))
-    body += ["}"]
-    lines += indent(body) + ["}"] + fr.epilogue
-    first = Candidate(loop_text=place(site, lines), includes=[PRIM, DELAYED], origin=f"rule:{ax.kind}-element",
-                      description=f"{elem} over a delayed sequence of `{ax.expr}` (first position on ties)",
-                      params={"sequence": "delayed", "ties": "first"})
-    # pair reduce: (value, position); strict keeps the earlier position on ties, non-strict the later one
+    out = []
+    if ax.strict or ax.filter is None:
+        elem = "parlay::min_element" if ax.kind == "min" else "parlay::max_element"
+        lines = list(fr.prologue)
+        lines += call_with_lambda(f"const auto {vals} = parlay::delayed_tabulate({fr.count}, ", seq, ");")
+        lines += [f"if ({fr.count} > 0) {{"]
+        body = [f"const auto {it} = {elem}({vals});",
+                f"const size_t {pos} = static_cast<size_t>({it} - {vals}.begin());",
+                f"const {VT} {v} = {vals}[{pos}];",
+                f"if ({v} {upd} {ax.value_var}) {{"]
+        body += indent([f"{ax.value_var} = {v};"] + store_index(pos))
+        body += ["}"]
+        lines += indent(body) + ["}"] + fr.epilogue
+        out.append(Candidate(loop_text=place(site, lines), includes=[PRIM, DELAYED], origin=f"rule:{ax.kind}-element",
+                             description=f"{elem} over a delayed sequence of `{ax.expr}` (first position on ties)",
+                             params={"sequence": "delayed", "ties": "first"}))
+    # pair reduce: (value, position); position `count` marks an iteration that does not take part
     P = f"std::pair<{VT}, size_t>"
-    better = f"y.first {cmp} x.first" if ax.strict else f"!(x.first {cmp} y.first)"
+    better = f"y.first {cmp} x.first ? y : x" if ax.strict else f"x.first {cmp} y.first ? x : y"
     best = names.get("best")
     lines = list(fr.prologue)
-    seq2 = lam(fr.pos_param, fr.pos_bind, [*ax.prelude, f"return {P}({ax.expr}, {fr.pos_param});"], ret=P)
+    pair = f"{P}({x}, {fr.pos_param})"
+    ret = f"{' && '.join(keep)} ? {pair} : {P}({ident}, {fr.count})" if keep else pair
+    seq2 = lam(fr.pos_param, fr.pos_bind, [*ax.prelude, f"const {VT} {x} = {ax.expr};", f"return {ret};"], ret=P)
     lines += call_with_lambda(f"const {P} {best} = parlay::reduce(parlay::delayed_tabulate({fr.count}, ", seq2,
-                              f"), parlay::binary_op([](const {P}& x, const {P}& y) {{ return {better} ? y : x; }}, "
-                              f"{P}({identity(ReductionOp.MIN if ax.kind == 'min' else ReductionOp.MAX, VT)}, "
-                              f"{fr.count})));")
-    lines += [f"if ({fr.count} > 0 && {best}.first {upd} {ax.value_var}) {{"]
+                              f"), parlay::binary_op([&](const {P}& x, const {P}& y) {{ return y.second == {fr.count} "
+                              f"? x : x.second == {fr.count} ? y : {better}; }}, {P}({ident}, {fr.count})));")
+    lines += [f"if ({best}.second < {fr.count} && {best}.first {upd} {ax.value_var}) {{"]
     lines += indent([f"{ax.value_var} = {best}.first;"] + store_index(best + ".second"))
     lines += ["}"] + fr.epilogue
-    second = Candidate(loop_text=place(site, lines), includes=[PRIM, DELAYED, "<utility>", "<limits>"],
-                       origin=f"rule:arg{ax.kind}-pair-reduce",
-                       description=("reduce of (value, position) pairs with a monoid that keeps the "
-                                    f"{'earlier' if ax.strict else 'later'} position on ties"),
-                       params={"sequence": "delayed", "ties": "first" if ax.strict else "last"})
-    return [first, second] if ax.strict else [second, first]
+    out.append(Candidate(loop_text=place(site, lines), includes=[PRIM, DELAYED, "<utility>", "<limits>"],
+                         origin=f"rule:arg{ax.kind}-pair-reduce",
+                         description=("reduce of (value, position) pairs with a monoid that keeps the "
+                                      f"{'earlier' if ax.strict else 'later'} position on ties"),
+                         params={"sequence": "delayed", "ties": "first" if ax.strict else "last"}))
+    if not ax.strict:
+        out.reverse()
+    return out

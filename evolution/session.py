@@ -37,6 +37,7 @@ from parevo.toolchain.discovery import Toolchain, default_cache_dir, discover, r
 from parevo.toolchain.evaluate import Baseline, Cancelled, EvalConfig, Evaluator
 from parevo.toolchain.harness import driver_source
 from parevo.toolchain.models import LoopFacts
+from parevo.toolchain.probe import reach_note, search_reach
 from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.splice import labelled_edits, rewritten_source, unified_diff
 from parevo.toolchain.style import edits_between, styled_source
@@ -54,6 +55,17 @@ from .transcript import EndRecord, RunRecord
 
 if TYPE_CHECKING:
     from .engine import EvolveRequest
+
+
+def facts_notes(facts: LoopFacts) -> list[str]:
+    """What the report says about how the loop was read: a normalization, an outer loop kept sequential."""
+    out = [f"the loop was read as written differently: {facts.normalized}"] if facts.normalized else []
+    if facts.sequential_outer:
+        lines = ", ".join(str(il.line + 1) for il in facts.inner_parallel)
+        out.append(f"the selected loop stays sequential ({facts.sequential_outer}); the rewrites run its inner "
+                   f"loop(s) at line(s) {lines} in parallel")
+    return out
+
 
 NO_LLM_NOTE = ("no LLM endpoint configured: the search used rule-based candidates and their parameter mutations "
                "only (set --llm-model / --llm-base-url, or PAREVO_LLM_MODEL / PAREVO_LLM_BASE_URL, to add LLM "
@@ -263,6 +275,23 @@ class SearchSession:
                                 result=partial))
 
     # -------------------------------------------------------------- result
+    def _reach_notes(self) -> list[str]:
+        """For a search loop nothing was verified for: where the original stopped on the timing inputs, and
+        how to describe representative ones when it stopped within the first block (issue 16, item 3).
+
+        One compile and one run of a counting copy of the original (:mod:`parevo.toolchain.probe`), with an
+        evaluator bound to the user's cancel only: it explains a search whose time budget has ended. Not for
+        a replay (nothing is compiled then)."""
+        if self.facts.search is None or self.baseline is None or self.mode.replay_of is not None \
+                or self.user_cancel.is_set() or self.ev is None:
+            return []
+        ev = Evaluator(self.site, self.tc, self.compiler, self.ev.plan, self.cfg, self.user_cancel)
+        try:
+            reach = search_reach(ev, self.site, self.baseline.n, self.cfg.seed)
+        except Cancelled:
+            return []
+        return [reach_note(reach, self.site.function_name)] if reach is not None else []
+
     def result(self, stopped: str | None) -> EvolutionResult:
         """The :class:`EvolutionResult` as it stands: final with ``stopped`` (why the search ended),
         or published while the search continues (``stopped`` None)."""
@@ -274,6 +303,7 @@ class SearchSession:
         notes = list(st.result_notes)
         if self.llm_cfg is None:
             notes.insert(0, NO_LLM_NOTE)
+        notes += facts_notes(self.facts)
         diverged = mode.diverged(controller.llm, runner)
         notes += mode.notes(diverged)
         ids = [r.id for r in runner.records]
@@ -316,6 +346,8 @@ class SearchSession:
         elif result.status == "cancelled":
             result.message = "search cancelled before a rewrite was verified"
         else:
+            if stopped is not None:
+                result.notes.extend(self._reach_notes())
             counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(),
                                                                                   key=lambda kv: -kv[1]))
             result.message = ("no rewrite could be verified" + (f" ({self.facts.reason})" if self.facts.reason

@@ -295,6 +295,11 @@ class Evaluator:
         """Address-space limit of an optimized run (bytes): four times the largest inputs, plus 2 GiB."""
         return 4 * self.config.max_input_bytes + (2 << 30)
 
+    def run_once(self, exe: str, n: int, seed: int) -> RunOutcome:
+        """One call of the linked variant at size ``n`` and ``seed`` on one thread (``driver run N SEED 1``), in
+        the sandbox: what a probe of the original (:mod:`parevo.toolchain.probe`) reads from its stderr."""
+        return self._run([exe, "run", str(n), str(seed), "1"], threads=1)
+
     def _check_run(self, exe: str, cases: list[str], timeout_s: float | None = None,
                    partial: list[CaseOutput] | None = None) -> tuple[list[CaseOutput], RunOutcome, str]:
         """Run ``exe check`` on ``cases``; return the parsed complete cases, the outcome, and the case

@@ -29,13 +29,21 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from .facts_affine import Affine, AffineReader, Alias
 from .facts_arrays import ArrayFacts
+from .facts_frontier import frontier_loop
+from .facts_relax import relaxation_loop
+from .facts_nest import inner_parallel_loops
+from .facts_sort import sort_idiom
+from .facts_stl import algorithm_facts
 from .facts_scalars import ScalarFacts
 from .facts_shared import SharedFacts
 from .loop_body import collect_body
+from .normalize import normalize
 from .loop_header import Header, read_for_header, read_range_header
 from .models import (
     Call,
+    IndexAlias,
     EarlyExit,
     LoopFacts,
     Push,
@@ -47,14 +55,13 @@ from .syntax import (
     callee_name,
     captures,
     condition_value,
+    declarator_name,
     identifiers,
     if_guards,
-    int_literal,
     line_of,
     node_text,
     span_of,
     statement_of,
-    strip_parens,
 )
 
 PURE_FUNCTIONS = frozenset(
@@ -77,8 +84,10 @@ PUSH_METHODS = frozenset({"push_back", "emplace_back"})
 class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
     """One analysis run over one loop; ``facts`` is filled by ``run``."""
 
-    def __init__(self, site: ParsedSite):
+    def __init__(self, site: ParsedSite, aliases: dict[str, Alias] | None = None):
         self.site = site
+        self.aliases = dict(aliases or {})
+        self.alias_decls: dict[str, Node] = {}  # the normalized body's declarations of the aliases
         self.loop = site.loop_node
         self.src = site.src
         self.reader = site.reader
@@ -102,24 +111,25 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
             return None
         return parts[0] if len(parts) == 1 else " && ".join(f"({p})" for p in parts)
 
+    def loc(self, idx: Node | None) -> Affine | None:
+        """The subscript ``idx`` as an affine form in the iteration (:mod:`parevo.toolchain.facts_affine`):
+        the loop index and its aliases are the variable, loop-invariant names symbols."""
+        return self.affine.read(idx)
+
+    def own_element(self, a: Affine | None) -> bool:
+        """``a`` names the iteration's own index (``i``, or an alias ``i`` of a normalized loop)."""
+        return a is not None and a.const == 0 and (
+            (a.coef == 1 and not a.terms) or (len(a.terms) == 1 and a.terms[0][1] == 1
+                                              and a.terms[0][0][1:] in self.aliases))
+
     def offset(self, idx: Node | None) -> int | None:
-        """k when ``idx`` is ``i``, ``i + k``, ``i - k`` or ``k + i`` for the loop index ``i``."""
-        var = self.f.index_var
-        idx = strip_parens(idx)
-        if idx is None or var is None:
-            return None
-        if idx.type == "identifier" and self.t(idx) == var:
-            return 0
-        if idx.type == "binary_expression":
-            a, b = strip_parens(idx.child_by_field_name("left")), strip_parens(idx.child_by_field_name("right"))
-            op = self.t(idx.child_by_field_name("operator"))
-            if a is not None and a.type == "identifier" and self.t(a) == var:
-                k = int_literal(b, self.src)
-                if k is not None and op in ("+", "-"):
-                    return k if op == "+" else -k
-            if op == "+" and b is not None and b.type == "identifier" and self.t(b) == var:
-                return int_literal(a, self.src)
-        return None
+        """k when ``idx`` is the loop index plus the constant k (``i``, ``i + k``, ``k + i``, ``i - k``)."""
+        a = self.loc(idx)
+        return a.const if a is not None and a.coef == 1 and not a.terms else None
+
+    def is_alias_decl(self, stmt: Node) -> bool:
+        """``stmt`` declares an index alias of the normalized loop (a rewrite binds it itself)."""
+        return any(stmt.id == d.id for d in self.alias_decls.values())
 
     def type_of(self, name: str) -> str:
         """The value type of a variable declared before the loop (:meth:`ParsedSite.value_type`)."""
@@ -136,6 +146,9 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
         """Fill and return the facts: header, body events, arrays, scalars, then the decision."""
         f = self.f
         loop = self.loop
+        if self.site.loop_kind == "algorithm":
+            self.f = algorithm_facts(self.site)
+            return self.f
         if loop.type == "call_expression":
             f.already_parallel = True
             f.pattern = "unknown"
@@ -144,20 +157,18 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
             f.reason_lines = [line_of(loop)]
             return f
         if loop.type in ("while_statement", "do_statement"):
-            body = loop.child_by_field_name("body")
-            self.set_body(body)
-            f.pattern = "unknown"
-            kind = "while" if loop.type == "while_statement" else "do-while"
-            f.reason = (f"this is a {kind} loop: parevo rewrites counted `for` loops and range-based `for` "
-                        "loops; write it as a `for` loop over an index first")
-            f.reason_lines = [line_of(loop)]
-            self.check_already_parallel()
-            return f
+            return self.while_loop()
         if loop.type == "for_statement":
+            idiom, self.sort_why = sort_idiom(self.site)
+            if idiom is not None:
+                self.set_body(loop.child_by_field_name("body"))
+                f.sort, f.pattern, f.parallelizable = idiom, "sort", True
+                return f
             h = read_for_header(loop, self.src, self.reader, self.site.decl_of)
         else:
             h = read_range_header(loop, self.src)
         self.apply_header(h)
+        self.header = h
         body = h.body
         if body is None:
             f.pattern = "unknown"
@@ -171,6 +182,11 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
             f.reason = h.problem
             f.reason_lines = [line_of(loop)]
             return f
+        for st in block_statements(body)[:len(self.aliases)]:
+            names = [self.t(declarator_name(d)) for d in st.children_by_field_name("declarator")] \
+                if st.type == "declaration" else []
+            if len(names) == 1 and names[0] in self.aliases:
+                self.alias_decls[names[0]] = st
         ev = collect_body(body, self.src)
         f.inner_loops = ev.inner_loops
         f.body_locals = sorted(ev.declared)
@@ -179,12 +195,37 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
         if f.range_var and not h.range_is_reference:
             self.private.add(f.range_var)
         self.ev = ev
+        written = {w.target.name for w in ev.writes if w.target.kind == "scalar"}
+        self.affine = AffineReader(self.src, f.index_var if f.index_var else None, self.aliases,
+                                   (set(ev.declared) - set(self.aliases)) | written)
         self.check_header_invariance(h)
         self.calls_and_effects()
         self.exits()
         self.arrays()
         self.scalars()
         self.decide()
+        return f
+
+    def while_loop(self) -> LoopFacts:
+        """A ``while``/``do … while`` loop: a frontier processed level by level, a relaxation repeated
+        until nothing changes (:mod:`parevo.toolchain.facts_graph`), else the reason."""
+        f, loop = self.f, self.loop
+        self.set_body(loop.child_by_field_name("body"))
+        if self.check_already_parallel():
+            return f
+        frontier, why_f = frontier_loop(self.site, PURE_FUNCTIONS)
+        relax, why_r = (None, None) if frontier is not None else relaxation_loop(self.site, PURE_FUNCTIONS)
+        if frontier is not None or relax is not None:
+            f.frontier, f.relaxation = frontier, relax
+            f.pattern = "frontier" if frontier is not None else "relaxation"
+            f.parallelizable = True
+            return f
+        kind = "while" if loop.type == "while_statement" else "do-while"
+        f.pattern = "unknown"
+        f.reason = (f"this {kind} loop is neither counted, nor a frontier processed level by level ({why_f}), nor "
+                    f"a relaxation repeated until nothing changes ({why_r}); parevo rewrites those and `for` loops")
+        f.reason_lines = [line_of(loop)]
+        self.offer_inner()
         return f
 
     def set_body(self, body: Node | None) -> None:
@@ -350,7 +391,7 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
         ifs = stmts[-1]
         if ifs.child_by_field_name("alternative") is not None:
             return None
-        prefix = stmts[:-1]
+        prefix = [p for p in stmts[:-1] if not self.is_alias_decl(p)]
         if any(p.type != "declaration" for p in prefix):
             return None
         cons = ifs.child_by_field_name("consequence")
@@ -377,7 +418,30 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
 
     # ----- decision
     def decide(self) -> None:
-        """Choose the pattern, ``parallelizable`` and the user-facing reason."""
+        """Choose the pattern, ``parallelizable`` and the user-facing reason; a sequential loop whose inner
+        loops can run in parallel becomes an ``inner`` nest (:mod:`parevo.toolchain.facts_nest`)."""
+        self.classify()
+        f = self.f
+        if not f.parallelizable and getattr(self, "sort_why", None):
+            f.reason = f"{self.sort_why} ({f.reason})" if f.reason else self.sort_why
+        if f.pattern in ("sequential", "unknown") and not f.parallelizable and not f.already_parallel \
+                and f.inner_loops:
+            self.offer_inner()
+
+    def offer_inner(self) -> None:
+        """Keep the selected loop sequential (its reason in ``sequential_outer``) and offer its parallel inner loops."""
+        f = self.f
+        inner = inner_parallel_loops(self.site, analyze)
+        if not inner:
+            return
+        f.inner_parallel = inner
+        f.sequential_outer = f.reason
+        f.pattern = "inner"
+        f.parallelizable = True
+        f.reason = None
+
+    def classify(self) -> None:
+        """Choose the pattern, ``parallelizable`` and the user-facing reason of the selected loop itself."""
         f = self.f
         problems = list(self.problems)
         if f.dependences:
@@ -411,7 +475,7 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
             f.pattern = "filter"
         elif f.scan is not None:
             f.pattern = "scan"
-        elif f.argextremes:
+        elif f.argextremes and not f.reductions:
             f.pattern = "argminmax"
         elif histogram:
             f.pattern = "histogram"
@@ -437,6 +501,23 @@ class _Analysis(ArrayFacts, ScalarFacts, SharedFacts):
 
 
 def analyze(site: ParsedSite) -> LoopFacts:
+    """Compute the :class:`LoopFacts` of the loop of ``site`` (see :func:`analyze_site`), on its normalized
+    form when :func:`parevo.toolchain.normalize.normalize` rewrites it (a loop that counts down or steps by
+    more than one, a counted ``while``): ``normalized`` then says how it was read, ``aliases`` names the
+    index aliases, and spans index the normalized site's text (the rules read the same normalized site)."""
+    nz = normalize(site)
+    if nz is None:
+        return analyze_site(site)
+    an = _Analysis(nz.site, nz.aliases)
+    f = an.run()
+    f.normalized = nz.note
+    f.aliases = [IndexAlias(name=a.name, type=a.type, base=a.base, coef=a.coef,
+                            decl=span_of(an.alias_decls[a.name]) if a.name in an.alias_decls else None)
+                 for a in nz.aliases.values()]
+    return f
+
+
+def analyze_site(site: ParsedSite) -> LoopFacts:
     """Compute the :class:`LoopFacts` of the loop of ``site`` (its nodes; nothing is parsed again).
 
     Returns facts with ``pattern`` one of ``map``, ``reduction``,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from tree_sitter import Node
 
+from .facts_affine import NEVER, Affine, relation
 from .facts_rows import row_major_width
 from .loop_body import (
     Target,
@@ -35,6 +36,10 @@ _COMMUTATIVE = {"+": ReductionOp.ADD, "*": ReductionOp.MUL, "&": ReductionOp.BIT
                 "||": ReductionOp.OR}
 
 
+#: The element of a range-for's own iteration (``x`` of ``for (auto& x : v)``).
+OWN = Affine(coef=1)
+
+
 class ArrayFacts:
     """Mixin: the array part of the analysis (needs ``f``, ``ev``, ``body``, ``private``, ``t``, ``offset``)."""
 
@@ -48,7 +53,7 @@ class ArrayFacts:
     def arrays(self) -> None:
         """Record array writes and reads and check each written array."""
         f = self.f
-        writes_by: dict[str, list[tuple[Write, int | None, int]]] = {}
+        writes_by: dict[str, list[tuple[Write, Affine | None, int]]] = {}
         rows_by: dict[str, list[tuple[Write, str]]] = {}  # row-major writes: (write, subscript text)
         write_nodes: set[int] = set()
         assigned = {w.target.name for w in self.ev.writes if w.target.kind == "scalar"}
@@ -68,10 +73,10 @@ class ArrayFacts:
                 continue
             pos, off = None, None
             if not tg.indices and f.range_var:
-                pos, off = 0, 0
+                pos, off = 0, OWN
             for p, ix in enumerate(tg.indices):
-                o = self.offset(ix)
-                if o is not None:
+                o = self.loc(ix)
+                if o is not None and o.injective:
                     pos, off = p, o
                     break
             row = None
@@ -143,7 +148,7 @@ class ArrayFacts:
                                                  distance=None, description=desc))
             return
 
-    def check_array(self, name: str, ws: list[tuple[Write, int | None, int]], reads: list[tuple[Node, Target]]):
+    def check_array(self, name: str, ws: list[tuple[Write, Affine | None, int]], reads: list[tuple[Node, Target]]):
         """Histogram, write conflict, scan or loop-carried dependence for one written array."""
         f = self.f
         computed = [w for w in ws if w[1] is None]
@@ -183,15 +188,18 @@ class ArrayFacts:
             for w, _o, _p in computed:
                 self.claimed.add(w.node.id)
             return
-        # writes at the index: reads of other elements of the same array are loop-carried
-        woffs = {(o, p) for _w, o, p in at_index}
+        # writes owned by their iteration: two of them must never name one element in different iterations
         pos = at_index[0][2]
-        w_off = at_index[0][1]
-        if len(woffs) > 1:
-            lines = [line_of(w.node) for w, _o, _p in at_index]
-            self.problems.append((f"loop-carried dependence: `{name}` is written at different offsets of the index "
-                                  f"(lines {', '.join(str(x + 1) for x in sorted(set(lines)))})", lines))
-            return
+        for j, (w1, o1, p1) in enumerate(at_index):
+            for w2, o2, p2 in at_index[j + 1:]:
+                rel = relation(o1, o2)
+                if p1 != p2 or not (rel == 0 or rel == NEVER):
+                    lines = sorted({line_of(w1.node), line_of(w2.node)})
+                    self.problems.append((f"loop-carried dependence: `{name}` is written at `{self.t(w1.target.node)}`"
+                                          f" and at `{self.t(w2.target.node)}` (lines "
+                                          f"{', '.join(str(x + 1) for x in lines)}): different iterations may write "
+                                          "the same element", lines))
+                    return
         # scan form B: out[i] = out[i-1] + e, or out[i] += out[i-1]
         if self.match_carried_scan(name, at_index, other_reads):
             return
@@ -199,33 +207,47 @@ class ArrayFacts:
             if pos >= len(tg.indices) and tg.indices:
                 ro = None
             elif not tg.indices:
-                ro = w_off  # range-for element
+                ro = OWN  # range-for element
             else:
-                ro = self.offset(tg.indices[pos])
-            if ro == w_off:
-                continue
-            w = at_index[0][0]
-            step = f.step or 1
-            if ro is not None:
-                dist = w_off - ro
-                if dist % step != 0:
+                ro = self.loc(tg.indices[pos])
+            for w, wo, _p in at_index:
+                rel = relation(wo, ro)
+                if rel == 0 or rel == NEVER or (rel is None and self.outside_range(wo, ro)):
                     continue
-                iters = dist // step
-                when = ("the value written by the previous iteration" if iters == 1 else
-                        f"the value written {iters} iterations earlier" if iters > 1 else
-                        "which the next iteration overwrites" if iters == -1 else
-                        f"which an iteration {-iters} steps later overwrites")
-                desc = (f"loop-carried dependence: `{name}` at line {line_of(n) + 1} reads `{self.t(n)}`, {when} at "
-                        f"line {line_of(w.node) + 1}")
-                f.dependences.append(Dependence(var=name, write_line=line_of(w.node), read_line=line_of(n),
-                                                distance=iters, description=desc))
-            else:
-                desc = (f"loop-carried dependence: `{name}` is written at `{self.t(w.target.node)}` (line "
-                        f"{line_of(w.node) + 1}) and read at `{self.t(n)}` (line {line_of(n) + 1}): an iteration may "
-                        "read an element another iteration writes")
-                f.dependences.append(Dependence(var=name, write_line=line_of(w.node), read_line=line_of(n),
-                                                distance=None, description=desc))
-            return
+                if isinstance(rel, int):
+                    step = f.step or 1
+                    if rel % step != 0:
+                        continue
+                    iters = rel // step
+                    when = ("the value written by the previous iteration" if iters == 1 else
+                            f"the value written {iters} iterations earlier" if iters > 1 else
+                            "which the next iteration overwrites" if iters == -1 else
+                            f"which an iteration {-iters} steps later overwrites")
+                    desc = (f"loop-carried dependence: `{name}` at line {line_of(n) + 1} reads `{self.t(n)}`, {when} "
+                            f"at line {line_of(w.node) + 1}")
+                    f.dependences.append(Dependence(var=name, write_line=line_of(w.node), read_line=line_of(n),
+                                                    distance=iters, description=desc))
+                else:
+                    desc = (f"loop-carried dependence: `{name}` is written at `{self.t(w.target.node)}` (line "
+                            f"{line_of(w.node) + 1}) and read at `{self.t(n)}` (line {line_of(n) + 1}): an iteration "
+                            "may read an element another iteration writes")
+                    f.dependences.append(Dependence(var=name, write_line=line_of(w.node), read_line=line_of(n),
+                                                    distance=None, description=desc))
+                return
+
+    def outside_range(self, wo: Affine | None, ro: Affine | None) -> bool:
+        """A loop-invariant element ``ro`` that no iteration writes at ``wo = i + c``: the index ``i = ro - c`` it
+        would need lies below the loop's lower bound (``a[k]`` against ``a[i]`` for ``i`` from ``k + 1``) or at or
+        above an exclusive upper bound, by a known constant."""
+        h = getattr(self, "header", None)
+        if wo is None or ro is None or wo.coef != 1 or wo.terms or ro.coef != 0 or h is None or not h.bound_nodes:
+            return False
+        need = Affine(coef=0, terms=ro.terms, const=ro.const - wo.const)
+        lo = self.loc(h.bound_nodes[0]) if self.f.step == 1 else None
+        if lo is not None and lo.coef == 0 and lo.terms == need.terms and need.const < lo.const:
+            return True
+        hi = self.loc(h.bound_nodes[1]) if self.f.step == 1 and len(h.bound_nodes) > 1 and h.upper_exclusive else None
+        return hi is not None and hi.coef == 0 and hi.terms == need.terms and need.const >= hi.const
 
     def match_carried_scan(self, name, at_index, other_reads) -> bool:
         """Recognise ``out[i] = out[i-1] OP e``, ``out[i+1] = out[i] OP e`` (any offset c written,
@@ -237,9 +259,9 @@ class ArrayFacts:
         if w_off is None or pos != 0 or w.guards or w.inner or len(other_reads) != 1:
             return False
         rn, rt = other_reads[0]
-        if not rt.indices or self.offset(rt.indices[0]) != w_off - 1 or len(rt.indices) != 1:
+        if not rt.indices or len(rt.indices) != 1 or relation(w_off, self.loc(rt.indices[0])) != 1:
             return False
-        if w_off != 0 and w.op != "=":
+        if not self.own_element(w_off) and w.op != "=":
             return False
         if not (w.node.start_byte <= rn.start_byte < w.node.end_byte):
             return False

@@ -13,6 +13,8 @@ iteration's value survives).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tree_sitter import Node
 
 from .loop_body import Write, norm, target_of
@@ -21,13 +23,16 @@ from .syntax import (
     block_statements,
     captures,
     condition_value,
+    conjuncts,
     conversion_operand,
     identifiers,
+    if_guards,
     line_of,
     mentions,
     operator_of,
     span_of,
     statement_of,
+    strip_casts,
     strip_parens,
     value_used,
 )
@@ -39,6 +44,15 @@ COMPOUND = {"+=": ReductionOp.ADD, "-=": ReductionOp.ADD, "*=": ReductionOp.MUL,
              "&=": ReductionOp.BIT_AND, "|=": ReductionOp.BIT_OR, "^=": ReductionOp.BIT_XOR}
 MINMAX_FUNCS = {"min": ReductionOp.MIN, "fmin": ReductionOp.MIN, "fminf": ReductionOp.MIN,
                  "max": ReductionOp.MAX, "fmax": ReductionOp.MAX, "fmaxf": ReductionOp.MAX}
+
+
+@dataclass
+class GuardParts:
+    """The guards of an update (see :meth:`ScalarFacts.guard_parts`): the ``if`` holding the min/max
+    improvement test and its kind (``min``/``max``), and the filter conjuncts' texts."""
+
+    compare: tuple[Node, str] | None
+    filters: list[str]
 
 
 class ScalarFacts:
@@ -56,9 +70,34 @@ class ScalarFacts:
                                       "member of an object shared by all iterations", [line_of(w.node)]))
         return out
 
-    def reduction_form(self, w: Write, var: str) -> tuple[ReductionOp, str, Node | None] | None:
-        """(op, operand text, guard if-statement consumed) when ``w`` is a reduction update of ``var``."""
+    def reduction_form(self, w: Write, var: str) -> tuple[ReductionOp, str, Node | None, str | None] | None:
+        """(op, operand text, guard if-statement consumed, filter) when ``w`` is a reduction update of ``var``.
+
+        The filter is the C++ condition under which the iteration contributes (the guards' conjuncts
+        other than a min/max improvement test, ``&&``-joined; None when it always does): the
+        iteration contributes the monoid's identity when it fails. For ``if (!p) ok = false;`` the
+        consumed ``if``'s condition is the operand, and only the guards around it filter.
+        """
+        form = self._reduction_form(w, var)
+        if form is None:
+            return None
+        op, expr, g = form
+        around = g if (g is not None and op in (ReductionOp.AND, ReductionOp.OR)) else w.node
+        value_text = self.t(strip_parens(w.value)) if around is w.node and w.op == "=" and w.value is not None else None
+        parts = self.guard_parts(around, var, value_text)
+        if parts is None:
+            return None
+        filt = " && ".join(f"({x})" for x in parts.filters) if parts.filters else None
+        return op, expr, g, filt
+
+    def _reduction_form(self, w: Write, var: str) -> tuple[ReductionOp, str, Node | None] | None:
         if value_used(w.node):  # `out[c++] = …`: the running value is used, so the order matters
+            return None
+        value_text = self.t(strip_parens(w.value)) if w.op == "=" and w.value is not None else None
+        guard = self.guard_parts(w.node, var, value_text)
+        if guard is None:
+            return None
+        if guard.compare is not None and w.op != "=":
             return None
         if w.node.type == "update_expression":
             guarded = bool(w.guards)
@@ -84,6 +123,12 @@ class ScalarFacts:
         if w.op != "=" or v is None:
             return None
         sv = strip_parens(v)
+        # guarded min/max: if (e < s) s = e;  if (p(x) && e < s) s = e;  if (p) { if (e < s) s = e; }
+        if guard.compare is not None:
+            g, kind = guard.compare
+            if mentions(sv, var) or not self.only_statement_of(g, w):
+                return None
+            return (ReductionOp.MIN if kind == "min" else ReductionOp.MAX, self.t(sv), g)
         if sv.type == "binary_expression":
             op = self.t(sv.child_by_field_name("operator"))
             a, b = strip_parens(sv.child_by_field_name("left")), strip_parens(sv.child_by_field_name("right"))
@@ -115,22 +160,44 @@ class ScalarFacts:
                 if kind is not None:
                     return (ReductionOp.MIN if kind[0] == "min" else ReductionOp.MAX, self.t(cons), None)
             return None
-        # guarded: if (e < s) s = e;   if (!p) ok = false;   if (p) found = true;
+        # guarded: if (!p) ok = false;  if (p) found = true;
         if w.guards and not w.inner:
             g, neg = w.guards[-1]
             if neg or not self.only_statement_of(g, w):
                 return None
             cond = condition_value(g.child_by_field_name("condition"))
-            if cond is not None and cond.type == "binary_expression":
-                kind = self.compare_kind(cond, var, self.t(sv))
-                if kind is not None:
-                    return (ReductionOp.MIN if kind[0] == "min" else ReductionOp.MAX, self.t(sv), g)
             if sv.type in ("false", "true") and not mentions(cond, var):
                 ct = self.t(cond)
                 if sv.type == "false":
                     return (ReductionOp.AND, self.negate(cond), g)
                 return (ReductionOp.OR, ct, g)
         return None
+
+    def guard_parts(self, node: Node, var: str, value_text: str | None) -> "GuardParts | None":
+        """The ``if`` guards between the body and ``node`` split into ``&&`` conjuncts (an ``else``
+        branch is one negated conjunct): at most one may compare ``value_text`` with ``var`` (the
+        improvement test of a min/max, ``compare``), and every other one (the filter) must read no
+        scalar the loop writes (``shared_scalars``), since it decides, for one iteration alone, whether
+        the iteration contributes. None when that does not hold."""
+        compare: tuple[Node, str] | None = None
+        filters: list[str] = []
+        shared = getattr(self, "shared_scalars", set())
+        for g, neg in if_guards(node, self.body):
+            cond = condition_value(g.child_by_field_name("condition"))
+            if cond is None:
+                return None
+            for c in ([cond] if neg else conjuncts(cond)):
+                kind = self.compare_kind(c, var, value_text) if (value_text is not None and not neg
+                                                                 and c.type == "binary_expression") else None
+                if kind is not None:
+                    if compare is not None:
+                        return None
+                    compare = (g, kind[0])
+                    continue
+                if any(n.text.decode("utf-8", errors="replace") in shared for n in identifiers(c)):
+                    return None
+                filters.append(f"!({self.t(c)})" if neg else self.t(c))
+        return GuardParts(compare=compare, filters=filters)
 
     def negate(self, cond: Node) -> str:
         """The text of ``!cond``, without a double negation."""
@@ -170,6 +237,8 @@ class ScalarFacts:
         f = self.f
         by_var = self.scalar_writes()
         f.scalars_written = sorted(by_var)
+        privates = {var for var, ws in by_var.items() if self.private_temporary(var, ws)}
+        self.shared_scalars = set(by_var) - privates
         handled: set[str] = set()
         self.match_argextremes(by_var, handled)
         for var, ws in by_var.items():
@@ -194,24 +263,28 @@ class ScalarFacts:
                     if ops == {ReductionOp.ADD, ReductionOp.COUNT}:
                         op = ReductionOp.ADD
                     f.reductions.append(Reduction(var=var, var_type=self.type_of(var), op=op, expr=fm[1],
-                                                  update=span_of(stmt), conditional=bool(w.guards) or fm[2] is not None,
+                                                  filter=fm[3], update=span_of(stmt),
+                                                  conditional=bool(w.guards) or fm[2] is not None,
                                                   in_inner_loop=w.inner, line=line_of(w.node)))
                     self.claimed.add(w.node.id)
                 continue
             if all(forms) and len(ws) == 1 and not ws[0].guards and not ws[0].inner and self.match_acc_scan(
                     var, ws[0], forms[0], stray):
                 continue
-            # private temporary: first touched by an unconditional write, not used after the loop
-            first = min(occ, key=lambda n: n.start_byte) if occ else None
             w0 = min(ws, key=lambda w: w.node.start_byte)
-            first_is_write = (first is not None and w0.target.node is not None and first == w0.target.node
-                              and w0.op == "=" and not w0.guards and not w0.inner
-                              and not mentions(w0.value, var))
-            if first_is_write and not self.used_after_loop(var):
+            if var in privates:
                 f.private_scalars.append(var)
                 continue
             reads = [n for n in occ if not any(w.target.node == n for w in ws if w.op == "=")]
-            if reads:
+            crossed = self.guard_crossing(ws, var)
+            if crossed is not None:
+                w, g, other = crossed
+                desc = (f"loop-carried dependence: `{self.t(statement_of(w.node, self.body)).strip()}` at line "
+                        f"{line_of(w.node) + 1} runs only when `{g}`, which reads `{other}`, a scalar other "
+                        "iterations update: whether an iteration contributes depends on the iterations before it")
+                f.dependences.append(Dependence(var=var, write_line=line_of(w.node), read_line=line_of(w.node),
+                                                distance=1, description=desc))
+            elif reads:
                 r = reads[0]
                 wl = line_of(w0.node)
                 stmt_t = self.t(statement_of(w0.node, self.body)).strip()
@@ -223,6 +296,28 @@ class ScalarFacts:
             else:
                 self.conflicts.append((f"write conflict: every iteration may assign `{var}` (line {line_of(w0.node) + 1})"
                                        " and the value after the loop is the last writer's", [line_of(w0.node)]))
+
+    def private_temporary(self, var: str, ws: list[Write]) -> bool:
+        """``var`` is first touched by an unconditional plain write in each iteration and not used after the
+        loop: every iteration can have its own copy."""
+        occ = self.occurrences(var)
+        first = min(occ, key=lambda n: n.start_byte) if occ else None
+        w0 = min(ws, key=lambda w: w.node.start_byte)
+        return (first is not None and w0.target.node is not None and first == w0.target.node and w0.op == "="
+                and not w0.guards and not w0.inner and not mentions(w0.value, var) and not self.used_after_loop(var))
+
+    def guard_crossing(self, ws: list[Write], var: str) -> tuple[Write, str, str] | None:
+        """``(write, guard text, other scalar)`` when a write of ``var`` is guarded by a condition that
+        reads another scalar the loop writes (``else if (a[i] > hi)`` after ``if (a[i] < lo)``)."""
+        for w in ws:
+            for g, neg in if_guards(w.node, self.body):
+                cond = condition_value(g.child_by_field_name("condition"))
+                others = sorted({n.text.decode("utf-8", errors="replace") for n in identifiers(cond)}
+                                & (self.shared_scalars - {var}))
+                if others:
+                    text = self.t(cond).strip()
+                    return w, (f"!({text})" if neg else text), others[0]
+        return None
 
     def match_acc_scan(self, var: str, w: Write, form, stray: list[Node]) -> bool:
         """A scalar updated once per iteration and read elsewhere in the body: a scan.
@@ -257,14 +352,19 @@ class ScalarFacts:
         self.claimed.add(w.node.id)
         return True
 
-    def argext_prelude(self, if_node: Node, value: Node) -> list[str] | None:
-        """The body's declarations before an argmin/argmax ``if`` when its value uses them.
+    def alias_of(self, node: Node | None):
+        """The index alias ``node`` names (``i`` of a normalized loop, possibly cast), else None."""
+        n = strip_casts(strip_parens(node))
+        return self.aliases.get(self.t(n)) if n is not None and n.type == "identifier" else None
+
+    def argext_prelude(self, if_node: Node, values: list[Node]) -> list[str] | None:
+        """The body's declarations before an argmin/argmax ``if`` when its value (or filter) uses them.
 
         ``[]`` when the value uses no name declared in the body; the declaration statements'
         texts when the body is exactly declarations followed by the ``if`` (``double d = …;
         if (d < best) {…}``); None otherwise (the value cannot be computed on its own).
         """
-        local = {x.text.decode() for x in identifiers(value)} & set(self.ev.declared)
+        local = {x.text.decode() for v in values for x in identifiers(v)} & set(self.ev.declared)
         if not local:
             return []
         if if_node.parent is None or if_node.parent.id != self.body.id:
@@ -273,7 +373,7 @@ class ScalarFacts:
         k = next(i for i, c in enumerate(stmts) if c.id == if_node.id)
         if k != len(stmts) - 1 or any(s.type != "declaration" for s in stmts[:k]):
             return None
-        return [self.t(s) for s in stmts[:k]]
+        return [self.t(s) for s in stmts[:k] if not self.is_alias_decl(s)]
 
     def match_argextremes(self, by_var: dict[str, list[Write]], handled: set[str]) -> None:
         """``if (E < best) { best = E; idx = i; }`` (strict) or with ``<=`` (non-strict); the index may be
@@ -296,21 +396,35 @@ class ScalarFacts:
                 if len(assigns) not in (1, 2):
                     continue
                 cond = condition_value(n.child_by_field_name("condition"))
-                if cond is None or cond.type != "binary_expression":
+                if cond is None:
                     continue
+                parts = conjuncts(cond)
                 for vname, vnode, _e in assigns:
-                    kind = self.compare_kind(cond, vname, self.t(vnode))
-                    if kind is None:
+                    hits = [(c, self.compare_kind(c, vname, self.t(vnode))) for c in parts
+                            if c.type == "binary_expression"]
+                    hits = [(c, k) for c, k in hits if k is not None]
+                    if len(hits) != 1:
                         continue
+                    c_cmp, kind = hits[0]
+                    rest = [c for c in parts if c.id != c_cmp.id]
+                    outer = self.guard_parts(n, vname, None)
+                    if outer is None or outer.compare is not None or any(
+                            x.text.decode("utf-8", errors="replace") in self.shared_scalars
+                            for c in rest for x in identifiers(c)):
+                        break
+                    filters = outer.filters + [self.t(c) for c in rest]
                     others = [(a, b) for a, b, _ in assigns if a != vname]
                     idx_var = idx_expr = None
                     if others:
                         iname, inode = others[0]
                         idx_expr = self.t(strip_parens(inode))
-                        if var is None or not _is_index_value(inode, var):
+                        alias = self.alias_of(inode)
+                        if alias is not None:
+                            idx_expr = alias.value(var)
+                        elif var is None or not _is_index_value(inode, var):
                             break
                         idx_var = iname
-                    prelude = self.argext_prelude(n, vnode)
+                    prelude = self.argext_prelude(n, [vnode, *rest])
                     if prelude is None:
                         break
                     if len(assigns) == 1:
@@ -323,7 +437,8 @@ class ScalarFacts:
                     f.argextremes.append(ArgExtreme(kind=kind[0], value_var=vname, index_var=idx_var,
                                                     index_expr=idx_expr if idx_expr != var else None,
                                                     expr=self.t(vnode), prelude=prelude, strict=kind[1],
-                                                    line=line_of(n)))
+                                                    filter=" && ".join(f"({x})" for x in filters) or None,
+                                                    update=span_of(n), line=line_of(n)))
                     handled.update(names)
                     for nm in names:
                         self.claimed.update(w.node.id for w in by_var[nm])

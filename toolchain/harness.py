@@ -50,6 +50,7 @@ from importlib import resources
 from pathlib import Path
 
 from .ctypes import CType
+from .harness_match import placement_lines
 from .inputs import FLOAT_RANGE, SIGNED_RANGE, UNSIGNED_RANGE, InputPlan, ParamPlan, ValuePlan, storage_type
 from .site import ParsedSite
 from .sizes import Bin, Call, Expr, Name, Num, parse_expr, render_expr
@@ -345,6 +346,7 @@ class _Emitter:
                 L.append(f"  const std::uint64_t pv_{s.name} = parevo::size_of({self.size_cxx(s.expr)});"
                          f"  // {', '.join(s.covers)}")
                 L.append(f"  (void)pv_{s.name};")
+        L += placement_lines(self)
         L.append("  return pv_in;")
         L.append("}")
         L.append("void* parevo_clone(const void* pv_p) {")

@@ -102,7 +102,9 @@ class InputPlan(BaseModel):
     ``steps`` is the generation order: size variable names (``S0``) and
     parameter names prefixed ``p:``. ``m``/``inner`` are the knob values,
     ``min_n`` the smallest n the checks should use. ``returns`` is the return
-    type (``None`` for ``void``).
+    type (``None`` for ``void``). ``match_position`` (a size expression) and
+    ``match_rate`` say where a search loop's matches are
+    (:mod:`parevo.toolchain.harness_match`).
     """
 
     function: str
@@ -117,6 +119,8 @@ class InputPlan(BaseModel):
     inner: int = DEFAULT_INNER
     min_n: int = 0
     timing_n: int | None = None
+    match_position: str | None = None
+    match_rate: float | None = None
     notes: list[str] = Field(default_factory=list)
 
     def param(self, name: str) -> ParamPlan:
@@ -148,6 +152,8 @@ class InputPlan(BaseModel):
             "inner": self.inner,
             "min_n": self.min_n,
             "timing_n": self.timing_n,
+            **({"match_position": self.match_position} if self.match_position is not None else {}),
+            **({"match_rate": self.match_rate} if self.match_rate is not None else {}),
             "sizes": {s.name: s.expr for s in self.sizes},
             "params": [
                 {

@@ -111,6 +111,7 @@ from typing import Any
 
 from .ctypes import CType, Decl
 from .declarations import StructPlan, check_parameters, struct_plans
+from .harness_match import check_expression
 from .inputplan import (
     CHAR_RANGE, DEFAULT_INNER, DEFAULT_M, DIVISOR_FLOAT_RANGE, FLOAT_RANGE, NONNEG_FLOAT_RANGE, SIGNED_RANGE,
     UNSIGNED_RANGE, InputPlan, ParamPlan, SizeVar, ValuePlan, storage_type,
@@ -348,6 +349,7 @@ def _resolve(site: ParsedSite, an: UsageAnalysis, types: dict[str, Decl], struct
         function=site.function_name, qualified_name=site.qualified_name, return_type=site.return_type,
         returns=returns, params=plans, sizes=sz.sizes, steps=steps, structs=structs, m=m, inner=inner,
         min_n=min_n, timing_n=fspec.timing_n, notes=sz.notes,
+        match_position=check_expression(fspec.match_position, where), match_rate=fspec.match_rate,
     )
 
 

@@ -53,6 +53,8 @@ class FunctionSpec(BaseModel):
     min_n: int | None = None
     inner: int | None = None
     timing_n: int | None = Field(default=None, ge=1)
+    match_position: str | int | None = None
+    match_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     params: dict[str, ParamSpec] = Field(default_factory=dict)
 
 
@@ -64,6 +66,8 @@ class InputSpec(BaseModel):
     min_n: int | None = None
     inner: int | None = None
     timing_n: int | None = Field(default=None, ge=1)
+    match_position: str | int | None = None
+    match_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     functions: dict[str, FunctionSpec] = Field(default_factory=dict)
     path: str | None = None
 
@@ -75,6 +79,8 @@ class InputSpec(BaseModel):
             min_n=fs.min_n if fs.min_n is not None else self.min_n,
             inner=fs.inner if fs.inner is not None else self.inner,
             timing_n=fs.timing_n if fs.timing_n is not None else self.timing_n,
+            match_position=fs.match_position if fs.match_position is not None else self.match_position,
+            match_rate=fs.match_rate if fs.match_rate is not None else self.match_rate,
             params=fs.params,
         )
 

@@ -28,7 +28,8 @@ class Header:
     ``index_type`` is the index's type as written, ``index_unsigned`` whether
     it is an unsigned integer (read from the declaration's nodes).
     ``bound_nodes`` are the nodes of the lower/upper bound expressions, so the
-    caller can check they are loop-invariant.
+    caller can check they are loop-invariant; ``upper_exclusive`` is True when
+    the second is an increasing index's exclusive upper bound as written (``i < B``).
     """
 
     index_var: str | None = None
@@ -44,6 +45,7 @@ class Header:
     range_expr: str | None = None
     body: Node | None = None
     bound_nodes: list[Node] = field(default_factory=list)
+    upper_exclusive: bool = False
     problem: str | None = None
 
 
@@ -88,6 +90,43 @@ def _step_of(update: Node | None, var: str, src: bytes) -> int | None:
             if bop == "+" and _is(b, var):
                 return int_literal(a, src)
     return None
+
+
+def _postdec_bound(cond: Node | None, var: str, src: bytes) -> tuple[bool, Node | None]:
+    """``(True, b)`` when ``cond`` is ``var-- > b``, ``var-- != b`` or ``b < var--``; ``(True, None)`` for
+    ``var--`` alone (a bound of 0); ``(False, None)`` otherwise."""
+    c = strip_parens(cond)
+    if c is None:
+        return False, None
+
+    def postdec(n: Node | None) -> bool:
+        n = strip_parens(n)
+        return (n is not None and n.type == "update_expression" and n.children[-1].type == "--"
+                and _is(n.child_by_field_name("argument"), var))
+
+    if postdec(c):
+        return True, None
+    if c.type == "binary_expression":
+        op = operator_of(c, src)
+        a, b = c.child_by_field_name("left"), c.child_by_field_name("right")
+        if postdec(a) and op in (">", "!="):
+            return True, b
+        if postdec(b) and op in ("<", "!="):
+            return True, a
+    return False, None
+
+
+def _shifted(node: Node | None, var: str, src: bytes) -> int | None:
+    """``c`` when ``node`` is ``var + c`` or ``var - c`` (``-c``) with ``c`` an integer literal."""
+    n = strip_parens(node)
+    if n is None or n.type != "binary_expression" or operator_of(n, src) not in ("+", "-"):
+        return None
+    if not _is(n.child_by_field_name("left"), var):
+        return None
+    c = int_literal(n.child_by_field_name("right"), src)
+    if c is None:
+        return None
+    return c if operator_of(n, src) == "+" else -c
 
 
 def _plus_one(text: str) -> str:
@@ -151,6 +190,16 @@ def read_for_header(loop: Node, src: bytes, reader: TypeReader,
     var = h.index_var
     if auto:
         h.index_type = f"decltype({node_text(init_value, src)})"
+    if update is None:
+        found, post = _postdec_bound(cond, var, src)
+        if found:  # for (i = n; i-- > b; ): visits n - 1 … b
+            h.step = -1
+            h.lower = node_text(post, src) if post is not None else "0"
+            h.upper = node_text(init_value, src)
+            h.bound_nodes = [init_value] + ([post] if post is not None else [])
+            if h.index_type is None:
+                h.index_type = f"decltype({var})"
+            return h
     h.step = _step_of(update, var, src)
     if h.step is None or h.step == 0:
         h.problem = f"the index `{var}` does not change by a constant step in the loop header"
@@ -161,20 +210,28 @@ def read_for_header(loop: Node, src: bytes, reader: TypeReader,
         return h
     a, b = cond.child_by_field_name("left"), cond.child_by_field_name("right")
     op = operator_of(cond, src)
+    flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!="}
+    shift = 0
     if _is(a, var):
         bound, rel = b, op
     elif _is(b, var):
-        flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "!=": "!="}
         bound, rel = a, flip.get(op, op)
+    elif (sa := _shifted(a, var, src)) is not None:  # i + c < B  is  i < B - c
+        bound, rel, shift = b, op, sa
+    elif (sb := _shifted(b, var, src)) is not None:
+        bound, rel, shift = a, flip.get(op, op), sb
     else:
         h.problem = f"the loop condition does not compare `{var}` with a bound"
         return h
     btext = node_text(bound, src)
+    if shift:
+        btext = f"({btext}) - {shift}" if shift > 0 else f"({btext}) + {-shift}"
     itext = node_text(init_value, src)
     h.bound_nodes = [init_value, bound]
     if h.step > 0:
         if rel == "<" or (rel == "!=" and h.step == 1):
             h.lower, h.upper = itext, btext
+            h.upper_exclusive = not shift
         elif rel == "<=":
             h.lower, h.upper = itext, _plus_one(btext)
         else:
@@ -184,6 +241,10 @@ def read_for_header(loop: Node, src: bytes, reader: TypeReader,
         if rel == ">" or (rel == "!=" and h.step == -1):
             h.lower, h.upper = _plus_one(btext), _plus_one(itext)
         elif rel == ">=":
+            if h.index_unsigned and btext.strip() in ("0", "0u", "0U", "0ul", "0UL"):
+                h.problem = (f"the loop condition `{node_text(cond, src)}` is always true for the unsigned index "
+                             f"`{var}`: the loop never ends (write `for (size_t {var} = n; {var}-- > 0; )`)")
+                return h
             h.lower, h.upper = btext, _plus_one(itext)
         else:
             h.problem = f"the loop condition `{node_text(cond, src)}` does not bound a decreasing index from below"

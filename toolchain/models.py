@@ -83,13 +83,16 @@ class Reduction(BaseModel):
     ``expr`` is the operand contributed by one iteration (``a[i]*a[i]`` for
     ``s += a[i]*a[i]``; ``1`` for a count). ``update`` is the span of the whole
     update statement inside the file, so a rewrite can replace it.
-    ``conditional`` is True when the update is guarded by an ``if``.
+    ``conditional`` is True when the update is guarded by an ``if``; ``filter`` is then the
+    condition under which an iteration contributes ``expr`` (it contributes the monoid's identity
+    otherwise; a min/max's own improvement test ``e < s`` is not part of it).
     """
 
     var: str
     var_type: str
     op: ReductionOp
     expr: str
+    filter: str | None = None
     update: Span
     conditional: bool = False
     in_inner_loop: bool = False
@@ -102,7 +105,9 @@ class ArgExtreme(BaseModel):
     ``strict`` is True for ``<``/``>`` (first index wins ties), False for
     ``<=``/``>=`` (last index wins). ``index_expr`` is what the loop stores
     in ``index_var`` when it is not the bare index (``static_cast<long>(i)``);
-    ``prelude`` the body's declarations ``expr`` needs (``double d = …;``).
+    ``prelude`` the body's declarations ``expr`` needs (``double d = …;``). ``filter`` is the
+    condition an iteration must meet to take part (``p(x[i])`` of ``if (p(x[i]) && x[i] < best)``,
+    and the ``if`` guards around it), None when every iteration takes part.
     """
 
     kind: Literal["min", "max"]
@@ -112,6 +117,8 @@ class ArgExtreme(BaseModel):
     expr: str
     prelude: list[str] = Field(default_factory=list)
     strict: bool
+    filter: str | None = None
+    update: Span | None = None
     line: int
 
 
@@ -238,6 +245,125 @@ class Search(BaseModel):
     line: int
 
 
+class InnerLoop(BaseModel):
+    """A loop inside a sequential selected loop whose own iterations are independent: its span, pattern,
+    0-based first line and index (or range) variable."""
+
+    span: Span
+    pattern: str
+    line: int
+    index_var: str | None = None
+
+
+class AlgorithmCall(BaseModel):
+    """A selected standard-algorithm call (``std::accumulate(first, last, init)``): its name, the call's span,
+    its arguments' spans in order, the monoid (``+``/``*``) of a reduction or scan, and the element type when
+    the declarations tell it."""
+
+    name: str
+    call: Span
+    args: list[Span]
+    op: str | None = None
+    element_type: str | None = None
+
+
+class SortIdiom(BaseModel):
+    """An insertion sort of ``array[0..count)`` (:mod:`parevo.toolchain.facts_sort`): ascending by ``<`` (or
+    ``descending``), of the elements or of their ``field`` (dotted path), stably. ``index_var`` is the outer
+    loop's index (``index_declared_outside``: its final value ``count`` is visible after the loop);
+    ``value_type`` the elements' type as written."""
+
+    array: str
+    count: str
+    lower: str = "0"
+    field: str | None = None
+    descending: bool = False
+    index_var: str
+    index_declared_outside: bool = False
+    value_type: str = ""
+
+
+class IndexAlias(BaseModel):
+    """An index alias of a normalized loop: the body local ``name`` (of type ``type``) equals
+    ``base + coef * k`` in iteration ``k`` (``base`` is C++ text, loop-invariant); ``decl`` is the span of
+    its declaration, the first statement of the normalized body (a rewrite binds the alias itself)."""
+
+    name: str
+    type: str
+    base: str
+    coef: int
+    decl: Span | None = None
+
+
+class RecordVar(BaseModel):
+    """A local of the loop over the frontier that a claimed vertex's block reads: its name and the
+    type of a copy (``int``, or ``decltype`` text for the frontier's element)."""
+
+    name: str
+    type: str
+
+
+class Frontier(BaseModel):
+    """A frontier loop (:mod:`parevo.toolchain.facts_graph`). Spans index the site's text.
+
+    ``frontier``/``next`` name the two containers; ``level_loop`` is the loop over the
+    frontier, ``vertex`` its element variable (``u``) and ``vertex_decl`` how it is declared
+    (``int u`` of ``for (int u : frontier)`` or of ``int u = frontier[k];`` in an indexed loop,
+    whose index ``index`` names; None when its type is not written); ``claim_if`` the ``if`` whose block pushes
+    ``pushed`` (``v``) onto ``next``, ``claim_block`` that block, ``push`` the push statement;
+    ``written`` the arrays the block writes at ``[v]`` (``domain`` the first of them with a
+    size: the vertex range); ``record`` the frontier loop's locals the block or the
+    condition read, in declaration order. ``vertex_reads`` are the ``X[u]`` the block reads when
+    it reads the frontier vertex only through them (and no other local of the loop but ``v``):
+    when they are equal over a level's frontier, which candidate claims a vertex does not change
+    what the block writes. ``next_is_local`` marks ``next`` declared in the body (its order is
+    seen by nothing after a level).
+    """
+
+    frontier: str
+    next: str
+    level_loop: Span
+    vertex: str
+    vertex_decl: str | None = None
+    index: str | None = None
+    index_type: str | None = None
+    claim_if: Span
+    claim_block: Span
+    push: Span
+    pushed: str
+    written: list[str]
+    domain: str
+    record: list[RecordVar] = Field(default_factory=list)
+    vertex_reads: list[str] | None = None
+    next_is_local: bool = False
+
+
+class Relaxation(BaseModel):
+    """A relaxation loop (see the module docstring).
+
+    ``flag`` is the "changed" variable; ``flag_reset`` the ``flag = false;`` statement at the
+    start of each sweep; ``sweep`` the ``for`` loop over the vertices (its index ``vertex``);
+    ``labels`` the array relaxed (``kind`` ``min`` for ``label[u] < label[v]``, ``max`` for
+    ``>``); ``update_if`` the guarding ``if``, ``store`` the assignment ``label[v] = label[u]``,
+    ``flag_set`` the ``flag = true`` assignment, ``reads`` every read of ``labels`` (the
+    condition's two and the stored value), ``do_while`` for the ``do … while`` form.
+    """
+
+    flag: str
+    flag_reset: Span
+    sweep: Span
+    vertex: str
+    labels: str
+    kind: Literal["min", "max"]
+    update_if: Span
+    store: Span
+    stored_value: Span
+    target: Span
+    flag_set: Span
+    reads: list[Span] = Field(default_factory=list)
+    do_while: bool = False
+
+
 Pattern = Literal[
     "map",
     "reduction",
@@ -247,6 +373,10 @@ Pattern = Literal[
     "filter",
     "search",
     "nest",
+    "frontier",
+    "relaxation",
+    "inner",
+    "sort",
     "sequential",
     "unknown",
 ]
@@ -305,6 +435,14 @@ class LoopFacts(BaseModel):
     inner_loops: int = 0
     scan: Scan | None = None
     search: Search | None = None
+    frontier: Frontier | None = None
+    relaxation: Relaxation | None = None
+    normalized: str | None = None
+    aliases: list[IndexAlias] = Field(default_factory=list)
+    inner_parallel: list[InnerLoop] = Field(default_factory=list)
+    sequential_outer: str | None = None
+    algorithm: AlgorithmCall | None = None
+    sort: SortIdiom | None = None
     private_scalars: list[str] = Field(default_factory=list)
     body_locals: list[str] = Field(default_factory=list)
     continues: list[Span] = Field(default_factory=list)

@@ -25,6 +25,8 @@ from .models import NoLoopFound, NotInFunction, ParseFailure, Span
 from .site import LocalVar, LoopKind, Param, ParsedSite, SiteInfo, StructDef, StructField
 from .syntax import (
     LOOP_TYPES,
+    algorithm_calls_in,
+    algorithm_statement,
     ancestor,
     ancestors,
     captures,
@@ -65,6 +67,19 @@ def _pick_loop(root: Node, line: int, end_line: int | None) -> Node | None:
     if containing:
         return max(containing, key=lambda n: n.start_byte)  # innermost
     return None
+
+
+def _pick_algorithm(root: Node, line: int, end_line: int | None) -> Node | None:
+    """The statement holding a standard-algorithm call (``std::accumulate(…)``) that starts on ``line`` (or
+    lies within ``line..end_line``)."""
+    hi = end_line if end_line is not None and end_line > line else line
+    got = []
+    for call in algorithm_calls_in(root):
+        st = next((p for p in ancestors(call) if p.type in ("expression_statement", "declaration",
+                                                           "return_statement")), None)
+        if st is not None and algorithm_statement(st) is not None and line <= st.start_point[0] <= hi:
+            got.append(st)
+    return min(got, key=lambda n: n.start_byte) if got else None
 
 
 def _pick_parallel_call(root: Node, line: int) -> Node | None:
@@ -133,7 +148,10 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
     lo, hi = line, (end_line if end_line is not None else line)
     loop = _pick_loop(root, line, end_line)
     kind: LoopKind | None = None
-    if loop is not None:
+    algo = _pick_algorithm(root, line, end_line)
+    if algo is not None and (loop is None or loop.start_point[0] != line):
+        loop, kind = algo, "algorithm"
+    elif loop is not None:
         kind = LOOP_TYPES[loop.type]  # type: ignore[assignment]
     else:
         loop = _pick_parallel_call(root, line)
@@ -152,7 +170,8 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
             f"({what}{': ' + repr(near) if near else ''}); fix the syntax and try again"
         )
     if loop is None or kind is None:
-        raise NoLoopFound(f"no loop at {path}:{line + 1}: put the cursor on a for, range-for or while loop")
+        raise NoLoopFound(f"no loop at {path}:{line + 1}: put the cursor on a for, range-for or while loop, or on a "
+                          "std::accumulate/transform/count_if/min_element/inclusive_scan call")
     if fn is None:
         raise NotInFunction(
             f"the loop at {path}:{loop.start_point[0] + 1} is not inside a function: "
@@ -175,7 +194,7 @@ def site_at(source: str, path: str, start_byte: int, end_byte: int) -> ParsedSit
     fn = ancestor(loop, {"function_definition"})
     if fn is None:
         raise NotInFunction(f"the loop at {path}:{loop.start_point[0] + 1} is not inside a function")
-    kind: LoopKind = LOOP_TYPES.get(loop.type, "call")  # type: ignore[assignment]
+    kind: LoopKind = LOOP_TYPES.get(loop.type, "algorithm" if algorithm_statement(loop) else "call")  # type: ignore
     return build_site(source, path, tree, fn, loop, kind)
 
 

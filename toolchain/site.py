@@ -36,7 +36,7 @@ from .ctypes import Decl, TypeReader
 from .models import Span
 from .syntax import node_text, span_of
 
-LoopKind = Literal["for", "range_for", "while", "do", "call"]
+LoopKind = Literal["for", "range_for", "while", "do", "call", "algorithm"]
 
 
 class Param(BaseModel):
@@ -124,7 +124,8 @@ class ParsedSite:
         source: the whole file text; ``tree`` its parse.
         function_node, loop_node: the enclosing ``function_definition`` and the loop
             statement (or, ``loop_kind == "call"``, the ``parallel_for``-like call).
-        loop_kind: ``for``, ``range_for``, ``while``, ``do`` or ``call``.
+        loop_kind: ``for``, ``range_for``, ``while``, ``do``, ``call`` or ``algorithm`` (a statement
+            holding a standard-algorithm call such as ``std::accumulate``, the loop it stands for).
         function_name, qualified_name: the function's name, and the name to call it by from
             file scope (namespaces included).
         return_type, returns: the return type as written and as a tree.

@@ -39,6 +39,14 @@ LOOP_TYPES: dict[str, str] = {
 #: Calls whose lambda runs the iterations of an already-parallel loop (the bare callee name).
 PARALLEL_CALLS = frozenset({"parallel_for", "for_each", "tabulate", "blocked_for"})
 
+#: Standard algorithms a selection may point at instead of a loop (``std::`` qualified calls): each is
+#: a loop the rule rung rewrites with its ParlayLib counterpart.
+ALGORITHMS = frozenset({"accumulate", "reduce", "transform", "count", "count_if", "min_element", "max_element",
+                        "inclusive_scan", "partial_sum"})
+
+#: Statements that can hold a selected algorithm call.
+_ALGORITHM_STATEMENTS = frozenset({"expression_statement", "declaration", "return_statement"})
+
 #: Node types that name what a declarator declares.
 _NAME_TYPES = frozenset({"identifier", "field_identifier", "qualified_identifier", "destructor_name",
                          "operator_name", "type_identifier"})
@@ -354,6 +362,19 @@ def value_used(node: Node) -> bool:
         return True
 
 
+def conjuncts(cond: Node) -> list[Node]:
+    """The ``&&`` operands of ``cond`` (parentheses skipped), left to right; ``[cond]`` otherwise."""
+    out, todo = [], [cond]
+    while todo:
+        c = strip_parens(todo.pop())
+        op = c.child_by_field_name("operator") if c is not None and c.type == "binary_expression" else None
+        if op is not None and op.type == "&&":
+            todo += [c.child_by_field_name("right"), c.child_by_field_name("left")]
+        elif c is not None:
+            out.append(c)
+    return out
+
+
 def condition_value(cond: Node | None) -> Node | None:
     """The expression of an ``if``/``while`` condition (``(x < y)`` → ``x < y``)."""
     if cond is None:
@@ -434,9 +455,39 @@ def parallel_calls_in(node: Node) -> list[Node]:
     return [c for c in captures("(call_expression) @call", node).get("call", []) if callee_name(c) in PARALLEL_CALLS]
 
 
+def algorithm_call(call: Node) -> str | None:
+    """The name of the standard algorithm ``call`` calls (``std::accumulate(…)`` → ``accumulate``), else None."""
+    if call.type != "call_expression":
+        return None
+    fn = call.child_by_field_name("function")
+    if fn is None or fn.type != "qualified_identifier":
+        return None
+    scope = fn.child_by_field_name("scope")
+    name = fn.child_by_field_name("name")
+    if scope is None or scope.text != b"std" or name is None or name.type != "identifier":
+        return None
+    text = name.text.decode("utf-8", errors="replace")
+    return text if text in ALGORITHMS else None
+
+
+def algorithm_calls_in(node: Node) -> list[Node]:
+    """The standard-algorithm calls under ``node`` (:data:`ALGORITHMS`), in source order."""
+    return [c for c in captures("(call_expression) @call", node).get("call", []) if algorithm_call(c)]
+
+
+def algorithm_statement(node: Node) -> Node | None:
+    """The statement ``node`` is when it holds exactly one standard-algorithm call and no loop (an expression
+    statement, a declaration or a ``return``), else None."""
+    if node.type not in _ALGORITHM_STATEMENTS or loops_in(node) or len(algorithm_calls_in(node)) != 1:
+        return None
+    return node
+
+
 def is_loop_site(node: Node) -> bool:
-    """True for a loop statement or a parallel call (what a loop site may point at)."""
-    return node.type in LOOP_TYPES or (node.type == "call_expression" and callee_name(node) in PARALLEL_CALLS)
+    """True for a loop statement, a parallel call or a statement holding a standard-algorithm call (what a
+    loop site may point at)."""
+    return node.type in LOOP_TYPES or (node.type == "call_expression" and callee_name(node) in PARALLEL_CALLS) or (
+        algorithm_statement(node) is not None)
 
 
 def find_loop_node(root: Node, start_byte: int, end_byte: int) -> Node | None:
@@ -452,6 +503,17 @@ def find_loop_node(root: Node, start_byte: int, end_byte: int) -> Node | None:
             break
         n = n.parent
     return None
+
+
+def node_at(root: Node, start_byte: int, end_byte: int) -> Node | None:
+    """The outermost node spanning exactly ``[start_byte, end_byte)`` under ``root``, else None
+    (how a fact recorded as a span finds its node again)."""
+    n = root.descendant_for_byte_range(start_byte, end_byte)
+    best = None
+    while n is not None and n.start_byte == start_byte and n.end_byte == end_byte:
+        best = n
+        n = n.parent
+    return best
 
 
 def loop_depth(node: Node, stop: Node) -> tuple[int, int, bool]:

@@ -37,7 +37,7 @@ from typing import Any
 from .ctypes import CType, Decl
 from .site import ParsedSite
 from .sizes import Iv, Poly, Sym
-from .syntax import callee_name, captures, declarator_layers, operator_of, strip_casts, visit
+from .syntax import algorithm_call, callee_name, captures, declarator_layers, operator_of, strip_casts, visit
 from .syntax import node_text as text_of
 from .usage_eval import Cont, Elem, Evaluation, field_type
 
@@ -240,10 +240,47 @@ class UsageAnalysis(Evaluation):
                 elif method == "at" and args is not None and args.named_child_count:
                     self.record_subscript(node, fn.child_by_field_name("argument"), args.named_children[0], env)
             return
+        if algorithm_call(node) and args is not None:
+            self._visit_algorithm(node, [a for a in args.named_children if a.type != "comment"], env)
+            return
         name = callee_name(node)
         if name in _NONNEG_CALLS and args is not None:
             for a in args.named_children:
                 self.record_marks(a, env, "nonneg")
+
+    def _range_of(self, node, env):
+        """The container ``X`` of an iterator ``X.begin()``/``X.end()``/``std::begin(X)``/``X.data()``."""
+        n = strip_casts(node)
+        if n is None or n.type != "call_expression":
+            return None
+        fn = n.child_by_field_name("function")
+        args = n.child_by_field_name("arguments")
+        method = callee_name(n)
+        if fn is not None and fn.type == "field_expression" and method in ("begin", "cbegin", "end", "cend", "data"):
+            v = self.eval(fn.child_by_field_name("argument"), env)
+        elif method in ("begin", "cbegin", "end", "cend") and args is not None and args.named_child_count == 1:
+            v = self.eval(args.named_children[0], env)
+        else:
+            return None
+        return v if isinstance(v, Cont) else None
+
+    def _visit_algorithm(self, node, args, env) -> None:
+        """``std::transform(a.begin(), a.end(), out.begin(), f)`` and the other algorithms of
+        :data:`parevo.toolchain.syntax.ALGORITHMS`: the input range is a loop over ``a`` (its length a size),
+        and an output (or second input) iterator's container needs as many elements."""
+        name = algorithm_call(node)
+        if len(args) < 2:
+            return
+        first, last = self._range_of(args[0], env), self._range_of(args[1], env)
+        if first is None or last is None or (first.param, first.level) != (last.param, last.level):
+            return
+        length = Sym.len(first.param, first.level)
+        self.bounds.append((Poly.sym(length), self._in_nest(node), text_of(node, self.src)))
+        more = {"transform": [2, 3] if len(args) == 5 else [2], "inclusive_scan": [2], "partial_sum": [2]}
+        for k in more.get(name or "", []):
+            other = self._range_of(args[k], env) if k < len(args) else None
+            if other is not None and (other.param, other.level) != (first.param, first.level):
+                self._add_req(Sym.len(other.param, other.level), Poly.sym(length), None, text_of(node, self.src))
 
     def _comparison(self, node, op, env) -> None:
         a = self.eval(node.child_by_field_name("left"), env)

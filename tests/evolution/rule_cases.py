@@ -15,7 +15,7 @@ from parevo.evolution.candidates import Candidate
 from parevo.toolchain.site import ParsedSite
 from parevo.toolchain.parsing import find_loop, find_marked_lines
 
-from rule_check import function_copy
+from rule_check import differential_source
 
 SIG = ("std::vector<double>& a, std::vector<double>& b, std::vector<double>& out, std::vector<double>& h, "
        "const std::vector<int>& idx, const std::vector<double>& w, const std::vector<unsigned>& ua, "
@@ -83,6 +83,68 @@ CASES: dict[str, tuple[str, str, str]] = {
     "search_return": ("", "for (int i = 3; i < n; ++i) { if (a[i] < -t) return i * 2; }", "return -1;"),
     "nest_rows": ("", "for (int i = 0; i < n; ++i) { double s = 0; for (int j = 0; j <= i % 7; ++j) s += a[j]; "
                       "b[i] = s; }", "return 0;"),
+    # issue 16: guarded reductions over any iteration value, one tuple monoid for several accumulators
+    "gmin_and": ("double best = 1e300;", "for (int i = 0; i < n; ++i) { if (a[i] > 0.2 && a[i] < best) best = a[i]; }",
+                 "return best;"),
+    "gmin_nested": ("double best = 5;", "for (int i = 0; i < n; ++i) { if (idx[i] % 3 == 0) { if (a[i] * b[i] < best) "
+                                        "best = a[i] * b[i]; } }", "return best;"),
+    "gmin_inner": ("double best = 1e300;", "for (int i = 0; i < n; ++i) { double s = 0; for (int j = 0; j <= i % 3; "
+                                           "++j) s += w[j]; if (s - a[i] < best) best = s - a[i]; }", "return best;"),
+    "gargmin_and": ("double best = 1e300; int bi = -1;", "for (int i = 0; i < n; ++i) { if (idx[i] > 500 && "
+                                                         "a[i] < best) { best = a[i]; bi = i; } }", "return bi + best;"),
+    "gargmax_le": ("double best = -1e300; int bi = -1;", "for (int i = 0; i < n; ++i) { if (b[i] > 3) { if (a[i] >= "
+                                                         "best) { best = a[i]; bi = i; } } }", "return bi + best;"),
+    "gargmax_none": ("double best = 2; int bi = -7;", "for (int i = 0; i < n; ++i) { if (b[i] > 300 && a[i] >= best) "
+                                                      "{ best = a[i]; bi = i; } }", "return bi + best;"),
+    "argmin_sum": ("double best = 1e300; int bi = -1; double s = 0;", "for (int i = 0; i < n; ++i) { s += a[i]; "
+                   "if (a[i] < best) { best = a[i]; bi = i; } }", "return bi + s + best;"),
+    "argmin_map": ("double best = 1e300; int bi = -1;", "for (int i = 0; i < n; ++i) { b[i] = a[i] * 2; if (b[i] < "
+                                                        "best) { best = b[i]; bi = i; } }", "return bi + best;"),
+    "sum_count_guard": ("double s = 0; long c = 0;", "for (int i = 0; i < n; ++i) { if (a[i] > t) { s += "
+                                                     "std::sqrt(a[i]); ++c; } }", "return s + c;"),
+    "min_max_pair": ("double lo = 1e300, hi = -1e300;", "for (int i = 0; i < n; ++i) { if (a[i] < lo) lo = a[i]; "
+                                                        "if (a[i] > hi) hi = a[i]; }", "return hi - lo;"),
+    # issue 16: any direction and step, read as a forward loop over positions
+    "rev_search": ("", "for (int i = n - 1; i >= 0; --i) { if (a[i] > t) return i; }", "return -1;"),
+    "rev_search_break": ("int at = -5;", "for (int i = n - 1; i >= 0; --i) { if (a[i] < -t) { at = i * 3; break; } }",
+                         "return at;"),
+    "rev_copy": ("", "for (int i = n - 1; i >= 0; --i) b[n - 1 - i] = a[i];", "return 0;"),
+    "rev_scan_acc": ("double acc = 0.5;", "for (int i = n - 1; i >= 0; --i) { acc += a[i]; out[i] = acc; }",
+                     "return acc;"),
+    "rev_scan_carried": ("", "for (int i = n - 2; i >= 0; --i) out[i] = out[i + 1] + a[i];", "return 0;"),
+    "postdec_sum": ("double s = 0;", "for (size_t i = a.size(); i-- > 0; ) s += a[i] * (double)i;", "return s;"),
+    "postdec_search": ("", "for (size_t i = a.size(); i-- > 0; ) { if (a[i] < -t) return (double)i; }",
+                       "return -1;"),
+    "stride2_map": ("", "for (int i = 0; i + 1 < n; i += 2) { b[i] = a[i] + a[i + 1]; b[i + 1] = a[i] - a[i + 1]; }",
+                    "return 0;"),
+    "stride2_search": ("", "for (int i = 1; i < n; i += 2) { if (a[i] > t) return i; }", "return -1;"),
+    "stride3_filter": ("", "for (int i = 0; i < n; i += 3) { if (a[i] > t) out.push_back(a[i]); }", "return 0;"),
+    "rev_argmin": ("double best = 1e300; int bi = -1;", "for (int i = n - 1; i >= 0; --i) { if (a[i] < best) { "
+                   "best = a[i]; bi = i; } }", "return bi + best;"),
+    "rev_argmax_le": ("double best = -1e300; int bi = -1;", "for (int i = n - 1; i >= 0; --i) { if (a[i] >= best) {"
+                      " best = a[i]; bi = i; } }", "return bi + best;"),
+    "rev_filter": ("", "for (int i = n - 1; i >= 0; --i) { if (a[i] > t) out.push_back(a[i]); }", "return 0;"),
+    "rev_hist": ("", "for (int i = n - 1; i >= 0; --i) { h[idx[i] % m] += w[i]; }", "return 0;"),
+    "while_count": ("double s = 0; int j = 0;", "while (j < n) { s += a[j] * j; ++j; }", "return s;"),
+    "while_postdec": ("double s = 0; int j = n;", "while (j-- > 0) { if (a[j] > t) s += a[j]; }", "return s;"),
+    "do_count": ("double s = 1; int j = 0;", "do { if (j < n) s += a[j]; s += 1; j++; } while (j < n);", "return s;"),
+    "while_map_used_after": ("int j = 0;", "while (j < n) { b[j] = a[j] * 2; j++; }", "return j;"),
+    # issue 16: early exits
+    "range_return": ("", "for (const auto& x : a) { if (x > t) return x * 2; }", "return -1;"),
+    "range_flag_break": ("bool found = false;", "for (double x : a) { if (x > t) { found = true; break; } }",
+                         "return found;"),
+    "flag_in_cond": ("bool found = false; int pos = -1;", "for (int i = 0; i < n && !found; ++i) { if (a[i] > t) { "
+                     "found = true; pos = i; } }", "return pos;"),
+    "flag_in_cond_set": ("bool found = n % 2 == 1; int pos = -1;", "for (int i = 0; i < n && !found; ++i) { if "
+                         "(a[i] > t) { found = true; pos = i; } }", "return pos + found;"),
+    "last_match": ("int pos = -1;", "for (int i = 0; i < n; ++i) { if (a[i] > t) pos = i; }", "return pos;"),
+    "last_match2": ("int pos = -1; double v = 0;", "for (int i = 0; i < n; ++i) { if (a[i] > t) { pos = i; "
+                    "v = b[i]; } }", "return pos + v;"),
+    "last_match_range": ("double last = -1;", "for (double x : a) { if (x > t) last = x; }", "return last;"),
+    "last_match_rev": ("int pos = -1;", "for (int i = n - 1; i >= 0; --i) { if (a[i] < -t) pos = i; }",
+                       "return pos;"),
+    "while_search": ("int i = 0;", "while (i < n && a[i] <= t) ++i;", "return i;"),
+    "for_extra_test": ("int i;", "for (i = 0; i < n && a[i] <= t; ++i) {}", "return i;"),
 }
 
 HEADER = """#include <algorithm>
@@ -158,17 +220,5 @@ CALLS
 
 def driver_source(cands_by_case: dict[str, list[Candidate]]) -> str:
     """One translation unit: every case, its candidates as copies, and the differential ``main``."""
-    incs: list[str] = []
-    parts = []
-    calls = []
-    for name, cands in cands_by_case.items():
-        site = case_site(name)
-        parts.append(case_source(name))
-        for k, c in enumerate(cands):
-            parts.append(function_copy(site, c, f"__cand{k}"))
-            calls.append(f'  check("{name}#{k} {c.origin}", fn_{name}, fn_{name}__cand{k});')
-            for i in c.includes:
-                if i not in incs:
-                    incs.append(i)
-    inc = "".join(f"#include {i}\n" for i in incs)
-    return HEADER + inc + "\n".join(parts) + _MAIN.replace("CALLS", "\n".join(calls))
+    return differential_source(HEADER, _MAIN, [(name, case_source(name), case_site(name), cands)
+                                               for name, cands in cands_by_case.items()])

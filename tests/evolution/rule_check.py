@@ -9,7 +9,9 @@ them all.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 from parevo.evolution.candidates import Candidate
@@ -62,3 +64,42 @@ def batch_source(site: ParsedSite, cands: list[Candidate]) -> str:
     fe = site.function.end_byte
     body = src[:fe].decode("utf-8") + "\n\n" + copies + "\n" + src[fe:].decode("utf-8")
     return "".join(f"#include {i}\n" for i in incs) + body
+
+
+def gxx(args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
+    """``$CXX`` (else ``g++``) with ``-std=c++17 -pthread`` and ``args``."""
+    cxx = os.environ.get("CXX", "g++")
+    return subprocess.run([cxx, "-std=c++17", "-pthread", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_differential(source: str, tmp: Path, flags: list[str]) -> list[str]:
+    """Compile a differential driver (``-O1``) and run it with 1 and 4 ParlayLib workers; the ``MISMATCH``
+    lines it printed (asserting it compiled, exited 0 and printed ``DONE`` each time)."""
+    src, exe = tmp / "driver.cpp", tmp / "driver"
+    src.write_text(source)
+    r = gxx([*flags, "-O1", str(src), "-o", str(exe)], timeout=1200)
+    assert r.returncode == 0, r.stderr[-4000:]
+    mismatches = []
+    for threads in ("1", "4"):
+        out = subprocess.run([str(exe)], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PARLAY_NUM_THREADS": threads})
+        assert out.returncode == 0, out.stderr[-2000:]
+        lines = out.stdout.splitlines()
+        assert lines and lines[-1].startswith("DONE")
+        mismatches += [ln for ln in lines if ln.startswith("MISMATCH")]
+    return mismatches
+
+
+def differential_source(header: str, main: str, cases: list[tuple[str, str, ParsedSite, list[Candidate]]]) -> str:
+    """One translation unit: ``header``, every case's function (``(name, source, site, candidates)``), its
+    candidates as renamed copies, and ``main`` with ``CALLS`` replaced by one ``check`` per candidate."""
+    incs: list[str] = []
+    parts, calls = [], []
+    for name, source, site, cands in cases:
+        parts.append(source)
+        for k, c in enumerate(cands):
+            parts.append(function_copy(site, c, f"__cand{k}"))
+            calls.append(f'  check("{name}#{k} {c.origin}", fn_{name}, fn_{name}__cand{k});')
+            incs += [i for i in c.includes if i not in incs]
+    return header + "".join(f"#include {i}\n" for i in incs) + "\n".join(parts) + main.replace("CALLS",
+                                                                                              "\n".join(calls))

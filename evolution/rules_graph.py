@@ -1,0 +1,325 @@
+"""Rule templates for graph loops: level-synchronous frontiers and relaxations to a fixpoint.
+
+Both rewrites keep the ``while`` loop (it is sequential: one level or sweep
+after the other) and run each level or sweep in parallel; the facts come from
+:mod:`parevo.toolchain.facts_graph`, which states why the results are the
+serial loop's.
+
+* ``rule:frontier-levels`` (breadth-first search and its relatives): per
+  level, blocks of the frontier run the loop over it as written, except that
+  the ``if`` block claiming a vertex records the block's locals instead; the
+  first record of each vertex in the loop's order wins it (a 64-bit
+  ``parlay::write_min`` of the record's position, so the winner is the one the
+  serial loop would have taken); the winners' blocks run in parallel (each
+  writes only its own vertex's elements) and the next frontier is the winners
+  in order. A level in which a frontier vertex is won, a winner's condition
+  still holds after its block, or a vertex falls outside the arrays runs as
+  written instead (the winners' elements are restored first), so every level
+  ends as the serial loop's does.
+* ``rule:relaxation-sweeps`` (label propagation): each sweep is a
+  ``parlay::parallel_for`` over the vertices; the labels are read and stored
+  with relaxed atomic operations (``__atomic_load_n``/``__atomic_store_n``: no
+  data race, no copy of the array), the iteration's own label through a local
+  copy (no other iteration writes it), and the flag becomes an atomic set by
+  any iteration that stores.
+"""
+
+from __future__ import annotations
+
+from parevo.evolution.candidates import Candidate
+from parevo.evolution.rule_frame import Names, build_frame, call_with_lambda, indent, lam, span_lines, wrap
+from parevo.toolchain.facts import analyze
+from parevo.toolchain.models import LoopFacts, Span
+from parevo.toolchain.parsing import build_site
+from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.syntax import block_statements, condition_value, node_at, node_text
+
+PAR = "<parlay/parallel.h>"
+PRIM = "<parlay/primitives.h>"
+_EMPTY = "static_cast<unsigned char>(255)"
+_RELAXED = "std::memory_order_relaxed"
+
+
+def _text(site: ParsedSite, span: Span) -> str:
+    return site.src[span.start_byte:span.end_byte].decode("utf-8", errors="replace")
+
+
+def frontier_candidates(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
+    """``rule:frontier-levels`` for ``facts.frontier`` (see the module docstring).
+
+    The claim of a vertex is the smallest id of a block that records it, kept in one byte per vertex (a
+    ``parlay::write_min`` on ``std::atomic<unsigned char>``; 255 = unclaimed; at most 254 blocks): small
+    enough to stay in cache, unlike a position per vertex. Within the winning block the first record of
+    the vertex wins: it finds the claim equal to its block and resets it to unclaimed, so every later
+    record of the vertex (in its block or a later one) finds another value and loses.
+    """
+    fr = facts.frontier
+    if fr is None:
+        return []
+    loop = site.loop_node
+    src = site.src
+    names = Names(site)
+    dom, claim, x, nf, nb, cand, b, got, iu, k, bad, serial, saved, again, w, sv, r, at, old = (
+        names.get(n) for n in ("dom", "claim", "x", "n_front", "n_blocks", "records", "blk", "got", "iu", "kk",
+                               "outside", "as_written", "saved", "again", "kept", "sv", "rec", "at", "old_size"))
+    rec_types = [rv.type for rv in fr.record]
+    pos = {rv.name: j for j, rv in enumerate(fr.record)}
+    iv = pos[fr.pushed]
+    Rec = f"std::tuple<{', '.join(rec_types)}>"
+    vtx = f"std::get<{iv}>"
+    u8 = "unsigned char"
+    cond = node_text(condition_value(loop.child_by_field_name("condition")), src).strip()
+    level_loop = node_at(site.root, fr.level_loop.start_byte, fr.level_loop.end_byte)
+    stmts = block_statements(loop.child_by_field_name("body"))
+    k_level = next(j for j, st in enumerate(stmts) if st.id == level_loop.id)
+    before = [ln for st in stmts[:k_level] for ln in span_lines(site, _span(st))]
+    after = [ln for st in stmts[k_level + 1:] for ln in span_lines(site, _span(st))]
+    # phase 1: each block runs the loop over its part of the frontier as written, the claiming block
+    # recording the locals it reads; then it claims the recorded vertices with its id
+    record = f"{{ {got}.emplace_back({', '.join(rv.name for rv in fr.record)}); }}"
+    body = span_lines(site, _body_span(level_loop), [(fr.claim_block.start_byte, fr.claim_block.end_byte, record)],
+                      strip_braces=True)
+    if fr.index is None:
+        bind = [f"{fr.vertex_decl} = {fr.frontier}[{iu}];"]
+    else:
+        bind = [f"const {fr.index_type} {fr.index} = static_cast<{fr.index_type}>({iu});"]
+    phase1 = [f"auto& {got} = {cand}[{b}];",
+              f"for (size_t {iu} = {nf} * {b} / {nb}; {iu} < {nf} * ({b} + 1) / {nb}; ++{iu}) {{"]
+    phase1 += indent(bind + body) + ["}"]
+    phase1 += [f"for (const auto& {r} : {got}) {{",
+               f"  const size_t {x} = static_cast<size_t>({vtx}({r}));",
+               f"  if ({x} >= {dom}) {{ {bad}.store(true, {_RELAXED}); continue; }}",
+               f"  parlay::write_min(&{claim}[{x}], static_cast<{u8}>({b}), std::less<{u8}>());",
+               "}"]
+    # phase 2: the first record of each vertex in the winning block wins (and unclaims the vertex); the
+    # winners run their blocks, and each checks that its condition no longer holds
+    unpack = [f"const {rv.type} {rv.name} = std::get<{j}>({r});" for j, rv in enumerate(fr.record)]
+    unpack += [f"(void){rv.name};" for rv in fr.record]
+    block = [ln for st in block_statements(node_at(site.root, fr.claim_block.start_byte, fr.claim_block.end_byte))
+             if (st.start_byte, st.end_byte) != (fr.push.start_byte, fr.push.end_byte)
+             for ln in span_lines(site, _span(st))]
+    elems = ", ".join(f"std::decay_t<decltype({a}[0])>" for a in fr.written)
+    keep = [f"auto& {got} = {cand}[{b}];", "size_t " + w + " = 0;",
+            f"for (size_t {k} = 0; {k} < {got}.size(); ++{k}) {{",
+            f"  auto& {x} = {claim}[static_cast<size_t>({vtx}({got}[{k}]))];",
+            f"  if ({x}.load({_RELAXED}) == static_cast<{u8}>({b})) {{",
+            f"    {x}.store({_EMPTY}, {_RELAXED});",
+            f"    {got}[{w}++] = {got}[{k}];",
+            "  }",
+            "}", f"{got}.resize({w});", f"auto& {sv} = {saved}[{b}];", f"{sv}.reserve({w});",
+            f"for (const auto& {r} : {got}) {{"]
+    keep += indent(unpack + [f"{sv}.emplace_back({', '.join(f'{a}[{fr.pushed}]' for a in fr.written)});"] + block
+                   + [f"if ({cond_of_claim(site, fr)}) {again}.store(true, {_RELAXED});"]) + ["}"]
+    restore = [f"for (size_t {k} = 0; {k} < {cand}[{b}].size(); ++{k}) {{",
+               f"  const auto {x} = {vtx}({cand}[{b}][{k}]);"]
+    restore += [f"  {a}[{x}] = std::get<{j}>({saved}[{b}][{k}]);" for j, a in enumerate(fr.written)] + ["}"]
+    append = [f"for (size_t {k} = 0; {k} < {cand}[{b}].size(); ++{k}) "
+              f"{fr.next}[{old} + {at}[{b}] + {k}] = {vtx}({cand}[{b}][{k}]);"]
+    unclaim = [f"for (const auto& {r} : {cand}[{b}]) {{",
+               f"  const size_t {x} = static_cast<size_t>({vtx}({r}));",
+               f"  if ({x} < {dom}) {claim}[{x}].store({_EMPTY}, {_RELAXED});", "}"]
+    level = [f"const size_t {nf} = {fr.frontier}.size();",
+             f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>({{{nf} / 16, 8 * parlay::num_workers(), "
+             "254}));",
+             f"std::vector<std::vector<{Rec}>> {cand}({nb});",
+             f"std::atomic<bool> {bad}{{false}};"]
+    level += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", phase1), ", 1);")
+    level += [f"bool {serial} = {bad}.load();",
+              f"if (!{serial}) {{  // a vertex of this frontier claimed in its own level: the level runs as written",
+              f"  {serial} = parlay::any_of(parlay::iota({nf}), [&](size_t {iu}) {{",
+              f"    const size_t {x} = static_cast<size_t>({fr.frontier}[{iu}]);",
+              f"    return {x} < {dom} && {claim}[{x}].load({_RELAXED}) != {_EMPTY};",
+              "  });", "}",
+              f"if ({serial}) {{"]
+    level += indent(call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", unclaim), ", 1);")) + ["} else {"]
+    inner = [f"std::vector<std::vector<std::tuple<{elems}>>> {saved}({nb});", f"std::atomic<bool> {again}{{false}};"]
+    inner += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", keep), ", 1);")
+    inner += [f"if ({again}.load()) {{  // a winner's condition still holds: restore, and run the level as written"]
+    inner += indent(call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", restore), ", 1);")
+                    + [f"{serial} = true;"])
+    inner += ["} else {"]
+    inner += indent([f"std::vector<size_t> {at}({nb} + 1, 0);",
+                     f"for (size_t {b} = 0; {b} < {nb}; ++{b}) {at}[{b} + 1] = {at}[{b}] + {cand}[{b}].size();",
+                     f"const size_t {old} = {fr.next}.size();",
+                     f"{fr.next}.resize({old} + {at}[{nb}]);"]
+                    + call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", append), ", 1);"))
+    inner += ["}"]
+    level += indent(inner) + ["}"]
+    level += [f"if ({serial}) {{"] + indent(span_lines(site, fr.level_loop)) + ["}"]
+    lines = [f"const size_t {dom} = std::size({fr.domain});",
+             f"std::vector<std::atomic<{u8}>> {claim}({dom});",
+             f"parlay::parallel_for(0, {dom}, [&](size_t {x}) {{ {claim}[{x}].store({_EMPTY}, {_RELAXED}); }});",
+             f"while ({cond}) {{"]
+    lines += indent(before + ["{"] + indent(level) + ["}"] + after) + ["}"]
+    claims = frontier_claim_candidate(site, facts)
+    return ([claims] if claims is not None else []) + [Candidate(
+        loop_text=wrap(lines), includes=[PRIM, PAR, "<atomic>", "<tuple>", "<vector>", "<algorithm>", "<functional>",
+                                         "<iterator>", "<type_traits>"],
+        origin="rule:frontier-levels",
+        description=("level-synchronous frontier: blocks of the frontier record candidate vertices in parallel, the "
+                     "first record of each vertex in the loop's order wins it (parlay::write_min of block ids), "
+                     "winners run their blocks in parallel and form the next frontier in order; a level that could "
+                     "differ runs as written"),
+        params={"form": "levels", "blocks_per_worker": 8})]
+
+
+def frontier_claim_candidate(site: ParsedSite, facts: LoopFacts) -> Candidate | None:
+    """``rule:frontier-claims``: when the claiming block reads the frontier vertex only through ``X[u]``
+    values that are equal over the level's frontier (checked at the start of each level) and ``next`` is the
+    level's own, any candidate may claim a vertex: the block writes the same values whoever claims it, and the
+    next frontier's order is seen by nothing. Each block of the frontier runs the loop over it as written, the
+    claiming block replaced by a test-and-set on one byte per vertex (winners recorded); the winners then run
+    the block in parallel. As in ``rule:frontier-levels``, a level whose reads differ, that claims a vertex of
+    its own frontier, or whose winner's condition still holds after its block runs as written."""
+    fr = facts.frontier
+    if fr is None or fr.vertex_reads is None or not fr.next_is_local or not fr.vertex_decl:
+        return None
+    loop, src = site.loop_node, site.src
+    names = Names(site)
+    dom, taken, x, nf, nb, won, b, got, iu, k, bad, serial, saved, again, sv, at, old, first, vv, exp = (
+        names.get(n) for n in ("dom", "taken", "x", "n_front", "n_blocks", "won", "blk", "got", "iu", "kk",
+                               "outside", "as_written", "saved", "again", "sv", "at", "old_size", "first", "vtx",
+                               "expect"))
+    VT = next(rv.type for rv in fr.record if rv.name == fr.pushed)
+    cond = node_text(condition_value(loop.child_by_field_name("condition")), src).strip()
+    level_loop = node_at(site.root, fr.level_loop.start_byte, fr.level_loop.end_byte)
+    stmts = block_statements(loop.child_by_field_name("body"))
+    k_level = next(j for j, st in enumerate(stmts) if st.id == level_loop.id)
+    before = [ln for st in stmts[:k_level] for ln in span_lines(site, _span(st))]
+    after = [ln for st in stmts[k_level + 1:] for ln in span_lines(site, _span(st))]
+    claim = (f"{{ const size_t {x} = static_cast<size_t>({fr.pushed}); if ({x} >= {dom}) {{ {bad}.store(true, "
+             f"{_RELAXED}); }} else {{ unsigned char {exp} = 0; if ({taken}[{x}].load({_RELAXED}) == 0 && "
+             f"{taken}[{x}].compare_exchange_strong({exp}, 1, {_RELAXED})) {got}.push_back({fr.pushed}); }} }}")
+    body = span_lines(site, _body_span(level_loop), [(fr.claim_block.start_byte, fr.claim_block.end_byte, claim)],
+                      strip_braces=True)
+    bind = ([f"{fr.vertex_decl} = {fr.frontier}[{iu}];"] if fr.index is None
+            else [f"const {fr.index_type} {fr.index} = static_cast<{fr.index_type}>({iu});"])
+    phase1 = [f"auto& {got} = {won}[{b}];",
+              f"for (size_t {iu} = {nf} * {b} / {nb}; {iu} < {nf} * ({b} + 1) / {nb}; ++{iu}) {{"]
+    phase1 += indent(bind + body) + ["}"]
+    reads = ", ".join(fr.vertex_reads)
+    same = ([f"const auto {first} = [&]() {{ {fr.vertex_decl} = {fr.frontier}[0]; return std::make_tuple({reads}); }}();",
+             f"{serial} = !parlay::all_of(parlay::iota({nf}), [&](size_t {iu}) {{",
+             f"  {fr.vertex_decl} = {fr.frontier}[{iu}];",
+             f"  return std::make_tuple({reads}) == {first};",
+             "});"] if fr.vertex_reads else [])
+    block = [ln for st in block_statements(node_at(site.root, fr.claim_block.start_byte, fr.claim_block.end_byte))
+             if (st.start_byte, st.end_byte) != (fr.push.start_byte, fr.push.end_byte)
+             for ln in span_lines(site, _span(st))]
+    elems = ", ".join(f"std::decay_t<decltype({a}[0])>" for a in fr.written)
+    run = [f"auto& {sv} = {saved}[{b}];", f"{sv}.reserve({won}[{b}].size());",
+           f"for (const {VT} {vv} : {won}[{b}]) {{"]
+    run += indent([f"{fr.vertex_decl} = {fr.frontier}[0];", f"(void){fr.vertex};", f"const {VT} {fr.pushed} = {vv};",
+                   f"{sv}.emplace_back({', '.join(f'{a}[{fr.pushed}]' for a in fr.written)});"] + block
+                  + [f"if ({cond_of_claim(site, fr)}) {again}.store(true, {_RELAXED});"]) + ["}"]
+    restore = [f"for (size_t {k} = 0; {k} < {won}[{b}].size(); ++{k}) {{", f"  const auto {x} = {won}[{b}][{k}];"]
+    restore += [f"  {a}[{x}] = std::get<{j}>({saved}[{b}][{k}]);" for j, a in enumerate(fr.written)] + ["}"]
+    append = [f"std::copy({won}[{b}].begin(), {won}[{b}].end(), {fr.next}.begin() + {old} + {at}[{b}]);"]
+    unclaim = [f"for (const {VT} {vv} : {won}[{b}]) {taken}[static_cast<size_t>({vv})].store(0, {_RELAXED});"]
+    level = [f"const size_t {nf} = {fr.frontier}.size();", f"bool {serial} = {nf} == 0;",
+             f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>({nf} / 16, 8 * parlay::num_workers()));",
+             f"std::vector<std::vector<{VT}>> {won}({nb});", f"std::atomic<bool> {bad}{{false}};",
+             f"if (!{serial}) {{  // the values the claiming block reads at the frontier vertex: equal over the level"]
+    inner = list(same) + [f"if (!{serial}) {{"]
+    work = call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", phase1), ", 1);")
+    work += [f"{serial} = {bad}.load() || parlay::any_of(parlay::iota({nf}), [&](size_t {iu}) {{",
+             f"  const size_t {x} = static_cast<size_t>({fr.frontier}[{iu}]);",
+             f"  return {x} < {dom} && {taken}[{x}].load({_RELAXED}) != 0;",
+             "});", f"if (!{serial}) {{"]
+    run_all = [f"std::vector<std::vector<std::tuple<{elems}>>> {saved}({nb});", f"std::atomic<bool> {again}{{false}};"]
+    run_all += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", run), ", 1);")
+    run_all += [f"if ({again}.load()) {{  // a winner's condition still holds: restore, and run the level as written"]
+    run_all += indent(call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", restore), ", 1);")
+                      + [f"{serial} = true;"]) + ["} else {"]
+    run_all += indent([f"std::vector<size_t> {at}({nb} + 1, 0);",
+                       f"for (size_t {b} = 0; {b} < {nb}; ++{b}) {at}[{b} + 1] = {at}[{b}] + {won}[{b}].size();",
+                       f"const size_t {old} = {fr.next}.size();", f"{fr.next}.resize({old} + {at}[{nb}]);"]
+                      + call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", append), ", 1);")) + ["}"]
+    work += indent(run_all) + ["}"]
+    work += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", unclaim), ", 1);")
+    inner += indent(work) + ["}"]
+    level += indent(inner) + ["}"]
+    level += [f"if ({serial}) {{"] + indent(span_lines(site, fr.level_loop)) + ["}"]
+    lines = [f"const size_t {dom} = std::size({fr.domain});",
+             f"std::vector<std::atomic<unsigned char>> {taken}({dom});",
+             f"parlay::parallel_for(0, {dom}, [&](size_t {x}) {{ {taken}[{x}].store(0, {_RELAXED}); }});",
+             f"while ({cond}) {{"]
+    lines += indent(before + ["{"] + indent(level) + ["}"] + after) + ["}"]
+    return Candidate(
+        loop_text=wrap(lines), includes=[PRIM, PAR, "<atomic>", "<tuple>", "<vector>", "<algorithm>", "<iterator>",
+                                         "<type_traits>"],
+        origin="rule:frontier-claims",
+        description=("level-synchronous frontier: blocks of the frontier claim vertices with a test-and-set in "
+                     "parallel (the claiming block reads the frontier only through values equal over the level, "
+                     "checked each level), winners run the block in parallel and form the next frontier; a level "
+                     "that could differ runs as written"),
+        params={"form": "claims", "blocks_per_worker": 8})
+
+
+def cond_of_claim(site: ParsedSite, fr) -> str:
+    """The claiming ``if``'s condition as written."""
+    ifs = node_at(site.root, fr.claim_if.start_byte, fr.claim_if.end_byte)
+    return node_text(condition_value(ifs.child_by_field_name("condition")), site.src).strip()
+
+
+def _span(node) -> Span:
+    return Span(start_byte=node.start_byte, end_byte=node.end_byte, start_line=node.start_point[0],
+                start_col=node.start_point[1], end_line=node.end_point[0], end_col=node.end_point[1])
+
+
+def _body_span(loop) -> Span:
+    return _span(loop.child_by_field_name("body"))
+
+
+def relaxation_candidates(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
+    """``rule:relaxation-sweeps`` for ``facts.relaxation`` (see the module docstring)."""
+    rx = facts.relaxation
+    if rx is None:
+        return []
+    src = site.src
+    loop = site.loop_node
+    names = Names(site)
+    setf = names.get("stored")
+    sweep_node = node_at(site.root, rx.sweep.start_byte, rx.sweep.end_byte)
+    sweep_site = build_site(site.source, site.path, site.tree, site.function_node, sweep_node, "for")
+    fr = build_frame(sweep_site, analyze(sweep_site), names)
+    if fr is None:
+        return []
+
+    cur = names.get("own")
+    own = f"{rx.labels}[{rx.vertex}]"
+
+    def load(span: Span) -> str:  # the iteration's own element is only written by it: a local copy reads it
+        text = _text(site, span)
+        return cur if "".join(text.split()) == own else f"__atomic_load_n(&{text}, __ATOMIC_RELAXED)"
+
+    value_reads = [r for r in rx.reads if rx.stored_value.start_byte <= r.start_byte < rx.stored_value.end_byte]
+    value = _text(site, rx.stored_value)
+    for r in sorted(value_reads, key=lambda s: s.start_byte, reverse=True):
+        a, b = r.start_byte - rx.stored_value.start_byte, r.end_byte - rx.stored_value.start_byte
+        value = value[:a] + load(r) + value[b:]
+    edits = [(r.start_byte, r.end_byte, load(r)) for r in rx.reads if r not in value_reads]
+    edits.append((rx.store.start_byte, rx.store.end_byte,
+                  f"({cur} = {value}, __atomic_store_n(&{_text(site, rx.target)}, {cur}, __ATOMIC_RELAXED))"))
+    edits.append((rx.flag_set.start_byte, rx.flag_set.end_byte, f"{setf}.store(true, {_RELAXED})"))
+    body = [f"auto {cur} = __atomic_load_n(&{own}, __ATOMIC_RELAXED);"] + span_lines(
+        site, _body_span(sweep_node), edits, strip_braces=True)
+    cond = node_text(condition_value(loop.child_by_field_name("condition")), src).strip()
+    sweep = list(fr.prologue)
+    sweep += call_with_lambda(f"parlay::parallel_for({fr.start}, {fr.end}, ", lam(fr.index_param, fr.index_bind, body),
+                              ");")
+    sweep += fr.epilogue
+    inner = span_lines(site, rx.flag_reset) + [f"std::atomic<bool> {setf}{{false}};"] + sweep + [
+        f"if ({setf}.load()) {rx.flag} = true;"]
+    if rx.do_while:
+        lines = ["do {"] + indent(inner) + [f"}} while ({cond});"]
+    else:
+        lines = [f"while ({cond}) {{"] + indent(inner) + ["}"]
+    return [Candidate(
+        loop_text=wrap(lines), includes=[PAR, "<atomic>"], origin="rule:relaxation-sweeps",
+        description=(f"each sweep a parlay::parallel_for over the vertices; `{rx.labels}` read and stored with relaxed "
+                     "atomics, so labels move as in the serial sweep and end at the same fixpoint"),
+        params={"granularity": 0, "form": "in-place"})]
+
+
+__all__ = ["frontier_candidates", "relaxation_candidates"]

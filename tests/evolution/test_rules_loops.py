@@ -1,0 +1,144 @@
+"""Rewrites of loops as people write them (issue 16): what each rule emits, and every candidate compiled and
+compared with the original at 1 and 4 workers (graphs, sorts, nests and standard algorithms through their own
+drivers, ``rule_families``; the small loops of ``rule_cases`` through ``test_rules``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rule_cases import case_site  # noqa: E402
+from rule_check import run_differential  # noqa: E402
+from rule_families import FAMILIES, case_site as family_site, family_driver  # noqa: E402
+
+from parevo.evolution.rules import propose  # noqa: E402
+from parevo.toolchain.facts import analyze  # noqa: E402
+from parevo.toolchain.parsing import find_loop, find_marked_lines  # noqa: E402
+
+KERNELS = Path(__file__).resolve().parents[2] / "bench" / "kernels"
+
+
+def kernel_candidates(name: str):
+    src = (KERNELS / f"{name}.cpp").read_text()
+    site = find_loop(src, f"{name}.cpp", find_marked_lines(src)[0])
+    return propose(site, analyze(site))
+
+
+def small(name: str):
+    site = case_site(name)
+    return propose(site, analyze(site))
+
+
+# ------------------------------------------------------------------ fast: what each rule emits
+
+
+def test_guarded_min_reduces_filter_or_identity():
+    (first, *_rest) = small("gmin_and")
+    assert first.origin == "rule:reduce-delayed"
+    assert "return ((a[i] > 0.2)) ? a[i] : (std::numeric_limits<double>::has_infinity" in first.loop_text
+
+
+def test_argmin_with_a_filter_drops_min_element_when_ties_keep_the_last():
+    assert [c.origin for c in small("gargmax_le")] == ["rule:argmax-pair-reduce"]
+    assert [c.origin for c in small("gargmin_and")] == ["rule:min-element", "rule:argmin-pair-reduce"]
+
+
+def test_argmin_beside_a_sum_is_one_tuple_reduction():
+    (c,) = small("argmin_sum")
+    assert c.origin == "rule:reduce-shadowed" and "std::tuple<double, double, int, bool>" in c.loop_text
+    assert "best_set = true;" in c.loop_text
+
+
+def test_reverse_loop_candidates_bind_the_index_from_the_position():
+    cands = small("rev_search")
+    assert cands[0].origin == "rule:search-blocked"
+    assert "const int i = static_cast<int>(i_base - static_cast<int>(" in cands[0].loop_text
+
+
+def test_do_while_rewrite_keeps_the_first_run():
+    c = small("do_count")[0]
+    assert c.loop_text.startswith("{\n  if (j < n) {") and "} else {\n    do {" in c.loop_text
+
+
+def test_bfs_kernel_gets_the_level_synchronous_rewrites():
+    claims, levels = kernel_candidates("bfs")
+    assert (claims.origin, levels.origin) == ("rule:frontier-claims", "rule:frontier-levels")
+    # dist[u] is the only value read at the frontier vertex: equal over a level, checked each level
+    assert "return std::make_tuple(dist[u]) == first;" in claims.loop_text
+    assert "taken[x].compare_exchange_strong(expect, 1, std::memory_order_relaxed)" in claims.loop_text
+    assert "parlay::write_min(&claim[x], static_cast<unsigned char>(blk)" in levels.loop_text
+    assert "if (as_written) {" in levels.loop_text
+
+
+def test_frontier_whose_block_reads_the_vertex_itself_keeps_the_loops_order():
+    site = family_site(FAMILIES["graph"], "bfs_parent")
+    assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-levels"]
+
+
+def test_label_propagation_kernel_gets_relaxed_atomic_sweeps():
+    (c,) = kernel_candidates("label_propagation")
+    assert c.origin == "rule:relaxation-sweeps"
+    assert ("(own = __atomic_load_n(&label[u], __ATOMIC_RELAXED), __atomic_store_n(&label[v], own, "
+            "__ATOMIC_RELAXED))") in c.loop_text
+    assert "if (__atomic_load_n(&label[u], __ATOMIC_RELAXED) < own) {" in c.loop_text
+    assert "stored.store(true, std::memory_order_relaxed)" in c.loop_text
+
+
+def test_insertion_sort_kernel_becomes_a_parallel_sort():
+    (c,) = kernel_candidates("insertion_sort")
+    assert c.origin == "rule:sort-inplace" and "parlay::sort_inplace(parlay::make_slice(&a[0]" in c.loop_text
+
+
+def test_nest_keeps_the_outer_loop_and_says_so():
+    site = family_site(FAMILIES["nest"], "gauss_elimination")
+    cands = propose(site, analyze(site))
+    assert cands and cands[0].loop_text.startswith("for (int k = 0; k < n; ++k) {")
+    assert "parlay::parallel_for" in cands[0].loop_text
+    assert cands[0].description.startswith("the outer loop stays sequential (loop-carried dependence")
+
+
+def test_algorithm_call_is_replaced_in_its_statement():
+    site = family_site(FAMILIES["stl"], "count_if")
+    (c,) = propose(site, analyze(site))
+    assert c.loop_text == ("long c = static_cast<std::ptrdiff_t>(parlay::count_if(parlay::make_slice(a.begin(), "
+                           "a.end()), [&](double x) { return x > t; }));")
+
+
+# ------------------------------------------------------------------ slow: compiled and compared
+
+
+@pytest.fixture(scope="module")
+def parlay_flags(toolchain):
+    return [f"-I{toolchain.parlay_include}"] if toolchain.parlay_include else []
+
+
+@pytest.mark.parlay
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_candidates_match_the_original(family, tmp_path, parlay_flags):
+    fam = FAMILIES[family]
+    by_case = {}
+    for name in fam.cases:
+        site = family_site(fam, name)
+        facts = analyze(site)
+        assert facts.parallelizable, (name, facts.reason)
+        by_case[name] = propose(site, facts)
+        assert by_case[name], name
+    assert not run_differential(family_driver(fam, by_case), tmp_path, parlay_flags)
+
+
+def test_report_notes_say_how_the_loop_was_read():
+    from parevo.evolution.session import facts_notes
+
+    site = case_site("rev_search")
+    assert facts_notes(analyze(site)) == ["the loop was read as written differently: the loop counts down: read as a "
+                                          "forward loop over the iteration position `i_pos` binding `i` in each "
+                                          "iteration (same order, same index values)"]
+    site = family_site(FAMILIES["nest"], "gauss_elimination")
+    (note,) = facts_notes(analyze(site))
+    assert note.startswith("the selected loop stays sequential (loop-carried dependence") and note.endswith(
+        "the rewrites run its inner loop(s) at line(s) 12 in parallel")

@@ -26,7 +26,26 @@ from .syntax import (
 )
 
 
-def _nonempty_test(cond: Node | None, src: bytes) -> str | None:
+#: Queue templates, with their (pop, appends) methods: a queue loop is read level by level by
+#: :mod:`parevo.toolchain.normalize_queue` before it reaches this module.
+QUEUES = {
+    "std::queue": ("pop", ("push", "emplace")),
+    "queue": ("pop", ("push", "emplace")),
+    "std::deque": ("pop_front", ("push_back", "emplace_back")),
+    "deque": ("pop_front", ("push_back", "emplace_back")),
+}
+
+
+def queue_template(decl) -> str | None:
+    """The template of a declared queue (a key of :data:`QUEUES`: ``std::queue``, ``std::deque``), else None."""
+    if decl is None:
+        return None
+    t = decl.type
+    name = t.name if t.kind == "unsupported" else t.container
+    return name if name in QUEUES else None
+
+
+def nonempty_test(cond: Node | None, src: bytes) -> str | None:
     """``F`` when ``cond`` is ``!F.empty()``, ``F.size() > 0``, ``F.size() != 0``, ``0 < F.size()`` or ``F.size()``."""
     c = strip_parens(cond)
     if c is None:
@@ -99,10 +118,17 @@ class FrontierReader(GraphReader):
         if loop.type != "while_statement":
             self.why.no("it is not a `while (!frontier.empty())` loop", loop)
             return None
-        F = _nonempty_test(condition_value(loop.child_by_field_name("condition")), src)
+        F = nonempty_test(condition_value(loop.child_by_field_name("condition")), src)
         body = loop.child_by_field_name("body")
         if F is None or body is None:
             self.why.no("its condition is not a test that a frontier container is non-empty", loop)
+            return None
+        qt = queue_template(self.site.decl_of(F))
+        if qt is not None:
+            pop, appends = QUEUES[qt]
+            self.why.no(f"`{F}` is a queue: parevo reads it level by level when the body starts with `T u = "
+                        f"{F}.front(); {F}.{pop}();` (a copy of the vertex) and uses `{F}` otherwise only in "
+                        f"`{F}.{appends[0]}(v)`", loop)
             return None
         stmts = block_statements(body)
         level = [s for s in stmts if s.type in ("for_range_loop", "for_statement") and self._over(s, F) is not None]
@@ -326,4 +352,4 @@ def frontier_loop(site: ParsedSite, pure: frozenset[str]) -> tuple[Frontier | No
     return got, (None if got is not None else r.why.text)
 
 
-__all__ = ["frontier_loop"]
+__all__ = ["QUEUES", "frontier_loop", "nonempty_test", "queue_template"]

@@ -19,7 +19,11 @@ not one of these forms:
   entry as lower bound), and a counted ``do … while`` the same ``for`` loop,
   whose rewrites are then wrapped as ``if (<condition>) <rewrite> else <the
   original do … while>``: a ``do`` loop runs once even when the condition is
-  false at entry.
+  false at entry;
+* a first-in first-out queue of vertices (``while (!q.empty()) { T u =
+  q.front(); q.pop(); … q.push(v); … }``) becomes the frontier loop it is,
+  level by level (:mod:`parevo.toolchain.normalize_queue`), whose rewrites
+  start by moving the queue's contents into the first level.
 
 The rewrite is a tree edit: the loop node's span is replaced by text built
 from its nodes (header parts, body statements), placed so that every body
@@ -37,6 +41,7 @@ from tree_sitter import Node
 
 from .facts_affine import Alias
 from .loop_header import read_for_header
+from .normalize_queue import queue_levels
 from .site import ParsedSite
 from .syntax import (
     block_statements,
@@ -57,18 +62,23 @@ from .syntax import (
 class Normalized:
     """A normalized loop: ``site`` (the file with the loop rewritten, parsed), ``aliases`` (index
     aliases by name; empty for a ``while`` loop read as a ``for``), ``note`` (what was done, for
-    reports), and ``entry_test`` (for a ``do … while``: the condition a rewrite must be guarded by)."""
+    reports), ``entry_test`` (for a ``do … while``: the condition a rewrite must be guarded by) and
+    ``prelude`` (statements a rewrite starts with: for a queue loop, its contents moved to the first level)."""
 
     site: ParsedSite
     aliases: dict[str, Alias] = field(default_factory=dict)
     note: str = ""
     entry_test: str | None = None
+    prelude: str = ""
     original_loop_text: str = ""
     original_indent: str = ""
 
     def wrap(self, loop_text: str) -> str:
         """A rewrite of the normalized loop as a rewrite of the original one (a ``do`` loop keeps its first
-        run: ``if (test) { rewrite } else { original }``)."""
+        run: ``if (test) { rewrite } else { original }``; a prelude goes first: ``{ prelude rewrite }``)."""
+        if self.prelude:
+            loop_text = "\n".join(["{"] + [f"  {ln}" if ln.strip() else "" for ln in
+                                           (self.prelude + "\n" + loop_text).split("\n")] + ["}"])
         if self.entry_test is None:
             return loop_text
         ind = self.original_indent
@@ -87,13 +97,14 @@ def _fresh(site: ParsedSite, base: str) -> str:
     return name
 
 
-def _rebuilt(site: ParsedSite, text: str) -> ParsedSite | None:
-    """The site of ``text`` put in place of the loop (the file parsed again)."""
+def _rebuilt(site: ParsedSite, text: str, prefix: str = "") -> ParsedSite | None:
+    """The site of ``text`` put in place of the loop (the file parsed again), after ``prefix`` (declarations the
+    loop needs, on the loop's first line)."""
     from .parsing import build_site  # parsing builds sites from this module's output
 
     src = site.src
-    start = site.loop.start_byte
-    new_src = src[:start] + text.encode("utf-8") + src[site.loop.end_byte:]
+    start = site.loop.start_byte + len(prefix.encode("utf-8"))
+    new_src = src[:site.loop.start_byte] + prefix.encode("utf-8") + text.encode("utf-8") + src[site.loop.end_byte:]
     source = new_src.decode("utf-8")
     tree = parse(source)
     loop = find_loop_node(tree.root_node, start, start + len(text.encode("utf-8")))
@@ -104,7 +115,7 @@ def _rebuilt(site: ParsedSite, text: str) -> ParsedSite | None:
         fn = fn.parent
     if fn is None:
         return None
-    kind = {"for_statement": "for", "for_range_loop": "range_for"}.get(loop.type)
+    kind = {"for_statement": "for", "for_range_loop": "range_for", "while_statement": "while"}.get(loop.type)
     if kind is None:
         return None
     return build_site(source, site.path, tree, fn, loop, kind)
@@ -134,6 +145,7 @@ class _Step:
     note: str
     entry_test: str | None = None
     aliases: dict[str, Alias] = field(default_factory=dict)
+    prelude: str = ""
 
 
 def _counted(site: ParsedSite, h) -> tuple[str, str, str, str] | None:
@@ -423,7 +435,14 @@ def _while(site: ParsedSite) -> _Step | None:
                  entry_test=cond_text if do else None)
 
 
-_STEPS = (_while, _split, _last_match, _positions)
+def _queue(site: ParsedSite) -> _Step | None:
+    """A queue of vertices processed first in, first out, as the frontier loop it is (``normalize_queue``)."""
+    got = queue_levels(site, _fresh)
+    ns = _rebuilt(site, got.loop, got.prefix) if got is not None else None
+    return None if ns is None else _Step(site=ns, note=got.note, prelude=got.prelude)
+
+
+_STEPS = (_while, _split, _last_match, _positions, _queue)
 
 
 @lru_cache(maxsize=64)
@@ -434,7 +453,7 @@ def normalize(site: ParsedSite) -> Normalized | None:
     tests early exits, a loop counting down a forward loop over positions); the steps that introduce
     index aliases end it.
     """
-    cur, notes, tests, aliases = site, [], [], {}
+    cur, notes, tests, aliases, prelude = site, [], [], {}, ""
     for _ in range(len(_STEPS)):
         step = next((st for f in _STEPS if (st := f(cur)) is not None), None)
         if step is None:
@@ -443,13 +462,14 @@ def normalize(site: ParsedSite) -> Normalized | None:
         notes.append(step.note)
         if step.entry_test:
             tests.append(step.entry_test)
+        prelude = prelude or step.prelude
         if step.aliases:
             aliases = step.aliases
             break
     if cur is site:
         return None
     test = " && ".join(f"({t})" for t in tests) if len(tests) > 1 else (tests[0] if tests else None)
-    return Normalized(site=cur, aliases=aliases, note="; ".join(notes), entry_test=test,
+    return Normalized(site=cur, aliases=aliases, note="; ".join(notes), entry_test=test, prelude=prelude,
                       original_loop_text=site.loop_text, original_indent=site.indent)
 
 

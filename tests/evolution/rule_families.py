@@ -17,8 +17,10 @@ from rule_check import differential_source
 HEADER = """#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
 #include <numeric>
+#include <queue>
 #include <vector>
 struct Item { int key; double w; };
 """
@@ -119,6 +121,22 @@ GRAPH = Family(
       }
     }
     frontier.swap(next);
+  }""", "return 0;"),
+        "bfs_queue": ("std::queue<int> q; if (nv > 0) { q.push(src); dist[src] = 0; }", """while (!q.empty()) {
+    int u = q.front();
+    q.pop();
+    for (int e = off[u]; e < off[u + 1]; ++e) {
+      int v = adj[e];
+      if (dist[v] == -1) { dist[v] = dist[u] + 1; q.push(v); }
+    }
+  }""", "return static_cast<long>(q.size());"),
+        "bfs_deque_parent": ("std::deque<int> q; if (nv > 0) { q.push_back(src); q.push_back(src); dist[src] = src; }",
+                             """while (q.size() > 0) {
+    const auto u = q.front(); q.pop_front();
+    for (int e = off[u]; e < off[u + 1]; ++e) {
+      int v = adj[e];
+      if (dist[v] < 0) { dist[v] = u; label[v] = label[u] + e; q.push_back(v); }
+    }
   }""", "return 0;"),
         "labels_min": ("for (int v = 0; v < nv; ++v) label[v] = v; bool changed = true;", """while (changed) {
     changed = false;

@@ -76,6 +76,18 @@ def test_bfs_kernel_gets_the_level_synchronous_rewrites():
     assert "if (as_written) {" in levels.loop_text
 
 
+def test_queue_bfs_gets_the_level_synchronous_rewrites_after_draining_the_queue():
+    site = family_site(FAMILIES["graph"], "bfs_queue")
+    claims, levels = propose(site, analyze(site))
+    assert (claims.origin, levels.origin) == ("rule:frontier-claims", "rule:frontier-levels")
+    for c in (claims, levels):
+        assert c.loop_text.startswith("{\n  std::vector<std::decay_t<decltype(q.front())>> q_level;\n"
+                                      "  while (!q.empty()) { q_level.push_back(q.front()); q.pop(); }\n")
+        assert "while (!q_level.empty()) {" in c.loop_text and "q_next.push_back(v);" in c.loop_text
+    site = family_site(FAMILIES["graph"], "bfs_deque_parent")
+    assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-levels"]
+
+
 def test_frontier_whose_block_reads_the_vertex_itself_keeps_the_loops_order():
     site = family_site(FAMILIES["graph"], "bfs_parent")
     assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-levels"]

@@ -284,6 +284,76 @@ def test_relaxation_of_floating_values_is_refused():
     assert not f.parallelizable and "not an array of integers" in f.reason
 
 
+QUEUE = """#include <vector>
+#include <queue>
+#include <deque>
+void g(const std::vector<int>& off, const std::vector<int>& adj, std::vector<int>& dist, std::vector<int>& parent,
+       std::vector<bool>& seen, int src, int nv) {
+  %s
+  // parevo: select the loop below
+  %s
+}
+"""
+
+
+def queue_facts(decls: str, loop: str):
+    src = QUEUE % (decls, loop)
+    return analyze(find_loop(src, "q.cpp", find_marked_lines(src)[0]))
+
+
+def test_queue_bfs_is_a_frontier_read_level_by_level():
+    f = queue_facts("std::queue<int> q; q.push(src);", """while (!q.empty()) {
+    int u = q.front();
+    q.pop();
+    for (int e = off[u]; e < off[u + 1]; ++e) {
+      int v = adj[e];
+      if (dist[v] == -1) { dist[v] = dist[u] + 1; q.push(v); }
+    }
+  }""")
+    assert f.pattern == "frontier" and f.parallelizable, f.reason
+    assert f.normalized.startswith("the queue `q` is processed level by level: read as a frontier `q_level`")
+    fr = f.frontier
+    assert (fr.frontier, fr.next, fr.vertex, fr.pushed, fr.written) == ("q_level", "q_next", "u", "v", ["dist"])
+    assert fr.vertex_reads == ["dist[u]"] and fr.next_is_local and fr.vertex_decl == "int u"
+
+
+def test_deque_bfs_with_a_parent_array_is_a_frontier():
+    f = queue_facts("std::deque<int> q{src};", """while (q.size() > 0) {
+    const auto u = q.front(); q.pop_front();
+    for (int e = off[u]; e < off[u + 1]; ++e) {
+      int v = adj[e];
+      if (parent[v] < 0) { parent[v] = u; q.push_back(v); }
+    }
+  }""")
+    assert f.pattern == "frontier" and f.frontier.written == ["parent"] and f.frontier.vertex_reads is None
+
+
+@pytest.mark.parametrize("first, push", [
+    ("int& u = q.front(); q.pop();", "q.push(v);"),  # a reference to the popped front dangles
+    ("int u = q.front(); q.pop();", "q.push(v); dist[v] += static_cast<int>(q.size());"),  # reads the queue
+    ("q.pop(); int u = q.front();", "q.push(v);"),  # pops before it reads
+])
+def test_queue_loops_not_read_level_by_level(first, push):
+    f = queue_facts("std::queue<int> q; q.push(src);", f"""while (!q.empty()) {{
+    {first}
+    for (int e = off[u]; e < off[u + 1]; ++e) {{ int v = adj[e]; if (dist[v] == -1) {{ dist[v] = 1; {push} }} }}
+  }}""")
+    assert not f.parallelizable and f.normalized is None
+    assert "`q` is a queue: parevo reads it level by level when the body starts with `T u = q.front(); q.pop();`" \
+        in f.reason
+
+
+def test_inner_loop_pushing_onto_a_shared_queue_is_not_a_map():
+    """The issue's misread: the inner loop of a queue BFS, selected alone, marks a std::vector<bool> and pushes
+    onto the shared queue; it is not a parallel map."""
+    src = QUEUE % ("std::queue<int> q; int u = src;", """for (int e = off[u]; e < off[u + 1]; ++e) {
+    int v = adj[e];
+    if (!seen[v]) { seen[v] = true; q.push(v); }
+  }""")
+    f = analyze(find_loop(src, "q.cpp", find_marked_lines(src)[0]))
+    assert not f.parallelizable and f.pattern in ("sequential", "unknown"), f.pattern
+
+
 # ------------------------------------------------------------------ 5. nests with a sequential outer loop
 
 

@@ -23,7 +23,9 @@ not one of these forms:
 * a first-in first-out queue of vertices (``while (!q.empty()) { T u =
   q.front(); q.pop(); … q.push(v); … }``) becomes the frontier loop it is,
   level by level (:mod:`parevo.toolchain.normalize_queue`), whose rewrites
-  start by moving the queue's contents into the first level.
+  start by moving the queue's contents into the first level; a ``do { … }
+  while (!frontier.empty());`` becomes that ``while`` loop, guarded like a
+  counted ``do`` loop.
 
 The rewrite is a tree edit: the loop node's span is replaced by text built
 from its nodes (header parts, body statements), placed so that every body
@@ -40,6 +42,7 @@ from functools import lru_cache
 from tree_sitter import Node
 
 from .facts_affine import Alias
+from .facts_frontier import nonempty_test
 from .loop_header import read_for_header
 from .normalize_queue import queue_levels
 from .site import ParsedSite
@@ -442,7 +445,21 @@ def _queue(site: ParsedSite) -> _Step | None:
     return None if ns is None else _Step(site=ns, note=got.note, prelude=got.prelude)
 
 
-_STEPS = (_while, _split, _last_match, _positions, _queue)
+def _do_frontier(site: ParsedSite) -> _Step | None:
+    """``do { … } while (!frontier.empty());`` as the ``while`` loop it is when the frontier is not empty at entry
+    (its rewrites are guarded by that test; an empty frontier runs the original ``do`` loop)."""
+    loop, src = site.loop_node, site.src
+    cond = condition_value(loop.child_by_field_name("condition"))
+    body = loop.child_by_field_name("body")
+    if loop.type != "do_statement" or body is None or nonempty_test(cond, src) is None:
+        return None
+    cond_text = " ".join(node_text(cond, src).split())
+    ns = _rebuilt(site, f"while ({cond_text}) {node_text(body, src)}")
+    return None if ns is None else _Step(site=ns, note=f"the do … while loop is read as `while ({cond_text})`",
+                                         entry_test=cond_text)
+
+
+_STEPS = (_while, _split, _last_match, _positions, _do_frontier, _queue)
 
 
 @lru_cache(maxsize=64)

@@ -138,6 +138,15 @@ GRAPH = Family(
       if (dist[v] < 0) { dist[v] = u; label[v] = label[u] + e; q.push_back(v); }
     }
   }""", "return 0;"),
+        "bfs_do": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; }", """do {
+    std::vector<int> next;
+    for (int u : frontier)
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (dist[v] == -1) { dist[v] = dist[u] + 1; next.push_back(v); }
+      }
+    frontier = std::move(next);
+  } while (!frontier.empty());""", "return static_cast<long>(frontier.size());"),
         "labels_min": ("for (int v = 0; v < nv; ++v) label[v] = v; bool changed = true;", """while (changed) {
     changed = false;
     for (int v = 0; v < nv; ++v) {

@@ -88,6 +88,16 @@ def test_queue_bfs_gets_the_level_synchronous_rewrites_after_draining_the_queue(
     assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-levels"]
 
 
+def test_do_while_frontier_runs_the_original_when_the_frontier_starts_empty():
+    site = family_site(FAMILIES["graph"], "bfs_do")
+    facts = analyze(site)
+    assert facts.normalized == "the do … while loop is read as `while (!frontier.empty())`"
+    cands = propose(site, facts)
+    assert [c.origin for c in cands] == ["rule:frontier-claims", "rule:frontier-levels"]
+    assert all(c.loop_text.startswith("{\n  if (!frontier.empty()) {") and "} else {\n    do {" in c.loop_text
+               for c in cands)
+
+
 def test_frontier_whose_block_reads_the_vertex_itself_keeps_the_loops_order():
     site = family_site(FAMILIES["graph"], "bfs_parent")
     assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-levels"]
@@ -155,4 +165,4 @@ def test_report_notes_say_how_the_loop_was_read():
     site = family_site(FAMILIES["nest"], "gauss_elimination")
     (note,) = facts_notes(analyze(site))
     assert note.startswith("the selected loop stays sequential (loop-carried dependence") and note.endswith(
-        "the rewrites run its inner loop(s) at line(s) 12 in parallel")
+        "the rewrites run its inner loop(s) at line(s) 14 in parallel")

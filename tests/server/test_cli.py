@@ -216,3 +216,32 @@ def test_a_verified_rewrite_stays_on_the_terminal_while_the_search_goes_on():
     # the progress line is rewritten in place, but the verified rewrite ends its line: it stays visible
     assert "verified rule:reduce-delayed: 1.76x" in lines[0] and "(search continuing)" in lines[0]
     assert "1/64 candidates | compile: compiling mut:granularity" in lines[1]
+
+
+FIRST_ABOVE = """#include <vector>
+long first_above(const std::vector<double>& a, double t) {
+  // parevo: select the loop below
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] > t) return static_cast<long>(i);
+  }
+  return -1;
+}
+"""
+
+
+@pytest.mark.parlay
+def test_search_decided_by_its_inputs_says_so_and_how_to_describe_them(tmp_path, parevo_cache_dir):
+    """Issue 16, item 3: a first-match search whose generated inputs match at once (the original returns after a
+    few iterations, so no parallel search can be faster) is not a bare "not faster": the report gives where the
+    original stopped and the input-spec keys that place the match."""
+    (tmp_path / "first_above.cpp").write_text(FIRST_ABOVE)
+    (tmp_path / "parevo.inputs.toml").write_text("timing_n = 262144\n")  # no calibration towards a 0-cost call
+    env = dict(os.environ, PAREVO_CACHE_DIR=str(parevo_cache_dir))
+    res = _parevo("evolve", "first_above.cpp:4", "--max-candidates", "1", "--json", "r.json", env=env, cwd=tmp_path)
+    assert res.returncode == 1, res.stdout + res.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["status"] == "none-verified"
+    (note,) = [n for n in data["notes"] if "the original loop stops after" in n]
+    assert "its first match comes within the first block a parallel search scans" in note
+    assert '`[first_above]` with `match_position = "n / 2"`' in note
+    assert "note: on the generated timing inputs (n = 262,144, seed" in res.stdout

@@ -16,6 +16,7 @@ candidate to the loop's column.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from parevo.toolchain.syntax import words
@@ -77,13 +78,15 @@ class Frame:
     epilogue: list[str] = field(default_factory=list)
     names: Names | None = None
     first: str | None = None
+    #: ``pos_bind`` for another position variable (None when ``pos_bind`` is empty).
+    bind_of: Callable[[str], str] | None = None
 
     def bind_at(self, pos: str) -> list[str]:
         """Statements binding the loop's variables (index, aliases) for the position ``pos`` (a ``size_t``
         variable of a serial loop inside a rewrite)."""
         if self.pos_param == self.var:  # the position is the index itself
             return [f"size_t {self.var} = {pos};"] + ([self.pos_bind] if self.pos_bind else [])
-        return [re.sub(rf"\b{re.escape(self.pos_param)}\b", pos, self.pos_bind)] if self.pos_bind else []
+        return [self.bind_of(pos)] if self.bind_of is not None else []
 
     def index_at(self, pos: str) -> str:
         """Expression of the loop index at iteration position ``pos`` (a ``size_t`` expression)."""
@@ -114,6 +117,8 @@ def build_frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | Non
         decls = [f"const {a.type} {a.name} = {_alias_value(a, k, base)};" for a, base in binds]
         return " ".join(([bind] if bind else []) + decls)
 
+    plain = fr.bind_of
+    fr.bind_of = lambda p: bound(plain(p) if plain is not None else "", p)
     fr.pos_bind = bound(fr.pos_bind, fr.pos_param)
     fr.index_bind = bound(fr.index_bind, fr.index_param)
     return fr
@@ -143,16 +148,20 @@ def _frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
         rexpr = facts.range_expr.strip()
         prologue = []
         if re.fullmatch(r"[A-Za-z_]\w*", rexpr):
-            rng, elem = rexpr, f"{rexpr}[{k}]"
+            rng, at_range = rexpr, rexpr
         else:
             rng = names.get("range")
             prologue.append(f"auto&& {rng} = {rexpr};")
-            elem = f"std::begin({rng})[{k}]"
-        bind = f"{facts.range_var_type} {facts.range_var} = {elem};"
+            at_range = f"std::begin({rng})"
+
+        def range_bind(p: str) -> str:
+            return f"{facts.range_var_type} {facts.range_var} = {at_range}[{p}];"
+
+        bind = range_bind(k)
         count = f"std::size({rng})"
         return Frame(prologue=prologue, count=count, pos_param=k, pos_bind=bind, start="0", end=count,
                      index_param=k, index_bind=bind, index_type="size_t", var=facts.range_var,
-                     index_at_fmt="{p}", names=names)
+                     index_at_fmt="{p}", names=names, bind_of=range_bind)
     if not facts.index_var or facts.lower is None or facts.upper is None or not facts.step:
         return None
     var, T = facts.index_var, (facts.index_type or f"decltype({facts.index_var})").strip()
@@ -169,14 +178,18 @@ def _frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
             hi = names.get("n_iter")
             prologue.append(f"const size_t {hi} = {U};")
             count = hi
+        def cast_bind(p: str) -> str:
+            return f"{T} {var} = static_cast<{T}>({p});"
+
         if exact:
             param, bind = var, ""
         else:
             param = names.get("k")
-            bind = f"{T} {var} = static_cast<{T}>({param});"
+            bind = cast_bind(param)
         return Frame(prologue=prologue, count=count, pos_param=param, pos_bind=bind, start="0", end=count,
                      index_param=param, index_bind=bind, index_type=T, var=var,
-                     index_at_fmt="{p}" if exact else f"static_cast<{T}>({{p}})", names=names, first="0")
+                     index_at_fmt="{p}" if exact else f"static_cast<{T}>({{p}})", names=names, first="0",
+                     bind_of=None if exact else cast_bind)
     hi = names.get("hi")
     if lit_lo:
         lo = L
@@ -218,7 +231,8 @@ def _frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
         start, end, iparam, ibind = "0", count, k, pos_bind
     return Frame(prologue=prologue, count=count, pos_param=k, pos_bind=pos_bind, start=start, end=end,
                  index_param=iparam, index_bind=ibind, index_type=T, var=var, index_at_fmt=at,
-                 epilogue=epilogue, names=names, first=lo if S > 0 else None)
+                 epilogue=epilogue, names=names, first=lo if S > 0 else None,
+                 bind_of=lambda p: f"{T} {var} = {at.format(p=p)};")
 
 
 def dedent_block(text: str) -> list[str]:

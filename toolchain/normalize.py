@@ -396,6 +396,8 @@ def _while(site: ParsedSite) -> _Step | None:
     """A counted ``while``/``do … while`` loop as the ``for`` loop it is (its index starts at its value at the
     loop's entry): ``while (i-- > 0) …``, or ``while (<i compared with a bound> [&& tests]) { …; ++i; }``."""
     loop, src = site.loop_node, site.src
+    if loop.type not in ("while_statement", "do_statement"):
+        return None
     cond = condition_value(loop.child_by_field_name("condition"))
     body = loop.child_by_field_name("body")
     if cond is None or body is None:
@@ -406,7 +408,8 @@ def _while(site: ParsedSite) -> _Step | None:
         if c.type == "binary_expression":
             for side in (c.child_by_field_name("left"), c.child_by_field_name("right")):
                 x = strip_parens(side)
-                if x is not None and x.type == "update_expression" and operator_of(x, src) == "--":
+                if x is not None and x.type == "update_expression" and operator_of(x, src) == "--" \
+                        and x.children[0].type != "--":  # `i-- > 0` (a prefix `--i` tests the new value)
                     arg = strip_parens(x.child_by_field_name("argument"))
                     if arg is not None and arg.type == "identifier":
                         var, update = node_text(arg, src), ""

@@ -199,6 +199,15 @@ def test_while_with_a_continue_skipping_the_step_is_not_counted():
     assert not f.parallelizable
 
 
+def test_pre_decrement_condition_is_not_read_as_a_post_decrement():
+    """``while (--i >= 0)`` tests the decremented value: not the ``i-- > 0`` form (once read as it, and the
+    rewrite applied again to its own ``for`` loop)."""
+    site = site_of("double s = 0; int i = n - 1;", "do { s += a[i]; } while (--i >= 0);", "return s;")
+    assert normalize(site) is None
+    f = analyze(site)
+    assert not f.parallelizable and f.normalized is None
+
+
 def test_bfs_kernel_is_a_frontier():
     f = kernel_facts("bfs")
     assert f.pattern == "frontier" and f.parallelizable

@@ -100,7 +100,10 @@ class ArrayFacts:
                          kind=kind, op=w.op, value=value, line=line_of(w.node), span=span_of(w.node))
             if off is not None or row is not None:
                 f.writes_at_index.append(acc)
-                self.note_packed(tg.name, off, tg.node, line_of(w.node))  # facts_shared: vector<bool>, bitset
+                if off is not None and (off.coef != 1 or off.terms):  # a stride, a normalized loop's alias
+                    self.note_packed_unaligned(tg.name, line_of(w.node))
+                else:  # facts_shared: vector<bool>, bitset
+                    self.note_packed(tg.name, off.const if off is not None else None, tg.node, line_of(w.node))
             else:
                 f.writes_computed.append(acc)
         # reads: outermost subscripts that are not plain-assignment targets

@@ -184,6 +184,17 @@ class SharedFacts:
         return True
 
     # ----- packed storage
+    def note_packed_unaligned(self, name: str, line: int) -> None:
+        """A write into the ``std::vector<bool>``/``std::bitset`` ``name`` at an element that is not the
+        iteration's position plus a constant (a stride, a loop read backwards): blocks of iterations would
+        split its 64-element words between workers, so it is a write conflict."""
+        decl = self.decl_of_root(name)
+        t = decl.type if decl is not None else None
+        if t is not None and (t.kind == "vector_bool" or _template(t) == "bitset"):
+            self.conflicts.append((f"write conflict: the loop writes the packed `{name}` (64 elements per word) at "
+                                   f"line {line + 1} at an element that is not its iteration position plus a "
+                                   "constant: workers would share its words", [line]))
+
     def note_packed(self, name: str, offset: int | None, element: Node | None, line: int) -> None:
         """Record a write at the loop index (``offset`` k of ``i + k``; None for a row-major write) into a
         ``std::vector<bool>`` or ``std::bitset`` named ``name``; ``element`` is the written ``out[i]``."""

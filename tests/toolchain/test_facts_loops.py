@@ -459,3 +459,12 @@ void s(std::vector<{elem}>& a2, int n) {{
 """
     f = analyze(find_loop(src, "s.cpp", find_marked_lines(src)[0]))
     assert not f.parallelizable and why in f.reason
+
+
+def test_reverse_write_into_packed_storage_is_a_conflict():
+    """A loop read backwards writes a std::vector<bool> at `base - position`: blocks of positions do not start on
+    its 64-element words, so no block split is race-free; the loop is refused, not given a word-aligned rewrite."""
+    src = PRE.replace("std::vector<int>& v,", "std::vector<int>& v, std::vector<bool>& flags,")
+    src = src % ("", "for (int i = n - 1; i >= 0; --i) flags[i] = a[i] > t;", "return 0;")
+    f = analyze(find_loop(src, "inline.cpp", find_marked_lines(src)[0]))
+    assert not f.parallelizable and "writes the packed `flags` (64 elements per word)" in f.reason

@@ -31,6 +31,7 @@ from parevo.toolchain.facts import analyze
 from parevo.toolchain.files import DEFAULT_MAX_FILE_BYTES, MAX_FILE_ENV, max_file_bytes, read_text
 from parevo.toolchain.isolation import MODE_ENV, MODES, configure
 from parevo.toolchain.models import ParevoError
+from parevo.toolchain.parsing import find_loop
 from parevo.toolchain.parlay_release import MANUAL_WAYS, PINNED
 from parevo.toolchain.splice import apply_edits
 
@@ -263,7 +264,7 @@ def _apply(result, args) -> int:
     except ParevoError as e:
         print(f"parevo: not applying: {e}", file=sys.stderr)
         return 2
-    if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256:
+    if hashlib.sha256(current.encode()).hexdigest() != result.source_sha256 and not _reads_as(current, result):
         print(f"parevo: not applying: {path} changed since the search read it; run the search again",
               file=sys.stderr)
         return 2
@@ -275,6 +276,18 @@ def _apply(result, args) -> int:
         return 2
     print(f"applied the rewrite to {path}")
     return 0
+
+
+def _reads_as(current: str, result) -> bool:
+    """True when ``current`` (the file now) reads as the text the search read: a CUDA file's host code,
+    or a file whose unparsable text before the function was passed over, has the recorded view."""
+    if result.site is None:
+        return False
+    try:
+        site = find_loop(current, result.path, result.site.loop.start_line)
+    except ParevoError:
+        return False
+    return site.source_sha256 == result.source_sha256
 
 
 def _run_search(run, args, *, interrupted: str = "", note: str | None = None):

@@ -23,6 +23,7 @@ from tree_sitter import Node, Tree
 from .ctypes import TypeReader, file_aliases
 from .models import NoLoopFound, NotInFunction, ParseFailure, Span
 from .site import LocalVar, LoopKind, Param, ParsedSite, SiteInfo, StructDef, StructField
+from .source_view import View, blank_lines, document_view
 from .syntax import (
     LOOP_TYPES,
     algorithm_calls_in,
@@ -39,6 +40,7 @@ from .syntax import (
     node_text,
     parallel_calls_in,
     parse,
+    parse_bytes,
     span_of,
 )
 
@@ -130,9 +132,18 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
     so an already-parallel loop can be race-checked. The file is parsed once
     (:func:`parevo.toolchain.syntax.parse`, cached by text).
 
+    What is read is the document's :class:`~parevo.toolchain.source_view.View`
+    (the site's ``source``; same bytes and lines as ``source``): a CUDA file's host
+    code; and when text *before* the loop's function breaks the function's parse
+    (a stray line, a struct without its ``;``), that text is blanked so the function
+    that parses is read (:func:`_past_broken_text`). Errors elsewhere never block it.
+
     Raises:
-        ParseFailure: the file has syntax errors inside the enclosing function
-            or within 3 lines of the selection (message names the line).
+        ParseFailure: the loop's function itself does not parse (or, outside any
+            function, the lines within 3 of the selection): the message names the
+            line, and the macro when the loop is written through one
+            (``FOR(i, n) {``); a CUDA loop in device code or in a function that
+            launches a kernel (named).
         NoLoopFound: no loop at the selection.
         NotInFunction: the loop is not inside a function definition.
     """
@@ -141,9 +152,34 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
         raise NoLoopFound(f"{path} is empty: there is no loop to parallelize")
     if line < 0 or line >= len(lines):
         raise NoLoopFound(f"line {line + 1} is outside {path} ({len(lines)} lines)")
+    view = document_view(source, path)
+    device = [h for h in view.hidden if h.kind == "device" and h.start_line <= line <= h.end_line]
+    if device:
+        raise ParseFailure(f"{path}:{line + 1} is in {device[0].what} (line {device[0].start_line + 1}): this is "
+                           "CUDA device code, which runs on the GPU; parevo parallelizes host loops for the CPU")
+    try:
+        site = _find_in(view.text, path, line, end_line)
+    except ParseFailure:
+        past = _past_broken_text(view, path, line, end_line)
+        if past is None:
+            raise
+        view, site = past
+    launches = view.hidden_in(site.function.start_byte, site.function.end_byte, frozenset({"launch"}))
+    if launches:
+        h = launches[0]
+        raise ParseFailure(
+            f"the loop at {path}:{site.loop.start_line + 1} is in {site.function_name}(), which makes "
+            f"{h.what} (line {h.start_line + 1}): parevo runs host code on the CPU and cannot run a kernel; move "
+            "the loop into a host function of its own")
+    return site
+
+
+def _find_in(source: str, path: str, line: int, end_line: int | None) -> ParsedSite:
+    """:func:`find_loop` on a view's text."""
+    lines = source.splitlines()
     tree = parse(source)
     root = tree.root_node
-    src = source.encode("utf-8")
+    src = source.encode("utf-8", errors="surrogatepass")
     line = _resolve_marker_line(lines, line, root, src)
     lo, hi = line, (end_line if end_line is not None else line)
     loop = _pick_loop(root, line, end_line)
@@ -162,14 +198,11 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
     scope = fn if fn is not None else root
     errs = [e for e in errors(scope) if fn is not None or (lo - 3 <= e.start_point[0] <= hi + 3)]
     if errs:
-        e = errs[0]
-        what = "missing " + e.type if e.is_missing else "unexpected text"
-        near = node_text(e, src).strip().splitlines()[0][:40] if node_text(e, src).strip() else ""
-        raise ParseFailure(
-            f"{path}:{e.start_point[0] + 1}:{e.start_point[1] + 1}: the file does not parse here "
-            f"({what}{': ' + repr(near) if near else ''}); fix the syntax and try again"
-        )
+        raise ParseFailure(_parse_failure(errs[0], root, src, path))
     if loop is None or kind is None:
+        macro = _macro_loop_at(root, src, line)
+        if macro is not None:
+            raise ParseFailure(_parse_failure(macro, root, src, path))
         raise NoLoopFound(f"no loop at {path}:{line + 1}: put the cursor on a for, range-for or while loop, or on a "
                           "std::accumulate/transform/count_if/min_element/inclusive_scan call")
     if fn is None:
@@ -180,6 +213,100 @@ def find_loop(source: str, path: str, line: int, end_line: int | None = None) ->
     return build_site(source, path, tree, fn, loop, kind)
 
 
+#: How many lines before a selection :func:`_past_broken_text` tries as the start of the function.
+RECOVERY_LINES = 64
+
+
+def _past_broken_text(view: View, path: str, line: int, end_line: int | None) -> tuple[View, ParsedSite] | None:
+    """The view with the text before the loop's function blanked, and the site read from it, when
+    blanking lines ``[a, s)`` lets a function around ``line`` parse cleanly; else None.
+
+    ``a`` is the first line of the top-level declaration (or error) that holds the selection: what
+    broke the function's parse lies in it, before the function. ``s`` is tried upwards from
+    ``a + 1`` over at most :data:`RECOVERY_LINES` lines before the selection; the first ``s`` that
+    works blanks the least. A function whose own text does not parse is never read this way.
+    """
+    tops = parse(view.text).root_node.children
+    at = next((i for i, c in enumerate(tops) if c.start_point[0] <= line <= c.end_point[0]), None)
+    if at is None:
+        return None
+    top = tops[at]
+    body = top.child_by_field_name("body") if top.type == "function_definition" else None
+    if body is not None and not any(e.start_byte < body.start_byte for e in errors(top)):
+        return None  # a function whose header parses: the error is in its own body
+    first = at
+    while first > 0 and _broken_top(tops[first - 1]):
+        first -= 1
+    if first == at and not _broken_top(top):
+        return None
+    a = tops[first].start_point[0]
+    for s in range(max(a + 1, line - RECOVERY_LINES), line + 1):
+        trial = blank_lines(view, a, s, "text that does not parse")
+        tree = parse_bytes(trial.text.encode("utf-8", errors="surrogatepass"))
+        loop = _pick_loop(tree.root_node, line, end_line) or _pick_parallel_call(tree.root_node, line)
+        fn = ancestor(loop, {"function_definition"}) if loop is not None else None
+        if fn is None or fn.start_point[0] < s or fn.has_error:
+            continue
+        try:
+            return trial, _find_in(trial.text, path, line, end_line)
+        except ParseFailure:
+            continue
+    return None
+
+
+def _broken_top(node: Node) -> bool:
+    """True for a top-level node that shows a broken parse: it holds an error, or it is a statement
+    (C++ has none at file scope: tree-sitter made one of a function's remains)."""
+    return node.has_error or node.type.endswith("_statement")
+
+
+def _parse_failure(e: Node, root: Node, src: bytes, path: str) -> str:
+    """The sentence for syntax error ``e``: the macro a loop is written through when that is what
+    tree-sitter could not read (``FOR(i, n) {``), else the line and what is wrong there."""
+    macro = _macro_loop(e, root, src)
+    if macro is not None:
+        name, call, defined = macro
+        where = f"defined at line {defined + 1}" if defined is not None else "not defined in this file"
+        return (f"{path}:{call.start_point[0] + 1}: the loop is written through the macro {name} ({where}): "
+                f"parevo reads loops as written and does not expand macros; write it as a for loop "
+                f"(what {name} expands to) and try again")
+    what = "missing " + e.type if e.is_missing else "unexpected text"
+    near = node_text(e, src).strip().splitlines()[0][:40] if node_text(e, src).strip() else ""
+    return (f"{path}:{e.start_point[0] + 1}:{e.start_point[1] + 1}: the file does not parse here "
+            f"({what}{': ' + repr(near) if near else ''}); fix the syntax and try again")
+
+
+def _macro_loop_at(root: Node, src: bytes, line: int) -> Node | None:
+    """The syntax error of a macro loop (:func:`_macro_loop`) whose header or body holds ``line``."""
+    for e in errors(root):
+        if _macro_loop(e, root, src) is not None:
+            stmt = e.parent
+            after = stmt.next_named_sibling
+            if stmt.start_point[0] <= line <= after.end_point[0]:
+                return e
+    return None
+
+
+def _macro_loop(e: Node, root: Node, src: bytes) -> tuple[str, Node, int | None] | None:
+    """``(macro name, its use, 0-based line of its #define or None)`` when error ``e`` is a macro
+    used as a loop header: a statement ``NAME(args)`` or ``NAME`` followed by a block, which
+    tree-sitter reads as an expression statement lacking its ``;``."""
+    stmt = e.parent if e.is_missing else None
+    if stmt is None or stmt.type != "expression_statement" or e.type != ";":
+        return None
+    expr = stmt.named_children[0] if stmt.named_children else None
+    callee = expr.child_by_field_name("function") if expr is not None and expr.type == "call_expression" else expr
+    if callee is None or callee.type != "identifier":
+        return None
+    after = stmt.next_named_sibling
+    if after is None or after.type not in ("compound_statement", "expression_statement", "for_statement"):
+        return None
+    name = node_text(callee, src)
+    defs = [d for d in captures("[(preproc_function_def name: (identifier) @n) (preproc_def name: (identifier) @n)]",
+                                root).get("n", []) if node_text(d, src) == name]
+    return name, callee, (defs[0].start_point[0] if defs else None)
+
+
 def site_at(source: str, path: str, start_byte: int, end_byte: int) -> ParsedSite:
     """The site of the loop spanning exactly ``[start_byte, end_byte)`` of ``source`` (a recorded site).
 
@@ -187,6 +314,7 @@ def site_at(source: str, path: str, start_byte: int, end_byte: int) -> ParsedSit
         NoLoopFound: no loop or parallel call spans those bytes.
         NotInFunction: it is not inside a function.
     """
+    source = document_view(source, path).text
     tree = parse(source)
     loop = find_loop_node(tree.root_node, start_byte, end_byte)
     if loop is None:
@@ -202,8 +330,19 @@ def site_in_text(info: SiteInfo, text: str) -> ParsedSite | None:
     """The site ``info`` was read from, found in ``text`` (a later version of the document), or None.
 
     The function must be there unchanged (its text's SHA-256 is ``info.content_hash``), the
-    loop at the same offset in it; the copy nearest to where the function was is taken.
+    loop at the same offset in it; the copy nearest to where the function was is taken. ``text``
+    is read as :func:`find_loop` reads it (its :class:`~parevo.toolchain.source_view.View`; text
+    that breaks the function's parse is passed over when the loop is still on its line).
     """
+    view = document_view(text, info.path)
+    site = _site_in_view(info, view.text)
+    if site is None:
+        past = _past_broken_text(view, info.path, info.loop.start_line, None)
+        site = _site_in_view(info, past[0].text) if past is not None else None
+    return site
+
+
+def _site_in_view(info: SiteInfo, text: str) -> ParsedSite | None:
     tree = parse(text)
     want = info.content_hash
     fns = [f for f in captures("(function_definition) @f", tree.root_node).get("f", [])

@@ -22,11 +22,25 @@ from functools import lru_cache
 from typing import TypeVar
 
 import tree_sitter_cpp
+import tree_sitter_cuda
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from .models import Span
 
 CPP = Language(tree_sitter_cpp.language())
+
+#: tree-sitter-cuda (tree-sitter-cpp extended with CUDA's qualifiers and ``<<<...>>>`` launches): read
+#: only to find the CUDA-only syntax of a ``.cu`` file (:mod:`parevo.toolchain.source_view`).
+CUDA = Language(tree_sitter_cuda.language())
+
+#: CUDA-only tokens of tree-sitter-cuda that mark a declaration as device code (blanked whole in the
+#: host view), and those that are mere annotations of host-callable code (blanked alone).
+CUDA_DEVICE_MARKS = frozenset({"__global__", "__device__", "__constant__", "__shared__", "__tile_global__",
+                               "__tile__"})
+CUDA_ANNOTATIONS = frozenset({"__host__", "__forceinline__", "__noinline__", "__managed__", "__grid_constant__",
+                              "__local__", "launch_bounds"})
+#: a kernel launch's execution configuration: ``<<<grid, block>>>``.
+CUDA_LAUNCH = "kernel_call_syntax"
 
 #: tree-sitter node types of the four loop statements, with parevo's names for them.
 LOOP_TYPES: dict[str, str] = {
@@ -81,6 +95,13 @@ def parse(source: str) -> Tree:
 def parse_bytes(src: bytes) -> Tree:
     """Parse UTF-8 encoded C++ ``src`` (not cached, not counted: candidates' code, not documents)."""
     return Parser(CPP).parse(src)
+
+
+def parse_cuda(src: bytes) -> Tree:
+    """Parse UTF-8 encoded CUDA ``src`` with tree-sitter-cuda (not cached, not counted). Its nodes are
+    tree-sitter-cpp's plus CUDA's: query them by type (:data:`CUDA_DEVICE_MARKS`, ...), never with
+    :func:`query`, whose patterns are compiled for tree-sitter-cpp."""
+    return Parser(CUDA).parse(src)
 
 
 def node_text(node: Node | None, src: bytes) -> str:

@@ -30,8 +30,8 @@ from .analysis import Analysis
 
 log = logging.getLogger("parevo.server")
 
-CPP_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".c++", ".h", ".hh", ".hpp", ".hxx", ".h++", ".ipp", ".inl", ".cu"}
-CPP_LANGUAGES = {"c", "cpp", "cuda-cpp", "objective-c", "objective-cpp"}
+CPP_SUFFIXES = {".c", ".cc", ".cpp", ".cxx", ".c++", ".h", ".hh", ".hpp", ".hxx", ".h++", ".ipp", ".inl", ".cu", ".cuh"}
+CPP_LANGUAGES = {"c", "cpp", "cuda", "cuda-cpp", "objective-c", "objective-cpp"}
 
 T = TypeVar("T")
 

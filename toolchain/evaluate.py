@@ -62,6 +62,7 @@ from .harness import driver_source, harness_header_dir, original_source
 from .inputs import InputPlan
 from .models import ParevoError
 from .site import ParsedSite
+from .original_failure import original_failure_message
 from .outputs import CaseOutput, Tolerance, compare, parse_dump
 from .profile import profile_run
 from .sandbox import RunLimits, RunOutcome, run_sandboxed
@@ -457,8 +458,10 @@ class Evaluator:
         )
         rows = _json_lines(cal.stdout)
         if not rows:
-            where = f" at n = {fixed:,} ({n_source})" if fixed is not None else ""
-            raise BaselineFailed(f"calibrating the input size failed{where}: {cal.describe()}")
+            stage = "calibrating the input size" + (f" ({n_source})" if fixed is not None else "")
+            raise BaselineFailed(original_failure_message(
+                self.site, self.plan, stage, cal.describe(), cal.stderr, n=start, seed=c.seed,
+                timed_out=cal.timed_out))
         last = rows[-1]
         n_time = int(last["n"])
         repeats = timing_repeats(c, float(last.get("t", 0.0)))
@@ -468,12 +471,14 @@ class Evaluator:
         self._expected.update(outs)
         excluded = [k for k, _ in failed]
         if not self._expected:
-            res = failed[-1][1] if failed else None
-            raise BaselineFailed(
-                "the original function failed on every generated input "
-                f"({res.describe() if res else 'no cases'}); write an input spec (see INPUTS.md) so parevo "
-                "can build valid inputs"
-            )
+            if not failed:
+                raise BaselineFailed("the original function was run on no generated input (no cases)")
+            case, res = failed[-1]
+            n_at, _, seed_at = case.partition(":")
+            raise BaselineFailed(original_failure_message(
+                self.site, self.plan, "recording its outputs on the check inputs (it failed on every one)",
+                res.describe(), res.stderr, n=int(n_at) if n_at.isdigit() else None,
+                seed=int(seed_at) if seed_at.isdigit() else None, timed_out=res.timed_out))
         classes = self._adversarial_reference()
         self.baseline = Baseline(
             cases=sorted(self._expected, key=lambda k: tuple(int(x) for x in k.split(":"))),

@@ -122,6 +122,33 @@ def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_
     assert "applied the rewrite" in res.stdout and work.read_text() == after
 
 
+@pytest.mark.parlay
+def test_an_original_that_fails_on_generated_inputs_names_stage_exception_parameter_and_spec_entry(
+        tmp_path, parevo_cache_dir):
+    """Issue 13 item 7: 1-based ids make the original throw std::out_of_range (SIGABRT) on the generated
+    inputs; the message says where, how (the last stderr lines), which parameter, and the input-spec entry."""
+    work = tmp_path / "gather.cpp"
+    shutil.copy(DATA / "gather_one_based.cpp", work)
+    env = dict(os.environ, PAREVO_CACHE_DIR=str(parevo_cache_dir))
+    res = _parevo("evolve", "gather.cpp:5", "--quiet", env=env, cwd=tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    err = res.stderr
+    assert "Traceback" not in err
+    assert "the original function gather() failed on parevo's generated inputs while calibrating the input size" in err
+    assert "(n = 1,024, seed 1): it threw std::out_of_range (exited with status 5)" in err
+    assert "its last stderr lines: parevo driver: the function threw an exception (std::out_of_range)" in err
+    assert "vector::_M_range_check" in err
+    assert "Parameters involved: ids (its values index vals; generated as values in [-10, 10])" in err
+    assert ("parevo.inputs.toml beside gather.cpp (see INPUTS.md): [gather.ids] min = 1, max = 256 (indices into "
+            "vals, whose length is 256 at this n, after the - 1)") in err
+    # the entry it names fixes it: the search runs past the original
+    (tmp_path / "parevo.inputs.toml").write_text("[gather.ids]\nmin = 1\nmax = 256\n")
+    res = _parevo("evolve", "gather.cpp:5", "--quiet", "--max-candidates", "1", "--timing-n", "4096", env=env,
+                  cwd=tmp_path)
+    assert res.returncode in (0, 1) and "failed on parevo's generated inputs" not in res.stderr, res.stderr
+    assert "rule:parallel-for" in res.stdout
+
+
 @pytest.mark.fast
 @pytest.mark.parametrize("option, value, needle", [
     ("--budget", "-5", "must be a positive number of seconds"),

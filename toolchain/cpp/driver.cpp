@@ -37,9 +37,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cxxabi.h>
 #include <exception>
 #include <new>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include <sys/resource.h>
@@ -124,7 +126,17 @@ void print_samples(const std::vector<double>& samples) {
   std::printf("]");
 }
 
-// Call the function; an escaping exception ends the run with exit code 5 (7 for std::bad_alloc).
+// The C++ name of a dynamic type (std::out_of_range), demangled by the C++ ABI.
+std::string type_name(const std::type_info& t) {
+  int status = 0;
+  char* name = abi::__cxa_demangle(t.name(), nullptr, nullptr, &status);
+  std::string out = status == 0 && name != nullptr ? name : t.name();
+  std::free(name);
+  return out;
+}
+
+// Call the function; an escaping exception ends the run with exit code 5 (7 for std::bad_alloc), its
+// type and what() on stderr.
 void invoke_or_die(void* in, std::uint64_t n, std::uint64_t seed) {
   try {
     parevo_invoke(in);
@@ -133,8 +145,8 @@ void invoke_or_die(void* in, std::uint64_t n, std::uint64_t seed) {
                  "): %s\n", n, seed, e.what());
     std::exit(kOutOfMemory);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "parevo driver: the function threw an exception at n = %" PRIu64 " (seed %" PRIu64
-                 "): %s\n", n, seed, e.what());
+    std::fprintf(stderr, "parevo driver: the function threw an exception (%s) at n = %" PRIu64 " (seed %" PRIu64
+                 "): %s\n", type_name(typeid(e)).c_str(), n, seed, e.what());
     std::exit(5);
   } catch (...) {
     std::fprintf(stderr, "parevo driver: the function threw a non-standard exception at n = %" PRIu64

@@ -61,19 +61,6 @@ __host__ double sum_squares(const double* a, int n) {
 }
 """
 
-MACRO_LOOP = """#include <cstddef>
-#include <vector>
-#define FOR(i, n) for (size_t i = 0; i < (n); ++i)
-double sum_squares(const std::vector<double>& a) {
-  double s = 0;
-  FOR(i, a.size()) {
-    s += a[i] * a[i];
-  }
-  return s;
-}
-"""
-
-
 async def test_a_host_loop_in_a_cu_file_is_offered_and_a_macro_loop_is_refused_by_name(tmp_path, parevo_cache_dir):
     """Issue 13 item 6 through the server: a .cu file (Neovim's language id ``cuda``) is read for its host
     code; a loop written through a macro gets a disabled action naming the macro, not 'does not parse'."""
@@ -84,8 +71,8 @@ async def test_a_host_loop_in_a_cu_file_is_offered_and_a_macro_loop_is_refused_b
         assert [(a.title, a.disabled) for a in await s.actions(cu, 7)] == [("Parallelize with ParlayLib", None)]
         acts = await s.actions(cu, 3)  # the launch: no loop there
         assert acts == []
-        mac = s.open(ws / "macro.cpp", text=MACRO_LOOP)
-        acts = await s.actions(mac, 5)
+        mac = s.open(ws / "macro.cpp", text=(DATA / "macro_loop.cpp").read_text())
+        acts = await s.actions(mac, 6)
         assert len(acts) == 1 and acts[0].disabled is not None
         assert "the loop is written through the macro FOR (defined at line 3)" in acts[0].disabled.reason
     finally:

@@ -5,6 +5,8 @@ site's spans (and the edits computed on them) are the user's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from parevo.toolchain.models import ParseFailure
@@ -111,18 +113,7 @@ def test_an_error_inside_the_function_still_blocks_it():
         find_loop(src, "/w/t.cpp", _line(src, "for (int i"))
 
 
-MACRO = """#include <cstddef>
-#include <vector>
-#define FOR(i, n) for (size_t i = 0; i < (n); ++i)
-
-double sum_squares(const std::vector<double>& a) {
-  double s = 0;
-  FOR(i, a.size()) {
-    s += a[i] * a[i];
-  }
-  return s;
-}
-"""
+MACRO = (Path(__file__).resolve().parents[1] / "server" / "data" / "macro_loop.cpp").read_text()
 
 
 @pytest.mark.parametrize("text", ["FOR(i, a.size())", "s += a[i] * a[i];"])

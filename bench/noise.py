@@ -89,6 +89,7 @@ def run_one(path: Path, budget: float, cache_dir: str) -> dict:
         "interval": [round(t.speedup_low, 2), round(t.speedup_high, 2)] if t else None,
         "outcomes": outcomes, "by_id": by_id, "stopped_by": res.search.stopped_by, "stop_note": res.search.stop_note,
         "candidates": len(res.candidates), "seconds": round(time.monotonic() - t0, 1), "load": round(load, 2),
+        "search_seconds": round(res.seconds_total, 1),
         "foreign_cores": round(sorted(foreign)[len(foreign) // 2], 2) if foreign else None,
         "message": "" if best else res.message[:120],
     }
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     shutil.rmtree(cache, ignore_errors=True)
                 rows.setdefault(f.stem, {})[phase] = row
-                print(f"  {f.stem:<18} {verdict(row):<32} {row['seconds']:>6} s  load {row['load']:>5}  other work: "
+                print(f"  {f.stem:<18} {verdict(row):<32} {row['seconds']:>6} s (search {row.get('search_seconds', '-')} s)"
+                      f"  load {row['load']:>5}  other work: "
                       f"{row.get('foreign_cores', '-')} cores  {row.get('stop_note') or row.get('stopped_by') or ''}",
                       flush=True)
         finally:

@@ -238,6 +238,8 @@ class Evaluator:
             flags = self.race_flags if sanitize else self.flags
             out = self.compiler.compile_object(driver_source(), flags, label="driver",
                                                timeout_s=self.config.compile_timeout_s, cancel=self.cancel)
+            if out.cancelled:
+                raise Cancelled("evaluation cancelled")
             if not out.ok:
                 raise BaselineFailed(f"the parevo driver does not compile with {self.toolchain.cxx}: "
                                      f"{out.first_error or out.stderr[-400:]}")
@@ -257,7 +259,8 @@ class Evaluator:
                                            timeout_s=self.config.compile_timeout_s, cancel=cancel or self.cancel)
         if not obj.ok:
             return obj, None
-        exe = self.compiler.link([driver, obj.output_path], self._link_flags(sanitize), timeout_s=120)
+        exe = self.compiler.link([driver, obj.output_path], self._link_flags(sanitize), timeout_s=120,
+                                 cancel=cancel or self.cancel)
         if not exe.ok:
             return exe, None
         merged = obj.model_copy(update={"seconds": obj.seconds + exe.seconds})

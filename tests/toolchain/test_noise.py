@@ -281,3 +281,42 @@ def test_the_bandwidth_probe_waits_for_a_quiet_machine(tmp_path):
     bw, note = measure_bandwidth(None, tmp_path, 2, machine=Busy(), identity="test")
     assert bw is None and note.startswith("memory bandwidth not measured: other work kept 1.4 of 2 cores busy")
     assert not (tmp_path / "machine").exists()  # nothing cached
+
+
+def test_a_compile_cut_at_the_wall_is_a_cancellation_not_a_broken_driver_and_links_are_cut_too():
+    """The budget's wall kills the driver's compile: that is the search ending, not "the parevo driver
+    does not compile"; and a link in progress is given the same cancel."""
+    import threading
+    import types
+
+    from parevo.toolchain.compiler import CompileOutcome
+    from parevo.toolchain.evaluate import Cancelled, Evaluator
+
+    seen = {}
+
+    class Compiler:
+        def compile_object(self, source, flags, *, label="", timeout_s=0, cancel=None):
+            if label == "driver":
+                return CompileOutcome(ok=False, cancelled=cancel is not None and cancel.is_set())
+            return CompileOutcome(ok=True, output_path="/x.o")
+
+        def link(self, objects, flags, *, timeout_s=0, cancel=None):
+            seen["link_cancel"] = cancel
+            return CompileOutcome(ok=False)
+
+    class Ev(Evaluator):
+        flags = ["-O3"]  # the real flags need a discovered toolchain
+
+    ev = Ev.__new__(Ev)
+    ev.compiler, ev.cancel, ev.config = Compiler(), threading.Event(), EvalConfig()
+    ev.toolchain = types.SimpleNamespace(cxx="g++")
+    ev._driver_obj = ev._driver_tsan_obj = None
+    ev._driver_lock = threading.Lock()
+    ev.cancel.set()
+    with pytest.raises(Cancelled):
+        ev.build("int f();", label="c")
+    ev.cancel.clear()
+    ev._driver_obj = "/driver.o"
+    mine = threading.Event()
+    ev.build("int f();", label="c", cancel=mine)
+    assert seen["link_cancel"] is mine

@@ -21,7 +21,7 @@ from ..errors import UserError, guarded
 from ..app import ParevoServer
 from ..diagnostics import evolution_line
 from ..reading import Selection
-from ..store import anchor_of, record_key
+from ..store import UNTRUSTED_MESSAGE, anchor_of, record_key
 
 
 def parse_args(args: tuple) -> tuple[str, Selection]:
@@ -94,7 +94,8 @@ async def cmd_loop_status(ls: ParevoServer, *args) -> dict:
     """``parevo.loopStatus(uri, line, end_line?)``: what parevo has for the loop at the selection, so a client
     can say "never run" apart from "nothing verified": ``{"state", "message"}`` with ``state`` one of
     ``no-loop``, ``never-run``, ``queued``, ``running``, ``verified``, ``none-verified``,
-    ``not-parallelizable``, ``races``, ``race-free``, ``stale``, ``error``."""
+    ``not-parallelizable``, ``races``, ``race-free``, ``stale``, ``error``, ``untrusted`` (a stored
+    result this user's parevo did not sign: nothing of it is shown)."""
     uri, selection = parse_args(args)
     prepared = await ls.documents.prepare(uri, selection)
     anchor = anchor_of(prepared.site)
@@ -105,6 +106,9 @@ async def cmd_loop_status(ls: ParevoServer, *args) -> dict:
     store = ls.stores.store_for(path) if path else None
     rec = ls.stores.errors.get(anchor.key) or (store.get(anchor.key) if store else None)
     races = store.get(record_key(anchor.key, "races")) if store else None
+    shown = rec if rec is not None else races
+    if shown is not None and shown.untrusted is not None:
+        return {"state": "untrusted", "message": UNTRUSTED_MESSAGE}
     for r in (rec, races):
         if r is not None and r.stale:
             return {"state": "stale", "message": f"the result of this loop is stale ({r.stale})"}

@@ -296,6 +296,7 @@ def test_strict_sandbox_refuses_to_run_anything_without_namespaces(tmp_path):
 async def test_forged_and_foreign_records_are_not_offered_while_a_genuine_one_is(tmp_path, parevo_cache_dir,
                                                                                monkeypatch):
     from lsp_session import DATA, HEAVY, HEAVY_LOOP, seed_verified_result, server_env, start
+    from lsprotocol import types
 
     from parevo.server import signing
     from parevo.server.store import UNTRUSTED_MESSAGE, LoopRecord, anchor_of
@@ -359,6 +360,9 @@ async def test_forged_and_foreign_records_are_not_offered_while_a_genuine_one_is
             text = (await s.hover(other, HEAVY_LOOP)).contents.value
             assert UNTRUSTED_MESSAGE in text and "42" not in text and "system" not in text
             assert not s.diags(other, "parevo.speedup")
+            status = await s.execute(types.Command(title="status", command="parevo.loopStatus",
+                                                   arguments=[other, HEAVY_LOOP, None]))
+            assert status == {"state": "untrusted", "message": UNTRUSTED_MESSAGE}, (name, status)
         logs = " ".join(m.message for m in s.client.log_messages)
         assert "sandbox: namespaces (bubblewrap" in logs
     finally:

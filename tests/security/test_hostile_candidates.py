@@ -204,13 +204,12 @@ def test_kill_9_of_evolve_during_a_candidate_leaves_no_candidate_or_escapee(aren
     assert left == {}, f"still running a second after kill -9 of parevo evolve: {_describe(left)}"
 
 
-@pytest.mark.parlay
-def test_kill_9_of_serve_during_a_compile_leaves_nothing(arena):
+def _serve(arena, options: dict) -> subprocess.Popen:
+    """``parevo serve`` for ``arena`` (its stdout drained), initialized with ``options``, the loop's file
+    open, and a search of the loop started (the server is killed if any of that fails)."""
     server = subprocess.Popen([*CLI, "serve"], env=arena.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL)
-    drain = threading.Thread(target=lambda: server.stdout.read(), daemon=True)  # never block its writes
-    drain.start()
-    arena.heavy()
+    threading.Thread(target=lambda: server.stdout.read(), daemon=True).start()  # never block its writes
     uri = arena.src.as_uri()
 
     def send(method: str, params: dict, ident: int | None = None) -> None:
@@ -221,15 +220,43 @@ def test_kill_9_of_serve_during_a_compile_leaves_nothing(arena):
 
     try:
         send("initialize", {"processId": os.getpid(), "rootUri": arena.ws.as_uri(), "capabilities": {},
-                            "initializationOptions": {"budget": {"seconds": 600, "candidates": 4}}}, 1)
+                            "initializationOptions": options}, 1)
         send("initialized", {})
         send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "cpp", "version": 1,
                                                        "text": arena.src.read_text()}})
         send("workspace/executeCommand", {"command": "parevo.parallelize",
                                           "arguments": [uri, arena.line - 1, None, 1]}, 2)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+@pytest.mark.parlay
+def test_kill_9_of_serve_during_a_compile_leaves_nothing(arena):
+    arena.heavy()
+    server = _serve(arena, {"budget": {"seconds": 600, "candidates": 4}})
+    try:
         left = _kill_during_compile(server)
     finally:
         server.kill()
+    assert left == {}, f"still running a second after kill -9 of parevo serve: {_describe(left)}"
+
+
+@pytest.mark.parlay
+def test_kill_9_of_serve_during_a_candidate_leaves_no_candidate_or_escapee(arena):
+    """The server's search runs the rule-based candidates first, then asks the LLM: its hanging
+    candidate, with three spinning setsid() escapees, is running when the server is killed."""
+    with FakeOpenAI(lambda body, i: {}) as srv:
+        srv.responder = _scripted([hostile.reply(hostile.HANG, **arena.values(0, escapees="true"))] * 8)
+        server = _serve(arena, {"budget": {"seconds": 900, "candidates": 12}, "threads": 2,
+                                "eval": {"timing_n": 4096}, "llm": {"baseUrl": srv.base_url, "model": "hostile"}})
+        try:
+            hostile.wait_for(lambda: len(hostile.named(arena.comm)) >= 4, 900,
+                             "the candidate and its three setsid() escapees", server)
+            left = _killed_leaves_nothing(server, hostile.named(arena.comm))
+        finally:
+            server.kill()
     assert left == {}, f"still running a second after kill -9 of parevo serve: {_describe(left)}"
 
 

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 from parevo.evolution import rules
-from parevo.evolution.engine import _spec_path, EvolveRequest
 from parevo.toolchain.compiler import Compiler
 from parevo.toolchain.discovery import DiscoverySettings, discover, require
 from parevo.toolchain.evaluate import EvalConfig, Evaluator, _json_lines
@@ -41,6 +40,7 @@ from parevo.toolchain.harness import variant_source
 from parevo.toolchain.inputs import load_spec, plan_inputs
 from parevo.toolchain.isolation import isolation
 from parevo.toolchain.parsing import find_loop, find_marked_lines
+from parevo.toolchain.racesizes import max_race_n
 from parevo.toolchain.sandbox import RunLimits, run_sandboxed
 from parevo.toolchain.tsan import TSAN_HEAP_BYTES, tsan_env, tsan_limits
 
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         site = find_loop(src, str(f), marked[0])
         facts = analyze(site)
         seeds = rules.propose(site, facts) if facts.parallelizable else []
-        spec = _spec_path(EvolveRequest(path=str(f), line=marked[0]))
-        plan = plan_inputs(site, load_spec(spec) if spec else None)
+        spec = f.with_name("parevo.inputs.toml")
+        plan = plan_inputs(site, load_spec(spec) if spec.exists() else None)
         ev = Evaluator(site, tc, compiler, plan, EvalConfig(threads=args.threads))
         try:
             base = ev.prepare()
@@ -192,13 +192,15 @@ def _load() -> str:
 
 
 def tsan_run(ev: Evaluator, tc, source: str, n: int) -> str:
-    """One race-stage run of ``source``'s TSan build (4 workers, n capped as the race stage caps it) under
+    """One race-stage run of ``source``'s TSan build (4 workers, n capped as the race stage caps its largest
+    size: :func:`~parevo.toolchain.racesizes.max_race_n`) under
     the TSan limit, in the sandbox: how it ended and its max RSS."""
     out, exe = ev.build(source, sanitize=True, label="tsan")
     if exe is None:
         return f"TSan build failed: {out.first_error}"
     c = ev.config
-    n_race = max(1, min(c.tsan_n, n))
+    cap = max_race_n(ev.baseline.calibration, c.tsan_max_input_bytes, c.tsan_max_call_s)
+    n_race = max(1, min(cap or n, n))
     with tempfile.TemporaryDirectory(prefix="parevo-bench-tsan-") as tmp:
         res = run_sandboxed([exe, "run", str(n_race), "1", "1"], cwd=tmp, env_extra=tsan_env(tmp, c.tsan_threads),
                             limits=tsan_limits(tc.tsan_reserved_bytes, timeout_s=300))

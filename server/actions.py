@@ -102,8 +102,13 @@ def build_actions(offer: Offer, *, only: list[str] | None, resolve_edit: bool, d
     """The code actions for the loop in ``offer`` (in display order)."""
     actions: list[types.CodeAction] = []
     rec = offer.record
-    if rec is not None and rec.applicable and wanted(KIND_REWRITE, only):
-        action = types.CodeAction(title=apply_title(rec), kind=KIND_REWRITE, is_preferred=True,
+    # a verified race fix is the quick fix of the race diagnostics: clients that group actions by kind
+    # (VS Code lists Quick Fix before the rest) then still show it first, above "Fix data race (run again)"
+    race_fix = rec is not None and rec.race_fix and offer.racy
+    apply_kind = KIND_FIX if race_fix else KIND_REWRITE
+    if rec is not None and rec.applicable and wanted(apply_kind, only):
+        action = types.CodeAction(title=apply_title(rec), kind=apply_kind, is_preferred=True,
+                                  diagnostics=(offer.race_diagnostics or None) if race_fix else None,
                                   data={"kind": "apply", "uri": offer.uri, "version": offer.version,
                                         "key": rec.key})
         if not resolve_edit:  # the client cannot resolve: the edit now (None when it does not apply)

@@ -17,7 +17,8 @@ screenshots; with ``PAREVO_SCREENSHOTS=DIR`` they are kept there
 * the race fix: a live race check (ThreadSanitizer), the warning on the
   expression that raced and its hover, the quick fix "Fix data race with
   ParlayLib" (a live search of the loop's serial meaning: its verdict is
-  checked either way);
+  checked either way), then a race fix recorded on this machine applied from
+  the lightbulb;
 * a server that cannot start.
 """
 
@@ -38,7 +39,7 @@ import pytest
 from test_nvim_plugin import EXAMPLE, EXAMPLE_LOOP, SETTINGS  # same loop, small search
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from lsp_session import DATA, seed_verified_result  # noqa: E402 - results recorded on this machine
+from lsp_session import DATA, seed_record, seed_verified_result  # noqa: E402 - results recorded on this machine
 
 pytestmark = [
     pytest.mark.parlay,
@@ -224,22 +225,35 @@ def test_vsix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolch
 def test_race_fix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, toolchain):
     started = time.time()
     racy = DATA / "racy_heavy.cpp"
+
+    def seed(ws: Path) -> None:  # a copy whose race check and fix were recorded on this machine
+        seed_record(ws, DATA / "racy_heavy.races.json", "racy_heavy_stored.cpp")
+        seed_record(ws, DATA / "racy_heavy.fix.json", "racy_heavy_stored.cpp")
+
+    # the live copy's function is renamed: results are keyed by the function's text, and the live check and fix
+    # would otherwise replace the recorded ones in the workspace's store
+    live = tmp_path / racy.name
+    live.write_text(racy.read_text().replace("double racy_heavy_sum(", "double racy_heavy_sum_live("))
     res, ws = run_in_code_server(
-        tmp_path, code_server_env, _server_settings(tmp_path, parevo_cache_dir), "fix", {racy.name: racy},
-        {"FILE": racy.name, "LINE": str(RACY_LOOP)})
+        tmp_path, code_server_env, _server_settings(tmp_path, parevo_cache_dir), "fix",
+        {racy.name: live, "racy_heavy_stored.cpp": racy},
+        {"FILE": racy.name, "LINE": str(RACY_LOOP), "STORED_FILE": "racy_heavy_stored.cpp"}, seed=seed)
     print(f"code-server race-fix test: {time.time() - started:.0f} s in all, {res.get('seconds')} s in the browser; "
           f"live fix {res.get('liveFix')}")
     assert res.get("error") is None, res
     # the lightbulb on a parallel loop never checked: the race check only
     assert res["offered"][0] == ["Check for data races"], res["offered"]
     # the race: a warning on the expression that raced, named, with both accesses, no temporary paths
-    assert res["hovers"]["race"].startswith("data race on `s`: read by thread T"), res["hovers"]["race"]
-    assert "racy_heavy.cpp(11, 5): read by thread" in res["hovers"]["race"]
-    assert "racy_heavy.cpp(11, 5): write by the main thread" in res["hovers"]["race"]
+    # (which thread read and which wrote is up to the scheduler: a worker T<n> or the main thread)
+    who = r"(thread T\d+|the main thread)"
+    assert re.match(rf"data race on `s`: (read by {who} and write by {who}|write by {who} and read by {who}) "
+                    r"conflict here", res["hovers"]["race"]), res["hovers"]["race"]
+    assert re.search(rf"racy_heavy\.cpp\(11, 5\): read by {who} \(line 11\)", res["hovers"]["race"])
+    assert re.search(rf"racy_heavy\.cpp\(11, 5\): write by {who} \(line 11\)", res["hovers"]["race"])
     assert "/tmp" not in res["hovers"]["race"]
     # the quick fix first, the check marked as a new run
     assert res["offered"][1] == ["Fix data race with ParlayLib", "Check for data races (run again)"], res["offered"]
-    assert any(t.startswith("parevo: Fix data race with ParlayLib (racy_heavy_sum, line 10)") for t in res["toastsSeen"])
+    assert any(t.startswith("parevo: Fix data race with ParlayLib (racy_heavy_sum_live, line 10)") for t in res["toastsSeen"])
     # the live fix's verdict: verified and applied, or (a loaded machine) correct and race-free but measured
     # not faster or inconclusive
     if res["liveFix"] == "verified":
@@ -249,7 +263,14 @@ def test_race_fix_in_code_server(tmp_path, code_server_env, parevo_cache_dir, to
     else:
         assert res["hovers"]["fix"].startswith("race fix: no rewrite could be verified: "), res["hovers"]["fix"]
         assert "not faster" in res["hovers"]["fix"] or "timing inconclusive" in res["hovers"]["fix"]
-        assert res["offered"][-1][0] == "Fix data race with ParlayLib (run again)", res["offered"]
+        assert res["offered"][2][0] == "Fix data race with ParlayLib (run again)", res["offered"]
+    # the recorded fix (whatever the machine's load): Apply (race-free) first; the diff and the saved file replace
+    # the racy parallel_for by the verified reduce declared in place
+    assert re.fullmatch(r"Apply ParlayLib rewrite \(race-free, \d+\.\d\dx faster\)", res["offered"][-1][0]), res["offered"]
+    assert "parlay::reduce(" in res["storedDiff"]
+    stored = (ws / "racy_heavy_stored.cpp").read_text()
+    assert "parallel_for" not in stored and "double s = parlay::reduce(" in stored
+    _compiles(toolchain, ws / "racy_heavy_stored.cpp")
     _no_paths(res["statusSeen"])
 
 

@@ -58,7 +58,8 @@ export async function fetchRewrite(client: LanguageClient, editor: vscode.TextEd
   const params: proto.CodeActionParams = {
     textDocument: { uri: c2p.asUri(editor.document.uri) },
     range: c2p.asRange(editor.selection),
-    context: { diagnostics: [], only: [proto.CodeActionKind.RefactorRewrite] },
+    // a verified race fix is the race's quick fix: both kinds
+    context: { diagnostics: [], only: [proto.CodeActionKind.RefactorRewrite, proto.CodeActionKind.QuickFix] },
   };
   const actions = (await client.sendRequest(proto.CodeActionRequest.type, params)) ?? [];
   for (const item of actions) {

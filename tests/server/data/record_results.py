@@ -7,7 +7,9 @@ file's path written as ``@FILE@`` (``lsp_session.seed_record`` puts it back):
 
 * ``races``: ``check_races`` of racy_sum.cpp, racy_scatter.cpp and racy_heavy.cpp
   -> ``<name>.races.json`` (ThreadSanitizer at 4 threads: deterministic);
-* ``fix``: ``fix_race`` of racy_heavy.cpp (a search of its serial meaning) -> ``racy_heavy.fix.json``;
+* ``fix``: ``fix_race`` of racy_heavy.cpp (a search of its serial meaning) -> ``racy_heavy.fix.json``
+  (the committed one was stored by ``parevo serve`` itself, in the code-server race-fix test of
+  2026-11-30, signature and dependencies dropped, its path written as ``@FILE@``);
 * ``verified``: ``evolve`` of heavy_sum.cpp -> ``heavy_sum.verified.json``.
 
 The searches keep only a verified result: on a loaded machine a correct rewrite can measure "not

@@ -114,7 +114,8 @@ local function fetch_rewrite(client, bufnr, line, end_line, callback)
   local params = {
     textDocument = { uri = vim.uri_from_bufnr(bufnr) },
     range = { start = { line = line, character = 0 }, ["end"] = { line = end_line or line, character = 0 } },
-    context = { diagnostics = {}, only = { "refactor.rewrite" } },
+    -- a verified race fix is the race's quick fix: ask for both kinds
+    context = { diagnostics = {}, only = { "refactor.rewrite", "quickfix" } },
   }
   compat.request(client, "textDocument/codeAction", params, function(err, actions)
     if err then

@@ -92,7 +92,8 @@ class BuildPipeline:
         if not verdict.passed or exe is None:
             return built
         with self.gate.shared():
-            built.test = self.clock.timed("test", ev.test_stage, exe)
+            built.test = self.clock.timed("test", ev.test_stage, exe, cancel) if cancel is not None else \
+                self.clock.timed("test", ev.test_stage, exe)
         self._check(cancel)
         if built.test.passed and not speculative:
             self._tsan(source, label, cancel)

@@ -282,9 +282,11 @@ class Evaluator:
         return cases
 
     def _run(self, argv: list[str], *, threads: int, env_extra: dict[str, str] | None = None,
-             timeout_s: float | None = None, memory: bool = True, cwd: str | None = None) -> RunOutcome:
+             timeout_s: float | None = None, memory: bool = True, cwd: str | None = None,
+             cancel: threading.Event | None = None) -> RunOutcome:
         """Run ``argv`` in the sandbox; ``memory=False`` for a ThreadSanitizer build (its memory
-        limit counts TSan's shadow reservation: :func:`~parevo.toolchain.tsan.tsan_limits`)."""
+        limit counts TSan's shadow reservation: :func:`~parevo.toolchain.tsan.tsan_limits`);
+        ``cancel`` (default: the evaluator's) kills it when set."""
         env = {"PARLAY_NUM_THREADS": str(threads)}
         env.update(env_extra or {})
         timeout = timeout_s or self.config.run_timeout_s
@@ -292,7 +294,7 @@ class Evaluator:
             limits = RunLimits(timeout_s=timeout, memory_bytes=self.memory_bytes)
         else:
             limits = tsan_limits(self.toolchain.tsan_reserved_bytes, timeout_s=timeout)
-        return run_sandboxed(argv, cwd=cwd, env_extra=env, limits=limits, cancel=self.cancel)
+        return run_sandboxed(argv, cwd=cwd, env_extra=env, limits=limits, cancel=cancel or self.cancel)
 
     @property
     def memory_bytes(self) -> int:
@@ -305,14 +307,15 @@ class Evaluator:
         return self._run([exe, "run", str(n), str(seed), "1"], threads=1)
 
     def _check_run(self, exe: str, cases: list[str], timeout_s: float | None = None,
-                   partial: list[CaseOutput] | None = None) -> tuple[list[CaseOutput], RunOutcome, str]:
+                   partial: list[CaseOutput] | None = None,
+                   cancel: threading.Event | None = None) -> tuple[list[CaseOutput], RunOutcome, str]:
         """Run ``exe check`` on ``cases``; return the parsed complete cases, the outcome, and the case
         that was running when the process stopped (``""`` when all finished). ``partial``, when
         given, receives every parsed case, the unfinished one included."""
         with tempfile.TemporaryDirectory(prefix="parevo-check-") as tmp:
             out_path = os.path.join(tmp, "out.txt")
             res = self._run([exe, "check", out_path, *cases], threads=self.config.check_threads, cwd=tmp,
-                            timeout_s=timeout_s)
+                            timeout_s=timeout_s, cancel=cancel)
             text = Path(out_path).read_text(errors="replace") if os.path.exists(out_path) else ""
         parsed = parse_dump(text)
         if partial is not None:
@@ -391,7 +394,8 @@ class Evaluator:
         if not obj.ok:
             return [None] * len(groups)
         exe = self.compiler.link([self._driver(False), obj.output_path],
-                                 ["-fsanitize=" + ",".join(UBSAN_CHECKS), "-pthread"], timeout_s=120)
+                                 ["-fsanitize=" + ",".join(UBSAN_CHECKS), "-pthread"], timeout_s=120,
+                                 cancel=self.cancel)
         if not exe.ok:
             return [None] * len(groups)
         user = os.path.basename(self.site.path)
@@ -435,12 +439,16 @@ class Evaluator:
         if "driver_error" in results:
             raise results["driver_error"]  # type: ignore[misc]
         self._check_cancel()
+        if obj.cancelled:
+            raise Cancelled("evaluation cancelled")
         if not obj.ok:
             raise BaselineFailed(
                 "the original function does not compile inside the parevo harness: "
                 f"{obj.first_error or obj.stderr[-600:]}"
             )
-        link = self.compiler.link([self._driver_obj, obj.output_path], self._link_flags(False))
+        link = self.compiler.link([self._driver_obj, obj.output_path], self._link_flags(False), cancel=self.cancel)
+        if link.cancelled:
+            raise Cancelled("evaluation cancelled")
         if not link.ok:
             raise BaselineFailed(f"the original does not link with the parevo driver: {link.stderr[-600:]}")
         self._original_exe = link.output_path
@@ -515,12 +523,13 @@ class Evaluator:
         return StageVerdict(stage="compile", passed=True, seconds=0.0 if out.cached else out.seconds,
                             compile=out, summary="compiled" + (" (cached)" if out.cached else "")), exe
 
-    def test_stage(self, exe: str) -> StageVerdict:
-        """Stage 2: differential test against the original's recorded outputs."""
+    def test_stage(self, exe: str, cancel: threading.Event | None = None) -> StageVerdict:
+        """Stage 2: differential test against the original's recorded outputs (``cancel``, default the
+        evaluator's, kills its run: a build made ahead is stopped with its own)."""
         assert self.baseline is not None, "prepare() first"
         t0 = time.monotonic()
         cases = self.baseline.cases
-        outs, res, pending = self._check_run(exe, cases)
+        outs, res, pending = self._check_run(exe, cases, cancel=cancel)
         got = {f"{c.n}:{c.seed}": c for c in outs}
         for key in cases:
             if key not in got:

@@ -79,8 +79,11 @@ class FakeEvaluator:
         time.sleep(0.02)
         return None, "exe"
 
-    def test_stage(self, exe):
+    def test_stage(self, exe, cancel=None):
         self._note("test", exe, False)
+        if "SLOW_TEST" in exe:  # a test run that lasts until it is killed
+            (cancel or self.cancel).wait(30)
+            return StageVerdict(stage="test", passed=False, summary="killed")
         ok = "FAIL_TEST" not in exe
         return StageVerdict(stage="test", passed=ok, summary="outputs equal" if ok else "wrong output at n = 17")
 
@@ -279,3 +282,19 @@ def test_stage_estimates_follow_what_was_seen():
     assert c.estimate("compile") == 25.0
     c.add("test", 0.1)
     assert c.estimate("test") == 1.5  # never below half the first guess
+
+
+def test_dropping_the_builds_ahead_kills_their_test_runs_too():
+    """A search that stops before its wall (the next candidate would not end inside the budget) does
+    not wait for the differential tests of the candidates built ahead: they are killed with their compiles."""
+    ev = FakeEvaluator()
+    r = runner(ev)
+    r.builds.upcoming = [cand("slow", "SLOW_TEST"), cand("slow2", "SLOW_TEST")]
+    r.builds.ahead(set())
+    deadline = time.monotonic() + 10
+    while sum(1 for w, _ in ev.log if w == "test") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    r.close()
+    assert time.monotonic() - t0 < 5  # not the 30 s the test runs would last
+    assert not ev.cancel.is_set()  # the search itself was not cancelled

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -93,7 +94,9 @@ def test_evolve_verifies_reports_writes_json_and_applies(tmp_path, parevo_cache_
         assert work.read_text() == before  # nothing applied when nothing was verified faster
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
-    assert "ParlayLib rewrite verified:" in out and "threads (n = " in out
+    # the headline: speedup, threads, the interval and n (how it was measured)
+    assert re.search(r"ParlayLib rewrite verified: \d+\.\d\dx faster on \d+ threads? "
+                     r"\(95% interval \d+\.\d\dx-\d+\.\d\dx, n = [\d,]+\)", out), out
     assert "--- a/heavy_sum.cpp" in out and "+#include <parlay/primitives.h>" in out
     for fact in ("speedup:", "input size: n =", "runs:", "correctness:", "ThreadSanitizer clean", "compiler:",
                  "ParlayLib:"):

@@ -291,7 +291,7 @@ class Evaluator:
         env.update(env_extra or {})
         timeout = timeout_s or self.config.run_timeout_s
         if memory:
-            limits = RunLimits(timeout_s=timeout, memory_bytes=self.memory_bytes)
+            limits = RunLimits(timeout_s=timeout, memory_bytes=self.memory_bytes, file_bytes=self.file_bytes)
         else:
             limits = tsan_limits(self.toolchain.tsan_reserved_bytes, timeout_s=timeout)
         return run_sandboxed(argv, cwd=cwd, env_extra=env, limits=limits, cancel=cancel or self.cancel)
@@ -300,6 +300,14 @@ class Evaluator:
     def memory_bytes(self) -> int:
         """Address-space limit of an optimized run (bytes): four times the largest inputs, plus 2 GiB."""
         return 4 * self.config.max_input_bytes + (2 << 30)
+
+    @property
+    def file_bytes(self) -> int:
+        """Largest file an optimized run may write (bytes, ``RLIMIT_FSIZE``): four times the largest inputs,
+        plus 256 MiB. The check run writes every case's outputs as text (up to ~25 characters per 8-byte
+        double, several cases per file): a 2-D stencil's 4,099 x 4,099 grid is ~300 MB of text per case, over
+        the sandbox's default of 256 MiB (it was killed by SIGXFSZ, original included)."""
+        return 4 * self.config.max_input_bytes + (256 << 20)
 
     def run_once(self, exe: str, n: int, seed: int) -> RunOutcome:
         """One call of the linked variant at size ``n`` and ``seed`` on one thread (``driver run N SEED 1``), in
@@ -692,7 +700,8 @@ class Evaluator:
         prof = profile_run([exe, "run", str(self.baseline.n), str(c.seed), str(self.baseline.repeats)],
                            threads=c.threads,
                            toolchain=self.toolchain, env_extra={"PARLAY_NUM_THREADS": str(c.threads)},
-                           limits=RunLimits(timeout_s=c.run_timeout_s, memory_bytes=self.memory_bytes),
+                           limits=RunLimits(timeout_s=c.run_timeout_s, memory_bytes=self.memory_bytes,
+                                            file_bytes=self.file_bytes),
                            cancel=self.cancel)
         rows = _json_lines(prof.outcome.stdout)
         if rows and "call_cpu_s" in rows[-1]:

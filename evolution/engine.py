@@ -71,7 +71,9 @@ class EvolveRequest(BaseModel):
     prompt + completion tokens), ``search`` for the other knobs of
     :class:`SearchSettings` (its ``generations``/``token_budget`` are
     overridden by the two fields), ``rules=False`` to start from the LLM
-    alone, ``resume=False`` to ignore a checkpoint of the same search.
+    alone, ``resume=False`` to ignore a checkpoint of the same search,
+    ``stop_at_bound=False`` to run the generations even once a rewrite comes
+    within 10 % of the loop's bound (tests of later generations, strategy comparisons).
     """
 
     seed: int = 1
@@ -87,6 +89,7 @@ class EvolveRequest(BaseModel):
     search: SearchSettings | None = None
     rules: bool = True
     resume: bool = True
+    stop_at_bound: bool = True
 
 
 def read_site(path: str, line: int, end_line: int | None = None, source: str | None = None) -> ParsedSite:

@@ -147,7 +147,7 @@ class SearchSession:
                     search=SearchInfo(stopped_by=why), **self.base)
             self.runner = CascadeRunner(self.ev, self.req.budget, self.emit, self.user_cancel, start=self.start,
                                         cache=self.evalcache, before_evaluate=before_evaluate, wall=self.wall,
-                                        bound=self.bound_of if self.mode.replay_of is None else None,
+                                        bound=self.bound_of if self.mode.replay_of is None and self.req.stop_at_bound else None,
                                         on_verified=self._publish, **self.mode.runner_options())
             self.controller = self._controller()
             try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from lsprotocol import types
 
 from parevo.toolchain.models import LoopFacts
-from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.site import SiteInfo
 from parevo.toolchain.splice import TextEdit
 
 from .convert import to_lsp_edits, workspace_edit
@@ -74,7 +74,7 @@ class Offer:
     version: int | None
     line: int
     end_line: int | None
-    site: ParsedSite
+    info: SiteInfo  # the loop: spans, names, hashes
     facts: LoopFacts
     record: LoopRecord | None = None
     job_running: str | None = None  # "queued" / "running" when a job exists for this loop

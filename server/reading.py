@@ -8,17 +8,20 @@ and the result models (no LSP).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from parevo.evolution.racefix import FixChanged, fix_source
 from parevo.toolchain.facts import analyze
 from parevo.toolchain.models import LoopFacts, ParevoError
-from parevo.toolchain.parsing import find_loop
-from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.parsing import find_loop, site_at
+from parevo.toolchain.refusal import refusal_for
+from parevo.toolchain.site import ParsedSite, SiteInfo
 from parevo.toolchain.splice import StaleEdits, TextEdit
 from parevo.toolchain.style import edits_between, styled_edits, styled_source
 
-from .store import LoopRecord, locate
+from .store import Anchor, LoopRecord, anchor_of, locate
 
 
 class StaleResult(ParevoError):
@@ -33,24 +36,84 @@ class Selection:
     end_line: int | None = None
 
 
+#: Sites read in this process, by (file SHA-256, loop start byte, loop end byte): the worker keeps the trees
+#: of the large documents it read, so a later job on the same version (the refusal) does not parse again.
+_SITES: OrderedDict[tuple[str, int, int], ParsedSite] = OrderedDict()
+_SITES_SIZE = 8
+_SITES_LOCK = threading.Lock()
+
+
+def _remember(site: ParsedSite) -> None:
+    key = (site.source_sha256, site.loop.start_byte, site.loop.end_byte)
+    with _SITES_LOCK:
+        _SITES[key] = site
+        _SITES.move_to_end(key)
+        while len(_SITES) > _SITES_SIZE:
+            _SITES.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """The loop at a selection of one document version, read and analyzed (no compile)."""
+    """The loop at a selection of one document version, read and analyzed (no compile).
+
+    Everything the server's handlers read is plain data: ``info`` (spans, hashes, names), ``anchor``
+    (the store key), ``source`` (the text the spans index: the document, or a ``.cu`` file's host
+    view), ``facts``. The parsed tree (``site``) stays in the process that read the loop: a
+    ``Prepared`` crossing from the analysis worker arrives without it (tree-sitter trees cannot be
+    pickled, and parsing a large document again in the server process holds the GIL for seconds,
+    which stalls every other request); :func:`site_of` reads it again where a job needs it.
+    """
 
     uri: str
     version: int | None
     selection: Selection
-    site: ParsedSite
+    info: SiteInfo
+    anchor: Anchor
+    source: str
     facts: LoopFacts
+    site_here: ParsedSite | None = field(default=None, compare=False, repr=False)
+
+    def __reduce__(self):
+        """Pickled without the tree (see the class docstring)."""
+        return (Prepared, (self.uri, self.version, self.selection, self.info, self.anchor, self.source,
+                           self.facts, None))
+
+
+def site_of(prepared: Prepared) -> ParsedSite:
+    """The parsed site of ``prepared``: its own, the one this process read last for the same text and
+    loop, or (a ``Prepared`` from another process) the file parsed again here.
+
+    Raises:
+        NoLoopFound, NotInFunction: the loop is no longer where ``info`` says (cannot happen for the same text).
+    """
+    if prepared.site_here is not None:
+        return prepared.site_here
+    info = prepared.info
+    key = (info.source_sha256, info.loop.start_byte, info.loop.end_byte)
+    with _SITES_LOCK:
+        site = _SITES.get(key)
+    if site is None:
+        site = site_at(prepared.source, info.path, info.loop.start_byte, info.loop.end_byte)
+        _remember(site)
+    return site
 
 
 def read_loop(uri: str, version: int | None, selection: Selection, source: str, path: str) -> Prepared | ParevoError:
     """Find and analyze the loop at ``selection`` of ``source``; a user-facing error is returned, not raised."""
     try:
         site = find_loop(source, path, selection.line, selection.end_line)
-        return Prepared(uri=uri, version=version, selection=selection, site=site, facts=analyze(site))
+        facts = analyze(site)
     except ParevoError as e:
         return e
+    _remember(site)
+    return Prepared(uri=uri, version=version, selection=selection, info=site.info(), anchor=anchor_of(site),
+                    source=site.source, facts=facts, site_here=site)
+
+
+def refusal_of(prepared: Prepared, spec_path: str | None) -> str | None:
+    """Why the loop of ``prepared`` cannot be harnessed (:func:`~parevo.toolchain.refusal.refusal_for`),
+    or None; run where the loop was read, so the tree is not parsed again."""
+    return refusal_for(site_of(prepared), spec_path)
 
 
 def rewrite_byte_edits(record: LoopRecord, path: str, source: str) -> list[TextEdit]:

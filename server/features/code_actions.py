@@ -10,15 +10,14 @@ from __future__ import annotations
 from lsprotocol import types
 
 from parevo.toolchain.models import NoLoopFound, NotInFunction, ParseFailure
-from parevo.toolchain.refusal import refusal_for
 
 from .. import actions
 from ..errors import UserError, guarded
 from ..app import ParevoServer
 from ..diagnostics import diagnostics_for
-from ..reading import Selection, StaleResult, rewrite_byte_edits
+from ..reading import Selection, StaleResult, refusal_of, rewrite_byte_edits
 from ..services.analysis import Superseded, TooLarge
-from ..store import anchor_of, locate, record_key
+from ..store import locate, record_key
 
 
 @guarded("code actions", fallback=None)
@@ -39,30 +38,30 @@ async def code_action(ls: ParevoServer, params: types.CodeActionParams) -> list[
         return actions.parse_failure_action(str(e), ls.client.disabled_support) or None
     except (NoLoopFound, NotInFunction, Superseded):
         return None
-    site = prepared.site
-    key = anchor_of(site).key
+    source = prepared.source  # the text the loop was read from (a .cu file's host view)
+    key = prepared.anchor.key
     job = ls.searches.find(key)
     store = ls.stores.store_for(path)
     races = store.get(record_key(key, "races")) if prepared.facts.already_parallel else None
     race_diags = None
     if races is not None:  # what a race fix fixes: the race check's diagnostics
-        loc = locate(races.anchor, site.source)
-        race_diags = diagnostics_for(races, loc, uri, path, site.source, ls.documents.encoding,
+        loc = locate(races.anchor, source)
+        race_diags = diagnostics_for(races, loc, uri, path, source, ls.documents.encoding,
                                      ls.documents.workspace_root(path)) if loc is not None else None
-    disabled = ls.toolchain.reason() or await ls.documents.run(uri, site.source, refusal_for, site,
+    disabled = ls.toolchain.reason() or await ls.documents.run(uri, source, refusal_of, prepared,
                                                                ls.config.settings.input_spec)
     offer = actions.Offer(uri=uri, version=prepared.version, line=selection.line, end_line=selection.end_line,
-                          site=site, facts=prepared.facts, record=ls.stores.record(path, key),
+                          info=prepared.info, facts=prepared.facts, record=ls.stores.record(path, key),
                           job_running=job.state if job else None, disabled_reason=disabled,
                           races=races, race_diagnostics=race_diags)
     if offer.record is not None and offer.record.applicable and not ls.client.resolve_edit:
         try:  # a client that cannot resolve gets the edit now
-            offer.apply_edits = await ls.documents.run(uri, site.source, rewrite_byte_edits, offer.record, path,
-                                                       site.source)
+            offer.apply_edits = await ls.documents.run(uri, source, rewrite_byte_edits, offer.record, path,
+                                                       source)
         except StaleResult:
             offer.apply_edits = None
     return actions.build_actions(offer, only=only, resolve_edit=ls.client.resolve_edit,
-                                 disabled_support=ls.client.disabled_support, path=path, source=site.source,
+                                 disabled_support=ls.client.disabled_support, path=path, source=source,
                                  encoding=ls.documents.encoding) or None
 
 

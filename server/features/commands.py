@@ -21,7 +21,7 @@ from ..errors import UserError, guarded
 from ..app import ParevoServer
 from ..diagnostics import evolution_line
 from ..reading import Selection
-from ..store import UNTRUSTED_MESSAGE, anchor_of, record_key
+from ..store import UNTRUSTED_MESSAGE, record_key
 
 
 def parse_args(args: tuple) -> tuple[str, Selection]:
@@ -82,7 +82,7 @@ async def cmd_cancel(ls: ParevoServer, *args) -> dict:
         return {"cancelled": ls.searches.cancel_all()}
     uri, selection = parse_args(args)
     prepared = await ls.documents.prepare(uri, selection)
-    return {"cancelled": int(ls.searches.cancel_key(anchor_of(prepared.site).key))}
+    return {"cancelled": int(ls.searches.cancel_key(prepared.anchor.key))}
 
 
 def _no_loop(ls: ParevoServer, reason: str) -> dict[str, Any]:
@@ -98,7 +98,7 @@ async def cmd_loop_status(ls: ParevoServer, *args) -> dict:
     result this user's parevo did not sign: nothing of it is shown)."""
     uri, selection = parse_args(args)
     prepared = await ls.documents.prepare(uri, selection)
-    anchor = anchor_of(prepared.site)
+    anchor = prepared.anchor
     job = ls.searches.find(anchor.key)
     if job is not None:
         return {"state": job.state, "message": f"a parevo search of this loop is {job.state}"}

@@ -9,6 +9,7 @@ version and selection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -23,9 +24,10 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from parevo.toolchain.models import ParevoError
+from parevo.toolchain.site import ParsedSite
 
 from ..errors import UserError
-from ..reading import Prepared, Selection, read_loop
+from ..reading import Prepared, Selection, read_loop, site_of
 from .analysis import Analysis
 
 log = logging.getLogger("parevo.server")
@@ -172,6 +174,17 @@ class Documents:
         if isinstance(hit, ParevoError):
             raise hit
         return hit
+
+    async def site(self, prepared: Prepared) -> ParsedSite:
+        """The parsed site of ``prepared`` for a job of this process (a search, a race check), read
+        again on the analysis thread when the loop was read in the worker process (a large document).
+
+        Raises:
+            NoLoopFound, NotInFunction: as ``site_at`` (not for an unchanged text).
+        """
+        if prepared.site_here is not None:
+            return prepared.site_here
+        return await asyncio.get_running_loop().run_in_executor(self.analysis.thread, site_of, prepared)
 
     async def run(self, uri: str, source: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` (reading document ``uri``, text ``source``) where it cannot stall the

@@ -33,7 +33,7 @@ from ..diagnostics import evolution_line
 from ..errors import UserError
 from ..jobs import AlreadyRunning, Job, JobQueue, QueueFull
 from ..settings import Settings
-from ..store import Anchor, LoopRecord, ResultStore, anchor_of, file_digest, record_key
+from ..store import Anchor, LoopRecord, ResultStore, file_digest, record_key
 from ..watch import dependencies
 from .client import Client
 from .config import Configuration
@@ -146,8 +146,8 @@ class Searches:
         if path is None:
             raise UserError(f"{uri} is not a C or C++ file on disk")
         prepared = await self.documents.prepare(uri, selection)
-        site = prepared.site
-        anchor = anchor_of(site)
+        anchor = prepared.anchor
+        site = await self.documents.site(prepared)  # the tree, for the job (parsed again off the event loop)
         if kind == "evolve" and prepared.facts.already_parallel:
             races = self.stores.store_for(path).get(record_key(anchor.key, "races"))
             rc = races.race_check if races is not None and races.stale is None else None

@@ -299,6 +299,39 @@ async def test_worker_process_supersedes_an_older_version_and_stops_on_cancel():
         w.stop()
 
 
+def test_a_loop_read_in_the_worker_crosses_back_without_its_tree_and_is_not_parsed_again(monkeypatch):
+    """A large document's loop comes back from the worker as plain data: unpickling it must not parse
+    the file in the server's process (that held the GIL for seconds: issue 13's latency), and a later job
+    in the process that read it (the refusal) uses the tree it kept."""
+    import pickle
+
+    import parevo.toolchain.parsing as parsing
+    from parevo.server import reading
+
+    path = str(DATA / "heavy_sum.cpp")
+    source = (DATA / "heavy_sum.cpp").read_text()
+    here = reading.read_loop("file://" + path, 3, reading.Selection(8), source, path)
+    assert isinstance(here, reading.Prepared) and here.site_here is not None
+    wire = pickle.dumps(here)
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(parsing, "parse", no_parse)
+    monkeypatch.setattr(reading, "site_at", no_parse)
+    back = pickle.loads(wire)  # what the server receives
+    assert back.site_here is None
+    assert (back.info, back.anchor, back.facts, back.source) == (here.info, here.anchor, here.facts, here.source)
+    assert back.anchor.key == anchor_of(here.site_here).key and back.info.loop.start_line == 8
+    # the process that read the loop answers the refusal from the tree it kept
+    assert reading.refusal_of(back, None) is None
+    assert reading.site_of(back) is here.site_here
+    monkeypatch.undo()
+    reading._SITES.clear()  # another process: the tree is read again there
+    again = reading.site_of(back)
+    assert again is not here.site_here and again.loop_text == here.site_here.loop_text
+
+
 # ---------------------------------------------------------------- results published while a search runs
 async def test_a_rewrite_verified_mid_search_is_shown_at_once_and_kept_when_cancelled(tmp_path):
     from parevo.evolution.report import render_markdown, summary_line

@@ -9,6 +9,11 @@ the search stopped. Figures are printed, not asserted: the machine is noisy;
 the machine's load while it ran is printed at the end.
 
     python bench/examples.py [--only NAME ...] [--cache-dir DIR] [--budget S] [--json PATH]
+                             [--max-candidates N] [--no-stop-at-bound] [--no-build-ahead]
+
+Throughput before and after the build pipeline (issue 12 item 4), the same candidates on the same
+machine: run twice with ``--max-candidates N --no-stop-at-bound``, once with ``--no-build-ahead``
+(one candidate built at a time, none while another is measured) and once without.
 
 By default the compile cache is a fresh temporary directory, so compile costs
 are real (use --cache-dir to reuse one and measure the warm path).
@@ -32,12 +37,14 @@ from parevo.toolchain.parsing import find_marked_lines
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_one(path: Path, cache_dir: str, budget: float, threads: int | None) -> dict:
+def run_one(path: Path, cache_dir: str, budget: float, threads: int | None, *, evaluations: int = 64,
+            stop_at_bound: bool = True, build_ahead: bool = True) -> dict:
     """Evolve the marked loop of ``path``; return a row of figures."""
     src = path.read_text()
     (line,) = find_marked_lines(src)[:1]
     t0 = time.monotonic()
-    req = EvolveRequest(budget=Budget(seconds=budget), cache_dir=cache_dir, threads=threads)
+    req = EvolveRequest(budget=Budget(seconds=budget, evaluations=evaluations), cache_dir=cache_dir,
+                        threads=threads, stop_at_bound=stop_at_bound, build_ahead=build_ahead)
     try:
         site = read_site(str(path), line, source=src)
         res = evolve(site, analyze(site), req)
@@ -80,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=300.0, help="seconds per kernel")
     p.add_argument("--threads", type=int, help="timing threads (default: all cores)")
     p.add_argument("--json", help="also write the rows as JSON")
+    p.add_argument("--max-candidates", type=int, default=64, help="evaluations per kernel (default 64)")
+    p.add_argument("--no-stop-at-bound", action="store_true", help="do not stop within 10%% of the loop's bound")
+    p.add_argument("--no-build-ahead", action="store_true",
+                   help="build one candidate at a time (the code before the build pipeline, for before/after)")
     args = p.parse_args(argv)
     files = sorted((ROOT / "examples").glob("*.cpp"))
     if args.only:
@@ -92,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     print(head)
     print("-" * len(head))
     for f in files:
-        r = run_one(f, cache, args.budget, args.threads)
+        r = run_one(f, cache, args.budget, args.threads, evaluations=args.max_candidates,
+                    stop_at_bound=not args.no_stop_at_bound, build_ahead=not args.no_build_ahead)
         rows.append(r)
         if "error" in r:
             print(f"{r['kernel']:<18} error: {r['error'][:120]}")
@@ -107,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if done:
         total_c = sum(r["candidates"] for r in done)
         total_s = sum(r["seconds"] for r in done)
-        print(f"throughput: {total_c} candidates in {total_s:.0f} s = {total_c / total_s * 60:.1f} per minute "
+        print(f"throughput ({'one build at a time' if args.no_build_ahead else 'builds ahead'}): "
+              f"{total_c} candidates in {total_s:.0f} s = {total_c / total_s * 60:.1f} per minute "
               f"(load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after, {os.cpu_count()} cores)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

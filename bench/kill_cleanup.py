@@ -15,7 +15,7 @@ every millisecond through ``/proc``; a zombie counts as stopped):
   loop's program; the tree is what ran below parevo at that moment (bwrap, the compiler
   driver, ``cc1plus``).
 
-    python bench/kill_cleanup.py [--runs 10] [--cli-runs 5] [--example FILE:LINE]
+    python -m bench.kill_cleanup [--runs 10] [--cli-runs 5] [--example FILE:LINE]
 
 The load average is printed before and after: on a loaded machine a dying process can wait
 for a CPU, so read the figures with it.
@@ -36,6 +36,9 @@ import textwrap
 import time
 from pathlib import Path
 
+from .proctree import alive as _running, command_of as _cmdline, descendants as _tree
+from .proctree import with_command as _marked
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "parevo.server.cli"]
 
@@ -49,59 +52,7 @@ _PARENT = textwrap.dedent("""
 """)
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """``(state, ppid, start time)`` of ``pid``, ``None`` when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1]), int(fields[19])
-
-
-def _running(pid: int, start: int) -> bool:
-    st = _stat(pid)
-    return st is not None and st[0] not in ("Z", "X") and st[2] == start
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _tree(root: int) -> dict[int, int]:
-    """Every running descendant of ``root``: ``{pid: start time}``."""
-    parents: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st is not None and st[0] not in ("Z", "X"):
-                parents[int(entry)] = (st[1], st[2])
-    found: dict[int, int] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, start) in parents.items():
-            if ppid == parent and pid not in found:
-                found[pid] = start
-                frontier.append(pid)
-    return found
-
-
-def _marked(command: str) -> dict[int, int]:
-    """Running processes whose command line is exactly ``command``: ``{pid: start time}``."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and _cmdline(int(entry)).strip() == command:
-            st = _stat(int(entry))
-            if st is not None and st[0] not in ("Z", "X"):
-                found[int(entry)] = st[2]
-    return found
-
-
-def _kill_and_time(proc: subprocess.Popen, tree: dict[int, int], limit_s: float = 10.0) -> tuple[float, dict]:
+def _kill_and_time(proc: subprocess.Popen, tree: dict[int, float], limit_s: float = 10.0) -> tuple[float, dict]:
     """``kill -9`` ``proc``; seconds until none of ``tree`` runs (capped at ``limit_s``), and what still runs."""
     t0 = time.monotonic()
     os.kill(proc.pid, signal.SIGKILL)
@@ -115,7 +66,7 @@ def _kill_and_time(proc: subprocess.Popen, tree: dict[int, int], limit_s: float 
     return took, {p: s for p, s in tree.items() if _running(p, s)}
 
 
-def _cleanup(procs: dict[int, int]) -> None:
+def _cleanup(procs: dict[int, float]) -> None:
     for pid, start in procs.items():
         if _running(pid, start):
             try:
@@ -159,7 +110,7 @@ def cli_level(example: Path, line: int, workdir: Path) -> tuple[float, int, dict
                              "--budget", "600", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 600
-        tree: dict[int, int] = {}
+        tree: dict[int, float] = {}
         while time.monotonic() < deadline and proc.poll() is None:
             tree = _tree(proc.pid)
             if any("cc1plus" in _cmdline(p) and "original.cpp" in _cmdline(p) for p in tree):

@@ -73,7 +73,9 @@ class EvolveRequest(BaseModel):
     overridden by the two fields), ``rules=False`` to start from the LLM
     alone, ``resume=False`` to ignore a checkpoint of the same search,
     ``stop_at_bound=False`` to run the generations even once a rewrite comes
-    within 10 % of the loop's bound (tests of later generations, strategy comparisons).
+    within 10 % of the loop's bound (tests of later generations, strategy comparisons),
+    ``build_ahead=False`` to build one candidate at a time, none ahead while another is measured
+    (the benchmark's before/after of the build pipeline: ``bench/examples.py --no-build-ahead``).
     """
 
     seed: int = 1
@@ -90,6 +92,7 @@ class EvolveRequest(BaseModel):
     rules: bool = True
     resume: bool = True
     stop_at_bound: bool = True
+    build_ahead: bool = True
 
 
 def read_site(path: str, line: int, end_line: int | None = None, source: str | None = None) -> ParsedSite:

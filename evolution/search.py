@@ -110,7 +110,9 @@ class CascadeRunner:
             a measurement taken under other load must not decide this run.
             Its correctness verdicts and executable come from the caches.
         timings: a replay's per-candidate timing and profile verdicts, as the
-            recorded run first measured them (they win over the cache's latest).
+            recorded run first measured them (they win over the cache's latest, and over a
+            measurement: a candidate the cache lost is compiled, tested and race-checked again,
+            then given these figures instead of being timed).
         retimings: a replay's recorded re-timings of inconclusive candidates:
             ``retimings(at_end, generation)`` gives ``(id, stages)`` pairs, applied
             where :meth:`retime_pending` would have measured.
@@ -448,6 +450,10 @@ class CascadeRunner:
             if not verdict.passed:
                 return self._reject(rec, verdict)
             rec.verified = True
+            if self.timings is not None and cand.id in self.timings:
+                # a replay whose cache lost this candidate: its correctness was checked again just now,
+                # its figures are the ones the recorded run measured (a replay never re-times)
+                return rec.with_measurements(self.timings[cand.id])
 
             self._emit("time", f"timing {cand.origin} against the original", cand)
             verdict = self._timed("time", ev.time_stage, built.exe)

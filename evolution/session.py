@@ -43,7 +43,7 @@ from parevo.toolchain.splice import labelled_edits, rewritten_source, unified_di
 from parevo.toolchain.style import edits_between, styled_source
 
 from . import checkpoint as ckpt
-from .controller import SearchController, SearchSettings
+from .controller import NEAR_BOUND, SearchController, SearchSettings
 from .evalcache import EvalCache, context_key
 from .llm import LLMSettings
 from .prompts import PromptBuilder
@@ -148,7 +148,8 @@ class SearchSession:
             self.runner = CascadeRunner(self.ev, self.req.budget, self.emit, self.user_cancel, start=self.start,
                                         cache=self.evalcache, before_evaluate=before_evaluate, wall=self.wall,
                                         bound=self.bound_of if self.mode.replay_of is None and self.req.stop_at_bound else None,
-                                        on_verified=self._publish, **self.mode.runner_options())
+                                        on_verified=self._publish, cores=None if self.req.build_ahead else 1,
+                                        **self.mode.runner_options())
             self.controller = self._controller()
             try:
                 stopped = self.controller.run()
@@ -321,6 +322,10 @@ class SearchSession:
                           retimed_inconclusive=runner.retimed_pending)
         if stopped == "bound" and best is not None and bound is not None:
             info.stop_note = f"{best.speedup:.2f}x of a {bound.describe()}: stopped"
+        elif stopped == "plateau" and best is not None and bound is not None \
+                and (best.speedup or 0) >= (1 - NEAR_BOUND) * bound.bound:
+            info.stop_note = (f"{best.speedup:.2f}x of a {bound.describe()}: stopped after a generation "
+                              "without a better rewrite")
         proposer_names = (["rules"] if req.rules else []) + ["param-mutations"] + (
             ["llm"] if self.llm_cfg is not None and (st.llm_active or usage.calls) else [])
         cancelled = stopped == "cancelled"

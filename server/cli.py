@@ -20,7 +20,9 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from parevo.evolution.engine import EvolveRequest, evolve, read_site, replay
 from parevo.evolution.llm import LLMSettings
@@ -42,6 +44,8 @@ from .cli_setup import cmd_setup, first_use
 MAX_THREADS = 1024
 
 LOCATION = re.compile(r"^(?P<path>.+?):(?P<start>\d+)(?:-(?P<end>\d+))?$")
+
+T = TypeVar("T")
 
 
 def parse_location(text: str) -> tuple[str, int, int | None]:
@@ -215,12 +219,7 @@ def cmd_evolve(args) -> int:
         print("parevo: evolve needs FILE:LINE (or --replay RUN)", file=sys.stderr)
         return 2
     path, line, end = args.location
-    try:
-        source = _read_inputs(args, path)
-    except ParevoError as e:
-        print(f"parevo: {e}", file=sys.stderr)
-        return 2
-    refused, said = _sandbox(args)
+    refused, source, said = _preflight(args, lambda: _read_inputs(args, path))
     if refused is not None:
         return refused
     llm = _llm_settings(args)
@@ -229,7 +228,8 @@ def cmd_evolve(args) -> int:
         return 2
     req = EvolveRequest(
         seed=args.seed,
-        budget=Budget(seconds=args.budget, evaluations=args.max_candidates),
+        # the budget is the command's: Python's start, imports and reading the file came out of it already
+        budget=Budget(seconds=max(1.0, round(args.budget - process_age(), 2)), evaluations=args.max_candidates),
         threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
         eval={"timing_n": args.timing_n} if args.timing_n else {},
         llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
@@ -325,14 +325,36 @@ def _run_search(run, args, *, interrupted: str = "", note: str | None = None):
     return result
 
 
-def _cmd_replay(args) -> int:
-    if os.path.sep in args.replay or args.replay.endswith(".jsonl"):
-        try:
-            read_text(args.replay, max_bytes=args.max_file_bytes)
-        except ParevoError as e:
-            print(f"parevo: {e}", file=sys.stderr)
-            return 2
+def _preflight(args, read: Callable[[], T]) -> tuple[int | None, T | None, str | None]:
+    """What every search command does before it searches: ``read()`` the files it was given (a
+    :class:`ParevoError` is its sentence on stderr and exit status 2), then settle the sandbox.
+
+    Returns ``(exit status, or None to go on; what read() returned; the sandbox's note)``.
+    """
+    try:
+        value = read()
+    except ParevoError as e:
+        print(f"parevo: {e}", file=sys.stderr)
+        return 2, None, None
     refused, said = _sandbox(args)
+    return refused, value, said
+
+
+def process_age() -> float:
+    """Seconds since this process started (``/proc/self/stat`` against ``/proc/uptime``); 0.0 where
+    the kernel does not say."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _cmd_replay(args) -> int:
+    is_file = os.path.sep in args.replay or args.replay.endswith(".jsonl")
+    refused, _, said = _preflight(
+        args, lambda: read_text(args.replay, max_bytes=args.max_file_bytes) if is_file else None)
     if refused is not None:
         return refused
     result = _run_search(lambda progress, cancel: replay(args.replay, cache_dir=args.cache_dir, progress=progress,

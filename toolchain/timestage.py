@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from .machine import RunConditions, conditions
-from .timing import Factors, TimingResult, decide
+from .timing import SUPERLINEAR_MARGIN, Factors, TimingResult, decide
 from .verdicts import StageVerdict, classify_run, stderr_tail
 
 
@@ -164,5 +164,6 @@ def _factors(ev, exe: str, tr: TimingResult, t0: float) -> Factors:
     alg = o / max(m1, 1e-12)
     par = tr.speedup / max(alg, 1e-12)
     return Factors(rounds=c.one_worker_rounds, one_worker_median=m1, algorithmic=alg, parallel=par,
-                   efficiency=min(1.0, par / max(c.threads, 1)), superlinear=par > c.threads)
+                   efficiency=min(1.0, par / max(c.threads, 1)),
+                   superlinear=par > c.threads * (1 + SUPERLINEAR_MARGIN))
 

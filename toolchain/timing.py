@@ -94,6 +94,11 @@ def bootstrap_ratio(original: list[float], candidate: list[float], *, resamples:
     return lo, hi
 
 
+#: A parallel factor up to this share above the thread count is read as the thread count (two medians'
+#: spread on a quiet machine is about 1-2 %); above it, it is flagged ``superlinear``.
+SUPERLINEAR_MARGIN = 0.05
+
+
 class Factors(BaseModel):
     """The speedup split into its algorithmic and parallel parts.
 
@@ -102,8 +107,9 @@ class Factors(BaseModel):
     original; ``algorithmic`` = original / candidate on one worker (the gain of
     the rewrite's algorithm and form alone); ``parallel`` = speedup /
     ``algorithmic`` (what the threads add); ``efficiency`` = ``parallel`` /
-    threads, at most 1 (a measured ``parallel`` above the thread count is
-    noise or cache effects and is reported as ``superlinear``).
+    threads, at most 1 (a measured ``parallel`` more than
+    :data:`SUPERLINEAR_MARGIN` above the thread count is noise or cache effects
+    and is reported as ``superlinear``; within it, the spread of two medians).
     """
 
     rounds: int

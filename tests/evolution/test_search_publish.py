@@ -107,6 +107,23 @@ def test_the_search_stops_at_the_bound_and_says_so(fake_cascade, loop_file, tmp_
     assert "bound: 1.85x of a 2.00x bound (2 threads): stopped" in render_text(res)
 
 
+def test_near_the_bound_one_generation_without_improvement_ends_the_search(fake_cascade, loop_file, tmp_path,
+                                                                          monkeypatch):
+    """1.70x of a 2-thread bound: 85 %, under the 90 % bound stop, with 15 % left to find: the search ends
+    after one generation that finds nothing better, not after ``patience`` (9 here) such generations."""
+    tc, _ = fake_cascade
+    monkeypatch.setattr(SearchSession, "bound_of", REAL_BOUND_OF)
+    res = _run(loop_file, tmp_path, tc, [good(1.7), good(1.6), good(1.65), good(1.95)], threads=2, generations=4)
+    assert res.search.stopped_by == "plateau" and len(res.candidates) == 2
+    assert res.best.speedup == pytest.approx(1.7)
+    assert res.search.stop_note == "1.70x of a 2.00x bound (2 threads): stopped after a generation without a " \
+                                   "better rewrite"
+    # far from the bound (1.10x of 2.00x) the patience holds: the search goes on and finds the 1.95x
+    res = _run(loop_file, tmp_path / "far", tc, [good(1.1), good(1.05), good(1.08), good(1.95)], threads=2,
+               generations=4)
+    assert res.best.speedup == pytest.approx(1.95) and res.search.stopped_by == "bound"
+
+
 def test_the_report_reads_in_ten_seconds_and_the_hover_says_the_same(fake_cascade, loop_file, tmp_path):
     tc, _ = fake_cascade
     res = _run(loop_file, tmp_path, tc, [good(1.6), good(0.7), "```cpp\n{ NOCOMPILE s = 1; }\n```"],

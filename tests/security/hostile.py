@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
+
+from bench import proctree
 
 CANARY_PREFIX = "PAREVO_CANARY_"
 
@@ -235,58 +236,11 @@ def report_fields(text: str) -> dict[str, str]:
 # ---------------------------------------------------------------- processes
 
 
-def stat_of(pid: int) -> tuple[str, int, int] | None:
-    """``(state, ppid, start time)`` of process ``pid`` (``None`` when it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1]), int(fields[19])
+#: Process trees by (pid, create time): :mod:`bench.proctree`, shared with the kill-cleanup benchmark.
+alive, descendants, named = proctree.alive, proctree.descendants, proctree.named
 
 
-def alive(pid: int, start: int | None = None) -> bool:
-    """True when ``pid`` runs (not a zombie), and is the process that started at ``start`` if given."""
-    st = stat_of(pid)
-    return st is not None and st[0] not in ("Z", "X") and (start is None or st[2] == start)
-
-
-def descendants(root: int) -> dict[int, int]:
-    """Every live descendant of ``root``: ``{pid: start time}``."""
-    parents: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = stat_of(int(entry))
-            if st is not None and st[0] not in ("Z", "X"):
-                parents[int(entry)] = (st[1], st[2])
-    found: dict[int, int] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, start) in parents.items():
-            if ppid == parent and pid not in found:
-                found[pid] = start
-                frontier.append(pid)
-    return found
-
-
-def named(comm: str) -> dict[int, int]:
-    """Live processes whose name (``/proc/PID/comm``) is ``comm``: ``{pid: start time}``."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            name = Path(f"/proc/{entry}/comm").read_text().strip()
-        except OSError:
-            continue
-        st = stat_of(int(entry))
-        if name == comm and st is not None and st[0] not in ("Z", "X"):
-            found[int(entry)] = st[2]
-    return found
-
-
-def survivors(procs: dict[int, int], seconds: float) -> dict[int, int]:
+def survivors(procs: dict[int, float], seconds: float) -> dict[int, float]:
     """Those of ``procs`` still alive after up to ``seconds`` of waiting."""
     deadline = time.monotonic() + seconds
     while True:
@@ -296,7 +250,7 @@ def survivors(procs: dict[int, int], seconds: float) -> dict[int, int]:
         time.sleep(0.01)
 
 
-def kill_all(procs: dict[int, int]) -> None:
+def kill_all(procs: dict[int, float]) -> None:
     """Clean up after a failing run: SIGKILL whatever of ``procs`` still runs."""
     for pid, start in procs.items():
         if alive(pid, start):

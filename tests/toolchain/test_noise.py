@@ -223,6 +223,15 @@ def test_parallel_efficiency_never_exceeds_100_percent():
     assert t.factors.parallel == pytest.approx(2.5) and t.factors.efficiency == 1.0 and t.factors.superlinear
 
 
+def test_a_parallel_factor_within_the_medians_spread_of_the_thread_count_is_not_flagged():
+    def script(path, threads, k):  # 2.04x from 2 threads: two medians' spread, not a superlinear gain
+        if path == "orig":
+            return [0.0102] * 3
+        return [0.005] * 3 if threads == 2 else [0.0102] * 3
+    f = time_candidate(_ScriptedEvaluator(script), "cand").timing.factors
+    assert f.parallel == pytest.approx(2.04) and f.efficiency == 1.0 and not f.superlinear
+
+
 def test_an_undecided_result_gets_more_rounds_up_to_the_cap():
     import itertools
 

@@ -1,6 +1,6 @@
 """Record the stored results the editor and language-server tests load (real runs on this machine).
 
-    python tests/server/data/record_results.py [races] [fix] [verified]
+    python tests/server/data/record_results.py [races] [fix] [verified] [cli]
 
 Each result is a :class:`~parevo.server.store.LoopRecord` as the server stores it, with the
 file's path written as ``@FILE@`` (``lsp_session.seed_record`` puts it back):
@@ -10,7 +10,10 @@ file's path written as ``@FILE@`` (``lsp_session.seed_record`` puts it back):
 * ``fix``: ``fix_race`` of racy_heavy.cpp (a search of its serial meaning) -> ``racy_heavy.fix.json``
   (the committed one was stored by ``parevo serve`` itself, in the code-server race-fix test of
   2026-11-30, signature and dependencies dropped, its path written as ``@FILE@``);
-* ``verified``: ``evolve`` of heavy_sum.cpp -> ``heavy_sum.verified.json``.
+* ``verified``: ``evolve`` of heavy_sum.cpp -> ``heavy_sum.verified.json``;
+* ``cli``: ``parevo evolve heavy_sum.cpp:9 --max-candidates 1`` -> the run's transcript,
+  ``heavy_sum.run.jsonl`` (the file's path written as ``@FILE@``, the cache's as ``@CACHE@``), which
+  ``tests/server/test_cli.py`` replays: correctness checked again, figures as recorded.
 
 The searches keep only a verified result: on a loaded machine a correct rewrite can measure "not
 faster", so each is retried (another seed, a pause) until one verifies. Run it when the machine is
@@ -19,8 +22,10 @@ quiet; the compile cache is ``$PAREVO_CACHE_DIR`` (default ``/tmp/parevo-record`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,12 +114,33 @@ def record_verified(work: Path) -> None:
     _write(rec, path, "heavy_sum.verified.json")
 
 
+def record_cli(work: Path) -> None:
+    path, _ = _copy("heavy_sum.cpp", work)
+    cache = work / "cache"
+    for attempt in range(ATTEMPTS):
+        load = wait_for_quiet()
+        shutil.rmtree(cache, ignore_errors=True)
+        res = subprocess.run([sys.executable, "-m", "parevo.server.cli", "evolve", "heavy_sum.cpp:9",
+                              "--max-candidates", "1", "--seed", str(3 + attempt), "--json", "r.json", "--quiet"],
+                             cwd=work, env=dict(os.environ, PAREVO_CACHE_DIR=str(cache)),
+                             capture_output=True, text=True)
+        print(f"attempt {attempt + 1} (load {load:.2f}): exit {res.returncode}: {res.stdout.splitlines()[:1]}")
+        if res.returncode == 0:
+            run_id = json.loads((work / "r.json").read_text())["run_id"]
+            text = (cache / "runs" / run_id / "transcript.jsonl").read_text()
+            (DATA / "heavy_sum.run.jsonl").write_text(text.replace(str(path), "@FILE@").replace(str(cache), "@CACHE@"))
+            print("wrote heavy_sum.run.jsonl")
+            return
+        time.sleep(10)
+    raise SystemExit("no verified result: the machine is too busy to measure a speedup now")
+
+
 def main(argv: list[str]) -> None:
-    what = argv or ["races", "fix", "verified"]
+    what = argv or ["races", "fix", "verified", "cli"]
     with tempfile.TemporaryDirectory(prefix="parevo-record-") as tmp:
         work = Path(tmp)
         for name in what:
-            {"races": record_races, "fix": record_fix, "verified": record_verified}[name](work)
+            {"races": record_races, "fix": record_fix, "verified": record_verified, "cli": record_cli}[name](work)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ Figures are printed, not asserted.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,12 +47,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SIMPLE = {"reduction", "map"}  # the patterns the 90 s goal is about
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the benchmark ends, however it ends (``PR_SET_PDEATHSIG``)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 class LoadGenerator:
-    """One busy process in its own session (one core's worth of load), stopped by :meth:`stop`."""
+    """One busy process in its own session (one core's worth of load), stopped by :meth:`stop`, and
+    killed by the kernel when the benchmark's process ends first (a SIGTERM skips ``finally``)."""
 
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, "-c", "while True:\n    pass\n"], start_new_session=True,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

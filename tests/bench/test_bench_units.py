@@ -169,3 +169,29 @@ def test_a_function_level_rewrite_travels_whole_to_the_benchmarks_build():
     rw = _rewrite(CandidateRecord(id="c", candidate=cand))
     assert rw["loop_text"] == "" and rw["function_text"] == cand.function_text
     assert BuildSpec("parevo", "parevo", rw["loop_text"], function_text=rw["function_text"]).function_text
+
+
+def test_the_noise_benchmarks_load_generator_dies_with_the_benchmark():
+    """A benchmark stopped by SIGTERM (which skips ``finally``) leaves no busy loop behind: one did, and
+    skewed the next benchmark's timings for minutes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.proctree import alive
+
+    parent = subprocess.Popen([sys.executable, "-c", "import time; from bench.noise import LoadGenerator; "
+                               "g = LoadGenerator(); print(g.proc.pid, flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        assert alive(pid)
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid), "the load generator outlived the benchmark"
+    finally:
+        parent.kill()

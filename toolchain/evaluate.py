@@ -163,6 +163,17 @@ class Baseline(BaseModel):
     classes: list[ClassCheck] = Field(default_factory=list)
 
 
+def adversarial_sizes(config: "EvalConfig") -> list[int]:
+    """The sizes the adversarial value classes run at: ``adversarial_sizes``, none above the largest
+    check size (a kernel whose check sizes were cut for its cost, such as a cubic matrix product with
+    sizes up to 129, is not run at 4,099: 69 G multiply-adds per case, each ending in the class
+    timeout and costing the search its budget before the first candidate)."""
+    if not config.check_sizes:
+        return list(config.adversarial_sizes)
+    top = max(config.check_sizes)
+    return sorted({min(n, top) for n in config.adversarial_sizes})
+
+
 class Evaluator:
     """Runs the cascade for candidates of one loop. Thread-safe for compiles.
 
@@ -359,7 +370,7 @@ class Evaluator:
         c = self.config
         if not c.adversarial_sizes:
             return []
-        per_class = class_cases(c.adversarial_sizes, c.check_seeds[:2], getattr(self.plan, "min_n", 0) or 0)
+        per_class = class_cases(adversarial_sizes(c), c.check_seeds[:2], getattr(self.plan, "min_n", 0) or 0)
         partial: list[CaseOutput] = []
         outs, failed = self._reference(self._original_exe, [k for ks in per_class.values() for k in ks],
                                        timeout_s=c.adversarial_timeout_s, partial=partial)

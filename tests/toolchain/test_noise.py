@@ -329,3 +329,14 @@ def test_a_compile_cut_at_the_wall_is_a_cancellation_not_a_broken_driver_and_lin
     mine = threading.Event()
     ev.build("int f();", label="c", cancel=mine)
     assert seen["link_cancel"] is mine
+
+
+def test_adversarial_classes_never_run_above_the_largest_check_size():
+    """A cubic kernel's check sizes cut to 129 (bench/kernels/suite.toml's matmul, or a user's input spec):
+    the value classes ran at 4,099 anyway, each case ending in the class timeout, and the search's budget
+    ended while preparing the original (the loops benchmark's matmul and jacobi_2d)."""
+    from parevo.toolchain.evaluate import EvalConfig, adversarial_sizes
+
+    assert adversarial_sizes(EvalConfig()) == [1, 2, 17, 1000, 4099]  # the default is unchanged
+    assert adversarial_sizes(EvalConfig(check_sizes=[0, 1, 2, 3, 5, 8, 17, 64, 129])) == [1, 2, 17, 129]
+    assert adversarial_sizes(EvalConfig(check_sizes=[])) == [1, 2, 17, 1000, 4099]

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from .proctree import alive as _running, command_of as _cmdline, descendants as _tree
-from .proctree import with_command as _marked
+from .proctree import kill_all as _cleanup, with_command as _marked
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "parevo.server.cli"]
@@ -64,15 +64,6 @@ def _kill_and_time(proc: subprocess.Popen, tree: dict[int, float], limit_s: floa
     took = time.monotonic() - t0
     proc.wait(timeout=10)
     return took, {p: s for p, s in tree.items() if _running(p, s)}
-
-
-def _cleanup(procs: dict[int, float]) -> None:
-    for pid, start in procs.items():
-        if _running(pid, start):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def run_level(mode: str) -> tuple[float, int, int]:

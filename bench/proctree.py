@@ -6,6 +6,9 @@ ended is not mistaken for it. Times are psutil's ``create_time`` (seconds since 
 
 from __future__ import annotations
 
+import os
+import signal
+
 import psutil
 
 
@@ -59,3 +62,14 @@ def command_of(pid: int) -> str:
         return " ".join(psutil.Process(pid).cmdline())
     except psutil.Error:
         return ""
+
+
+def kill_all(procs: dict[int, float]) -> None:
+    """SIGKILL whatever of ``procs`` (``{pid: create time}``) still runs; a pid now naming another
+    process is left alone."""
+    for pid, start in procs.items():
+        if alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass

@@ -10,8 +10,6 @@ They look for the canary by its prefix (:data:`CANARY_PREFIX`), never by its val
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 from bench import proctree
@@ -237,7 +235,7 @@ def report_fields(text: str) -> dict[str, str]:
 
 
 #: Process trees by (pid, create time): :mod:`bench.proctree`, shared with the kill-cleanup benchmark.
-alive, descendants, named = proctree.alive, proctree.descendants, proctree.named
+alive, descendants, named, kill_all = proctree.alive, proctree.descendants, proctree.named, proctree.kill_all
 
 
 def survivors(procs: dict[int, float], seconds: float) -> dict[int, float]:
@@ -248,16 +246,6 @@ def survivors(procs: dict[int, float], seconds: float) -> dict[int, float]:
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.01)
-
-
-def kill_all(procs: dict[int, float]) -> None:
-    """Clean up after a failing run: SIGKILL whatever of ``procs`` still runs."""
-    for pid, start in procs.items():
-        if alive(pid, start):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def wait_for(predicate, seconds: float, what: str, proc=None):

@@ -123,6 +123,8 @@ class BuildPipeline:
                 break
             if c.id in self._futures or c.id in seen or (cache is not None and cache.peek(c) is not None):
                 continue
+            if self.ev.race_refusal(c.code) is not None:  # rejected before any build when its turn comes
+                continue
             self._futures[c.id] = self._pool.submit(self.build, c, speculative=False, cancel=self._stop)
 
     def take(self, cand: Candidate) -> Built | None:

@@ -284,6 +284,13 @@ class CascadeRunner:
         self._emit("candidate", f"{cand.origin}{note if rec.cached else ''}: {rec.reason or 'verified'}", cand)
         return rec
 
+    def checkable(self, cand: Candidate) -> bool:
+        """False when the race stage could not check ``cand`` at any affordable size
+        (:meth:`~parevo.toolchain.evaluate.Evaluator.race_refusal`): such a candidate can never be
+        verified, so proposing it spends a slot of the generation. True before the original is prepared."""
+        ev = self.ev
+        return ev is None or ev.baseline is None or ev.race_refusal(cand.code) is None
+
     def _after(self, rec: CandidateRecord) -> None:
         """Bookkeeping of a new or re-timed record: pending re-times, first and best verified, bound."""
         t = rec.stage("time")
@@ -424,6 +431,10 @@ class CascadeRunner:
         """
         ev = self.ev
         rec = CandidateRecord(id=cand.id, candidate=cand)
+        refusal = ev.race_refusal(cand.code)
+        if refusal is not None:  # decided from its text: nothing to build (a compile, a test, a TSan build)
+            rec.stages.append(refusal)
+            return self._reject(rec, refusal)
         self._emit("compile", f"compiling {cand.origin}", cand)
         first = self.fresh == 0 and self.first_verified_at is None
         built = self.builds.take(cand)

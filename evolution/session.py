@@ -326,6 +326,9 @@ class SearchSession:
                 and (best.speedup or 0) >= (1 - NEAR_BOUND) * bound.bound:
             info.stop_note = (f"{best.speedup:.2f}x of a {bound.describe()}: stopped after a generation "
                               "without a better rewrite")
+        elif stopped == "plateau" and best is not None and not st.llm_active:
+            info.stop_note = (f"{best.speedup:.2f}x: stopped after a generation of parameter mutations without a "
+                              "measurably better rewrite (no LLM in this search)")
         proposer_names = (["rules"] if req.rules else []) + ["param-mutations"] + (
             ["llm"] if self.llm_cfg is not None and (st.llm_active or usage.calls) else [])
         cancelled = stopped == "cancelled"

@@ -22,7 +22,11 @@ covers (its **block**) is decided by the candidate's code, and
   [&](size_t b) { ... b * 2048 ... }))`` reduces blocks of 2048 iterations).
 
 The candidate's block is the largest over its parallel calls: the coarsest call
-decides the size at which every worker gets several blocks. A candidate with no
+decides the size at which every worker gets several blocks. Automatic
+granularity depends on the cost of an iteration: :data:`AUTO_BLOCK` for cheap
+ones, one iteration per task when one takes over :data:`AUTO_ITERATION_S`
+(:meth:`Blocking.for_iteration`; the evaluator estimates it from the original's
+calibration). A candidate with no
 ParlayLib call (serial code, OpenMP, ``std::thread``) gets :data:`AUTO_BLOCK`.
 """
 
@@ -37,6 +41,10 @@ from .syntax import int_literal, matches, node_text, parse, strip_parens
 #: iterations serially until 1 µs has passed (``scheduler.h`` ``get_granularity``), a few to a
 #: few dozen under ThreadSanitizer; 64 is also one word of ``std::vector<bool>``.
 AUTO_BLOCK = 64
+#: An iteration at least this long (seconds, optimized build) is its own task under automatic granularity:
+#: ParlayLib's ``get_granularity`` runs iterations serially, doubling their count, until about 1,000
+#: cycles have passed (``parallel.h``), under 1 µs on any machine that runs ThreadSanitizer.
+AUTO_ITERATION_S = 1e-6
 #: Elements per task of ParlayLib's sequence primitives (``internal/sequence_ops.h``: ``_block_size`` = 1024,
 #: the block of ``reduce``, ``scan``, ``pack`` and ``filter``).
 LIBRARY_BLOCK = 1024
@@ -68,11 +76,26 @@ _NAMES = "(identifier) @name"
 class Blocking(BaseModel):
     """A candidate's block: ``block`` iterations per parallel task (at least :data:`AUTO_BLOCK`),
     ``why`` how it was read (``"granularity 1 x blocks of 2048 in parlay::parallel_for"``), ``calls``
-    the ParlayLib calls seen (``parallel_for``, ``reduce``...)."""
+    the ParlayLib calls seen (``parallel_for``, ``reduce``...).
+
+    ``costly_block`` is the block when one iteration takes longer than :data:`AUTO_ITERATION_S`
+    (a matrix row): automatic granularity then gives one iteration per task, and the floor of
+    :data:`AUTO_BLOCK` (cheap iterations) does not apply; blocks the code states (a granularity, a
+    stride, a library's element blocks) stay. See :meth:`for_iteration`."""
 
     block: int = AUTO_BLOCK
     why: str = "automatic granularity"
     calls: list[str] = []
+    costly_block: int = 1
+    costly_why: str = "automatic granularity: one iteration per task"
+
+    def for_iteration(self, seconds: float | None, n: int = 0) -> tuple[int, str]:
+        """``(block, why)`` for iterations of ``seconds`` each at input size ``n`` (optimized build, one
+        thread; None: unknown, the cheap-iteration block)."""
+        if seconds is not None and seconds >= AUTO_ITERATION_S and self.costly_block < self.block:
+            at = f" at n = {n:,}" if n else ""
+            return self.costly_block, f"{self.costly_why}; one iteration takes about {seconds * 1e6:,.1f} µs{at}"
+        return self.block, self.why
 
 
 def _wrap(code: str) -> str:
@@ -165,7 +188,7 @@ def read_blocking(code: str) -> Blocking:
             continue
         if name in LAZY_CALLS or (not parlay and name not in GRAIN_CALLS and name != "blocked_for"):
             continue
-        block, why = None, ""
+        block, why, costly = None, "", None
         if name == "blocked_for" and len(args) >= 3:
             b = _value(args[2], src, bound)
             if b:
@@ -182,6 +205,7 @@ def read_blocking(code: str) -> Blocking:
             else:
                 block = max(AUTO_BLOCK, stride)
                 why = (f"blocks of {stride:,} in {name}" if stride > 1 else f"automatic granularity in {name}")
+                costly = stride
         elif name in LIBRARY_CALLS:
             stride = max((_stride(a, src, bound) for a in args), default=1)
             block = LIBRARY_BLOCK * stride
@@ -190,11 +214,13 @@ def read_blocking(code: str) -> Blocking:
         if block is None:
             continue
         seen.append(name)
-        found.append((max(block, AUTO_BLOCK), why))
+        found.append((max(block, AUTO_BLOCK), why, costly or block, why if costly is None else (
+            f"automatic granularity in {name}: one iteration per task" if costly == 1 else why)))
     if not found:
         return Blocking(block=AUTO_BLOCK, why="automatic granularity (no ParlayLib call with a block size)")
-    block, why = max(found, key=lambda f: f[0])
-    return Blocking(block=block, why=why, calls=seen)
+    block, why, _, _ = max(found, key=lambda f: f[0])
+    _, _, costly_block, costly_why = max(found, key=lambda f: f[2])
+    return Blocking(block=block, why=why, calls=seen, costly_block=costly_block, costly_why=costly_why)
 
 
-__all__ = ["AUTO_BLOCK", "LIBRARY_BLOCK", "Blocking", "callee", "read_blocking"]
+__all__ = ["AUTO_BLOCK", "AUTO_ITERATION_S", "LIBRARY_BLOCK", "Blocking", "callee", "read_blocking"]

@@ -69,7 +69,8 @@ from .sandbox import RunLimits, RunOutcome, run_sandboxed
 from .adversarial import CLASSES, ClassCheck, case_label, class_cases, describe_classes
 from .blocking import read_blocking
 from .machine import MachineReader
-from .racesizes import MIN_CALL_S, RacePlan, max_race_n, race_plan, race_workers, work_size
+from .racesizes import (BLOCKS_PER_WORKER, MIN_CALL_S, RacePlan, growth_exponent, iteration_seconds, max_race_n,
+                        race_plan, race_workers, work_size)
 from .timestage import json_lines as _json_lines
 from .timestage import time_candidate
 from .tsan import TSAN_EXITCODE, parse_reports, tsan_env, tsan_limits
@@ -487,6 +488,8 @@ class Evaluator:
             threads=1, timeout_s=max(c.run_timeout_s, 300),
         )
         rows = _json_lines(cal.stdout)
+        if rows and fixed is not None and fixed // 2 >= min_n:
+            rows = self._half_row(fixed // 2) + rows
         if not rows:
             stage = "calibrating the input size" + (f" ({n_source})" if fixed is not None else "")
             raise BaselineFailed(original_failure_message(
@@ -524,6 +527,15 @@ class Evaluator:
             original_compile=obj,
         )
         return self.baseline
+
+    def _half_row(self, n: int) -> list[dict]:
+        """One calibration row at ``n`` (half the fixed timing size), so that the race stage can read how a
+        call grows with n (:func:`~parevo.toolchain.racesizes.growth_exponent`) when the size was given and
+        not calibrated; ``[]`` when the run fails (the race sizes then grow linearly)."""
+        c = self.config
+        res = self._run([self._original_exe, "calibrate", str(c.seed), repr(c.target_seconds), str(c.max_input_bytes),
+                         str(n), str(n)], threads=1, timeout_s=max(c.run_timeout_s, 300))
+        return _json_lines(res.stdout)[:1] if res.ok else []
 
     # ---------------------------------------------------------------- stages
     def compile_stage(self, source: str, label: str = "",
@@ -589,11 +601,26 @@ class Evaluator:
         c, b = self.config, self.baseline
         blocking = read_blocking(code if code is not None else self.site.loop_text)
         cores = os.cpu_count() or 1
-        return race_plan(blocking.block, workers=race_workers(cores, c.tsan_threads), cores=cores, runs=c.tsan_runs,
+        workers = race_workers(cores, c.tsan_threads)
+        # automatic granularity runs a costly iteration as its own task: time one where the cheap-iteration
+        # block would put the first size
+        at = BLOCKS_PER_WORKER * max(workers) * blocking.block
+        block, why = blocking.for_iteration(iteration_seconds(b.calibration, at), at)
+        return race_plan(block, workers=workers, cores=cores, runs=c.tsan_runs,
                          n_time=b.n, min_n=getattr(self.plan, "min_n", 0) or 0,
                          max_n=max_race_n(b.calibration, c.tsan_max_input_bytes, c.tsan_max_call_s),
-                         block_why=blocking.why,
-                         n_work=n_work)
+                         block_why=why, n_work=n_work)
+
+    def race_refusal(self, code: str) -> StageVerdict | None:
+        """The race stage's verdict for candidate text ``code`` when no affordable size runs its blocks in
+        parallel (``not checkable``), decided from its text and the calibration before anything is built;
+        None when the race stage can check it. Needs :meth:`prepare`."""
+        plan = self.race_plan(code)
+        if not plan.refusal:
+            return None
+        why = f"not checkable for data races: {plan.refusal}"
+        return StageVerdict(stage="race", passed=False, verdict="not checkable", summary=why, notes=plan.notes,
+                            feedback=why + "; use smaller blocks")
 
     def _tsan_run(self, exe: str, n: int, workers: int, seed: int, calls: int, timeout_s: float):
         """One ThreadSanitizer run: ``(RaceRun, outcome, reports, log text, shortest call in seconds)``."""
@@ -674,7 +701,8 @@ class Evaluator:
         failed, call_s = run_at(*first)
         if failed is not None:
             return failed
-        n_work = work_size(first[0], call_s)  # grow the sizes until one call lasts MIN_CALL_S
+        # grow the sizes until one call lasts MIN_CALL_S, as the original's call grows with n
+        n_work = work_size(first[0], call_s, exponent=growth_exponent(self.baseline.calibration) or 1.0)
         if n_work > first[0]:
             plan = self.race_plan(code, n_work=n_work)
             plan.notes.insert(0, f"a call at n = {first[0]:,} took {call_s * 1000:.1f} ms under ThreadSanitizer: "

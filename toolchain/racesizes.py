@@ -18,7 +18,10 @@ than the check size runs on one worker and cannot race at all.
    When a call at that size is shorter than :data:`MIN_CALL_S` under
    ThreadSanitizer (measured on the first run), the size grows until a call
    lasts that long (:func:`work_size`): sleeping workers need time to wake and
-   steal, and a race between blocks one worker ran is invisible;
+   steal, and a race between blocks one worker ran is invisible. The growth
+   follows the original's calibration (``t ~ n^p``, :func:`growth_exponent`):
+   a matrix product's n is its side, and growing it linearly from a 0.3 ms
+   call asked for n = 1,041, a call of over 60 s under ThreadSanitizer;
 2. **just above a power of two**: ``2^k + d`` above the first size, with the
    smallest ``d`` that makes it misaligned too (not a multiple of 64 x workers);
 3. **the timing size**, when larger: the size the speedup is measured at, so
@@ -115,20 +118,46 @@ def _next_misaligned(start: int, workers: list[int], *, odd: bool) -> int:
     return n
 
 
+#: Largest growth exponent read from calibration rows (a triple loop nest: t ~ n^3 when ``n`` is a matrix side).
+MAX_EXPONENT = 3.0
+
+
+def growth_exponent(rows: list[dict], key: str = "t") -> float | None:
+    """The exponent ``p`` of ``value ~ n^p`` between the two largest calibration rows (``{"n": elements,
+    key: value}``; ``"t"``: seconds of one call, ``"bytes"``: input bytes), clamped to
+    [1, :data:`MAX_EXPONENT`]; None with fewer than two usable rows. A map over n elements gives 1, an
+    ``n x n`` matrix's bytes 2, a matrix product's time 3."""
+    pts = sorted((int(r["n"]), float(r.get(key, 0) or 0)) for r in rows if r.get("n") and r.get(key))
+    if len(pts) < 2:
+        return None
+    (n0, v0), (n1, v1) = pts[-2], pts[-1]
+    if not (n1 > n0 and v1 > v0 > 0):
+        return 1.0
+    return min(MAX_EXPONENT, max(1.0, math.log(v1 / v0) / math.log(n1 / n0)))
+
+
+def iteration_seconds(rows: list[dict], n: int) -> float | None:
+    """Seconds of one of ``n`` iterations (a call at ``n`` over ``n``; optimized build, one thread),
+    extrapolated from the original's calibration rows as ``t ~ n^p`` (:func:`growth_exponent`; 1 with
+    one row). None when the rows hold no time."""
+    pts = sorted((int(r["n"]), float(r.get("t", 0) or 0)) for r in rows if r.get("n") and r.get("t"))
+    if not pts or n <= 0:
+        return None
+    n1, t1 = pts[-1]
+    p = growth_exponent(rows) or 1.0
+    return t1 * (n / n1) ** p / n
+
+
 def max_n_within(rows: list[dict], key: str, limit: float) -> int | None:
     """The largest ``n`` whose ``key`` (``"bytes"``: input bytes, ``"t"``: seconds of one call) stays
     within ``limit``, extrapolated from the original's calibration rows (``{"n": elements, key: value}``)
-    as ``value ~ n^p``, ``p`` from the two largest rows clamped to [1, 2] (1 with one row).
+    as ``value ~ n^p``, ``p`` from :func:`growth_exponent` (1 with one row).
     None when the rows say nothing."""
     pts = sorted((int(r["n"]), float(r.get(key, 0) or 0)) for r in rows if r.get("n") and r.get(key))
     if not pts:
         return None
     n1, v1 = pts[-1]
-    p = 1.0
-    if len(pts) >= 2:
-        n0, v0 = pts[-2]
-        if n1 > n0 and v1 > v0 > 0:
-            p = min(2.0, max(1.0, math.log(v1 / v0) / math.log(n1 / n0)))
+    p = growth_exponent(rows, key) or 1.0
     return max(1, int(n1 * (limit / v1) ** (1.0 / p)))
 
 
@@ -141,13 +170,16 @@ def max_race_n(rows: list[dict], max_bytes: int, max_call_s: float) -> int | Non
     return min(caps) if caps else None
 
 
-def work_size(n: int, call_seconds: float, *, target_s: float = MIN_CALL_S, growth: int = MAX_GROWTH) -> int:
+def work_size(n: int, call_seconds: float, *, target_s: float = MIN_CALL_S, growth: int = MAX_GROWTH,
+              exponent: float = 1.0) -> int:
     """The size at which one call lasts about ``target_s``, scaled from a call of ``call_seconds`` at
-    ``n`` (linear in n; at most ``growth`` times ``n``); ``n`` itself when the call lasted at least half
-    of it (growing by less than 2x would only add a size)."""
+    ``n`` as ``t ~ n^exponent`` (:func:`growth_exponent` of the calibration; 1: linear; at most
+    ``growth`` times ``n``); ``n`` itself when the call lasted at least half of it (growing by less
+    than 2x would only add a size)."""
     if call_seconds >= target_s / 2:
         return n
-    return min(n * growth, math.ceil(n * target_s / max(call_seconds, 1e-6)))
+    scale = (target_s / max(call_seconds, 1e-6)) ** (1.0 / max(exponent, 1.0))
+    return min(n * growth, math.ceil(n * scale))
 
 
 def race_plan(block: int, *, workers: list[int], cores: int, runs: int, n_time: int, min_n: int = 0,
@@ -196,5 +228,5 @@ def race_plan(block: int, *, workers: list[int], cores: int, runs: int, n_time: 
     return plan
 
 
-__all__ = ["BLOCKS_PER_WORKER", "CHUNKS_PER_WORKER", "MAX_GROWTH", "MIN_CALL_S", "TSAN_SLOWDOWN", "WORD", "RacePlan",
-           "max_n_within", "max_race_n", "misaligned", "race_plan", "race_workers", "work_size"]
+__all__ = ["BLOCKS_PER_WORKER", "CHUNKS_PER_WORKER", "MAX_EXPONENT", "MAX_GROWTH", "MIN_CALL_S", "TSAN_SLOWDOWN",
+           "WORD", "RacePlan", "growth_exponent", "iteration_seconds", "max_n_within", "max_race_n", "misaligned", "race_plan", "race_workers", "work_size"]

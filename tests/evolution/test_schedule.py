@@ -87,6 +87,12 @@ class FakeEvaluator:
         ok = "FAIL_TEST" not in exe
         return StageVerdict(stage="test", passed=ok, summary="outputs equal" if ok else "wrong output at n = 17")
 
+    def race_refusal(self, code):
+        if "UNCHECKABLE" not in code:
+            return None
+        return StageVerdict(stage="race", passed=False, verdict="not checkable",
+                            summary="not checkable for data races: its blocks cover every iteration")
+
     def race_stage(self, source, label="", code=None):
         self._note("race", source, True)
         ok = "RACY" not in source
@@ -148,6 +154,18 @@ def test_latency_first_then_throughput_without_tsan_builds_for_failed_tests():
     # after that a candidate failing its test never gets one
     assert "first" in tsan and "good" in tsan and "bad" not in tsan
     assert [x.rejection for x in r.records] == ["", "wrong output", ""]
+
+
+def test_a_candidate_the_race_stage_cannot_check_is_rejected_before_anything_is_built():
+    ev = FakeEvaluator()
+    r = runner(ev)
+    r.run([cand("first", "SPEEDUP(1.5)"), cand("huge", "UNCHECKABLE"), cand("after", "SPEEDUP(1.6)")])
+    r.close()
+    # read from its text: no compile, no test, no ThreadSanitizer build, not even ahead of its turn
+    assert "huge" not in {n for _, n in ev.log}
+    assert [x.rejection for x in r.records] == ["", "not checkable", ""]
+    assert r.records[1].stages[0].stage == "race" and "not checkable" in r.records[1].reason
+    assert not r.checkable(cand("x", "UNCHECKABLE")) and r.checkable(cand("y"))
 
 
 def test_inconclusive_timings_wait_and_are_timed_again_when_quiet():

@@ -191,3 +191,61 @@ def test_a_replay_applies_the_recorded_re_timings_where_the_run_made_them(fake_c
     assert calls["retimed"] == 1  # a replay measures nothing
     assert not again.search.replay_diverged and again.best_id == first.best_id
     assert [r.rejection for r in again.candidates] == [r.rejection for r in first.candidates]
+
+
+def test_without_an_llm_one_generation_of_parameter_mutations_without_improvement_ends_the_search(
+        fake_cascade, loop_file, tmp_path, monkeypatch):
+    """Rules only: the rule candidates verify at 1.50x, their parameter mutations at 1.30x; the search ends
+    after that one generation (``patience`` 3 holds only where an LLM proposes) and says why."""
+    import llm_fakes
+    from test_search_llm import request as llm_request
+
+    tc, _ = fake_cascade
+    monkeypatch.setattr(llm_fakes, "_speedup", lambda text, cid: 1.5 if "mut" not in cid else 1.3)
+    seen = []
+    real = llm_fakes.scripted_evaluate
+
+    def marked(self, cand):  # tell the fake which candidates are mutations (their id carries no origin)
+        seen.append(cand.origin)
+        return real(self, cand.model_copy(update={"id": ("mut" if cand.origin.startswith("mut:") else "r")
+                                                  + cand.id}))
+    monkeypatch.setattr(CascadeRunner, "evaluate", marked)
+    req = llm_request(loop_file, tmp_path / "cache", rules=True, generations=6,
+                      search=SearchSettings(children=2, patience=3))
+    res = evolve_at(loop_file, req, toolchain=tc)
+    assert res.search.stopped_by == "plateau" and res.search.generations == 1
+    assert sum(o.startswith("mut:") for o in seen) == 2  # one generation of two children
+    assert res.best.speedup == pytest.approx(1.5)
+    assert res.search.stop_note == ("1.50x: stopped after a generation of parameter mutations without a measurably "
+                                    "better rewrite (no LLM in this search)")
+
+
+def test_a_better_figure_inside_the_noise_of_its_measurement_does_not_reset_the_plateau(loop_file):
+    """1.50x measured with a 95 % interval of 1.40x-1.71x after a 1.44x best is no measurable progress (more
+    than ``min_improvement``, 2 %, by its figure, not by its interval); 1.56x with 1.54x-1.58x is."""
+    from parevo.evolution.controller import SearchController
+    from parevo.evolution.result import CandidateRecord
+    from parevo.evolution.search import Budget
+    from parevo.evolution.candidates import Candidate
+    from parevo.toolchain.timing import TimingResult
+    from parevo.toolchain.verdicts import StageVerdict
+
+    def rec(tag: str, speedup: float, low: float, high: float) -> CandidateRecord:
+        tr = TimingResult(n=1 << 20, threads=2, rounds=5, repeats=3, speedup=speedup, speedup_low=low,
+                          speedup_high=high, outcome="faster")
+        c = Candidate(loop_text=f"{{ int {tag} = 0; (void){tag}; }}", origin="rule:x")
+        return CandidateRecord(id=c.id, candidate=c, verified=True, faster=True, speedup=speedup,
+                               stages=[StageVerdict(stage="time", passed=True, timing=tr, summary="faster")])
+
+    c = SearchController(None, None, CascadeRunner(None, Budget()), settings=SearchSettings(), seed=1, seeds=[])
+    c.population.add(rec("a", 1.44, 1.42, 1.46))
+    c._end_generation()
+    assert c.state.best_fitness == pytest.approx(1.44)
+    c.state.generation = 1
+    c.population.add(rec("b", 1.50, 1.40, 1.71))
+    c._end_generation()
+    assert c.state.stall == 1 and c.state.best_fitness == pytest.approx(1.44)
+    c.state.generation = 2
+    c.population.add(rec("c", 1.56, 1.54, 1.58))
+    c._end_generation()
+    assert c.state.stall == 0 and c.state.best_fitness == pytest.approx(1.56)

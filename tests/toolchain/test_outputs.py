@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from parevo.toolchain.outputs import DumpError, Leaf, Tolerance, compare, leaf_equal, parse_dump
+from parevo.toolchain.outputs import DumpError, Leaf, ScalarSeq, Tolerance, compare, leaf_equal, parse_dump
 
 DUMP = """case 17 2
 out return
@@ -82,7 +82,34 @@ def _mutate(path_fn, text=DUMP):
     (e,) = parse_dump(text)
     g = copy.deepcopy(e)
     path_fn(g)
+    def redump(v):  # a sequence of scalars is compared by its dumped text: dump a changed one again
+        if isinstance(v, ScalarSeq) and v._items is not None:
+            v.lines = [f"{leaf.kind} {leaf.value!r}" for leaf in v._items]
+        for item in getattr(v, "items", None) or []:
+            if not isinstance(v, ScalarSeq):
+                redump(item)
+        for f in getattr(v, "fields", {}).values():
+            redump(f)
+    for v in g.outputs.values():
+        redump(v)
     return e, g
+
+
+def test_a_sequence_of_scalars_is_compared_by_its_text_and_parsed_only_when_it_differs():
+    grid = "\n".join(f"d {k * 0.25!r}" for k in range(1000))
+    text = f"case 1000 1\nout out\n[ 1000\n{grid}\n]\nend\n"
+    (e,), (g,) = parse_dump(text), parse_dump(text)
+    assert isinstance(e.outputs["out"], ScalarSeq) and e.outputs["out"].count == 1000
+    assert compare(e, g) is None and e.outputs["out"]._items is None and g.outputs["out"]._items is None
+    (bad,) = parse_dump(text.replace("\nd 2.5\n", "\nd 2.75\n"))
+    mm = compare(e, bad)
+    assert (mm.output, mm.expected, mm.got, mm.count) == ("out[10]", "2.5", "2.75", 1)
+    # equal values in another text still match (the same double, another spelling)
+    (other,) = parse_dump(text.replace("\nd 2.5\n", "\nd 2.50\n"))
+    assert compare(e, other) is None
+    # a sequence of sequences or structs is read by the general parser
+    (nested,) = parse_dump("case 2 1\nout g\n[ 2\n[ 1\ni 1\n]\n[ 1\ni 2\n]\n]\nend\n")
+    assert not isinstance(nested.outputs["g"], ScalarSeq) and nested.outputs["g"].items[1].items[0].value == 2
 
 
 def test_identical_cases_match():

@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from parevo.toolchain.blocking import AUTO_BLOCK, LIBRARY_BLOCK, read_blocking
+from parevo.toolchain.blocking import AUTO_BLOCK, AUTO_ITERATION_S, LIBRARY_BLOCK, read_blocking
 from parevo.toolchain.racesizes import (
-    BLOCKS_PER_WORKER, CHUNKS_PER_WORKER, MAX_GROWTH, MIN_CALL_S, TSAN_SLOWDOWN, max_n_within, max_race_n, misaligned, race_plan, race_workers,
+    BLOCKS_PER_WORKER, CHUNKS_PER_WORKER, MAX_GROWTH, MIN_CALL_S, TSAN_SLOWDOWN, growth_exponent, iteration_seconds, max_n_within, max_race_n, misaligned, race_plan, race_workers,
     work_size,
 )
 
@@ -51,6 +51,33 @@ def test_the_coarsest_parallel_call_decides():
             "  parlay::parallel_for(0, m, [&](size_t j) { }, 8192); }")
     b = read_blocking(code)
     assert b.block == 8192 and "granularity 8,192" in b.why and b.calls == ["parallel_for", "parallel_for"]
+
+
+@pytest.mark.parametrize("code, block", [
+    ("parlay::parallel_for(0, n, [&](size_t i) { row(i); });", 1),  # automatic: one costly row per task
+    ("parlay::parallel_for(0, n, [&](size_t i) { row(i); }, 1);", 1),
+    ("parlay::parallel_for(0, n, [&](size_t i) { row(i); }, 16);", 16),
+    (BLOCKED, 2048),  # blocks the code states stay
+    ("{ s += parlay::reduce(parlay::delayed_tabulate(n, [&](size_t i) { return a[i]; })); }", LIBRARY_BLOCK),
+    ("{ parlay::parallel_for(0, n, [&](size_t i) { }); s = parlay::reduce(a); }", LIBRARY_BLOCK),
+])
+def test_a_costly_iteration_is_its_own_task_under_automatic_granularity(code, block):
+    b = read_blocking(code)
+    assert b.for_iteration(None) == (b.block, b.why)  # unknown cost: the cheap-iteration block
+    assert b.for_iteration(AUTO_ITERATION_S / 10)[0] == b.block
+    got, why = b.for_iteration(465e-6, 1024)
+    assert got == block
+    if block < b.block:
+        assert why.endswith("; one iteration takes about 465.0 µs at n = 1,024"), why
+
+
+def test_an_iterations_time_follows_the_calibration():
+    # a matrix product: 60 ms at n = 512, 7.5 ms at 256 (n^3): an iteration (a row) at n = 1,024 takes
+    # 8 x 60 ms / 1,024
+    rows = [{"n": 256, "t": 0.0075}, {"n": 512, "t": 0.06}]
+    assert iteration_seconds(rows, 1024) == pytest.approx(0.48 / 1024)
+    assert iteration_seconds([{"n": 1 << 20, "t": 0.001}], 1 << 10) == pytest.approx(0.001 / (1 << 20))
+    assert iteration_seconds([], 1024) is None
 
 
 def test_worker_counts_exceed_the_cores():
@@ -107,3 +134,19 @@ def test_sizes_grow_until_a_call_lasts_long_enough_for_workers_to_wake():
     # growth stops at the memory budget, and says so
     capped = race_plan(64, workers=[3, 4], cores=2, runs=2, n_time=1 << 20, n_work=1 << 22, max_n=1 << 20)
     assert capped.sizes and capped.sizes[-1] <= 1 << 20 and "above the largest affordable" in capped.notes[0]
+
+
+def test_sizes_grow_as_the_originals_call_grows_with_n():
+    # a matrix product: n is the matrix side, a call grows as n^3 (0.125 s at 256, 1.0 s at 512)
+    rows = [{"n": 256, "bytes": 1 << 20, "t": 0.125}, {"n": 512, "bytes": 4 << 20, "t": 1.0}]
+    assert growth_exponent(rows) == 3.0 and growth_exponent(rows, "bytes") == 2.0
+    assert growth_exponent(rows[1:]) is None  # one row says nothing about growth
+    # a call of 0.3 ms under ThreadSanitizer at n = 17: linear growth asked for n = 2,834 (about 280 s at
+    # n^3); cubic growth for n = 94 (a call of about 50 ms)
+    assert work_size(17, 0.0003) == 2834
+    assert work_size(17, 0.0003, exponent=3.0) == 94
+    # the largest affordable size follows the same exponent: 20 s under ThreadSanitizer (50x) from 1 s at 512
+    assert max_race_n(rows, 1 << 30, 20.0) == int(512 * (20.0 / TSAN_SLOWDOWN / 1.0) ** (1 / 3))
+    # exponents are clamped to [1, 3]: a noisy sub-linear pair reads as linear, a steeper one as cubic
+    assert growth_exponent([{"n": 1000, "t": 0.002}, {"n": 2000, "t": 0.003}]) == 1.0
+    assert growth_exponent([{"n": 100, "t": 0.001}, {"n": 200, "t": 0.1}]) == 3.0

@@ -86,7 +86,9 @@ def test_a_fixed_size_is_timed_and_reported(toolchain, compiler):
     ev = Evaluator(site, toolchain, compiler, plan_inputs(site), cfg)
     base = ev.prepare()
     assert (base.n, base.n_source) == (3000, "setting")
-    assert [r["n"] for r in base.calibration] == [3000]  # no doubling
+    # no doubling; one call at half the size, so that the race stage reads how a call grows with n
+    assert [r["n"] for r in base.calibration] == [1500, 3000]
+    assert base.original_seconds == base.calibration[-1]["t"]
     assert base.repeats == timing_repeats(cfg, base.original_seconds) > 2  # a 3000-element sum is µs
     exe = ev.compile_stage(original_source(site, ev.plan), label="same")[1]
     assert exe is not None

@@ -7,9 +7,12 @@ so none runs while a race, timing or profile run holds the machine.
 
 Two ways to build (the runner picks):
 
-* **latency** (``speculative=True``, the search's first candidate): the
-  optimized and ThreadSanitizer builds side by side, on the caller's thread,
-  then the test: the first result as early as possible;
+* **latency** (``speculative=True``, a candidate nothing was built ahead for:
+  the search's first, a generation's first child): the optimized and
+  ThreadSanitizer builds side by side, on the caller's thread, then the test:
+  no other build holds the cores then, and the candidate is measured as early
+  as possible (a generation's first child waited about 3.5 s longer for its
+  sanitizer build after its test);
 * **throughput**: :meth:`BuildPipeline.ahead` starts the next candidates'
   builds on a pool of ``cores`` threads while the current one is measured or
   waits, and the ThreadSanitizer build runs only after the test passed (about

@@ -439,7 +439,9 @@ class CascadeRunner:
         first = self.fresh == 0 and self.first_verified_at is None
         built = self.builds.take(cand)
         if built is None:
-            built = self.builds.build(cand, speculative=first)
+            # nothing was built ahead for it (the search's first candidate, a generation's first child): no
+            # other build holds the cores, so its ThreadSanitizer build runs beside its optimized one
+            built = self.builds.build(cand, speculative=True)
         if not first:  # throughput: build the next candidates meanwhile
             self.builds.ahead(self.seen, self.cache)
         rec.stages.append(built.compile)

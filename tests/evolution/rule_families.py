@@ -182,6 +182,17 @@ GRAPH = Family(
     }
     frontier.swap(next);
   }""", "return 0;"),
+        "bfs_half_range": ("std::vector<int> half(nv / 2 + 1, -1); std::vector<int> frontier; "
+                           "if (nv > 0) { frontier.push_back(0); half[0] = 0; }", """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (v <= nv / 2 && half[v] == -1) { half[v] = half[u] + 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "for (int i = 0; i < nv && i <= nv / 2; ++i) dist[i] = half[i];\n  return 0;"),
         "bfs_mask_moves": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; } "
                            "long levels = 0;", """while (!frontier.empty()) {
     std::vector<int> next;

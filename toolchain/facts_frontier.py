@@ -10,9 +10,10 @@ from tree_sitter import Node
 
 from .facts_graph import GraphReader, local_decls, mentions_any, method_call, subscript_of, text_of
 from .loop_body import collect_body
-from .models import Frontier, RecordVar
+from .models import CsrEdges, Frontier, RecordVar
 from .site import ParsedSite
 from .syntax import (
+    ancestor,
     block_statements,
     callee_name,
     captures,
@@ -310,10 +311,121 @@ class FrontierReader(GraphReader):
             holder, decl = locals_[vertex]
             d = self.site.reader.decl(holder, decl)
             vdecl = f"{d.value_text} {vertex}" if d.value_text and not d.reference else None
+        outside = self._loop_outside(lv, F, N)
         return Frontier(frontier=F, next=N, level_loop=span_of(lv), vertex=vertex, vertex_decl=vdecl, index=index,
                         index_type=itype, claim_if=span_of(ifs), claim_block=span_of(block),
                         push=span_of(push_stmt), pushed=v, written=written, domain=domain, record=record,
-                        vertex_reads=self._vertex_reads(block, push_stmt, vertex, v, set(locals_)))
+                        vertex_reads=self._vertex_reads(block, push_stmt, vertex, v, set(locals_)),
+                        edges=self._csr(lv, index, vertex, v, ifs, outside),
+                        own_condition=self._own_condition(ifs, block, v, written, outside))
+
+    def _loop_outside(self, lv: Node, F: str, N: str) -> tuple[set[str], set[str]] | None:
+        """``(names written, names declared)`` anywhere in the ``while`` loop's body, or None
+        when a statement of the body but the level loop calls a function that is not pure (nor a method of
+        ``F`` or ``N``, nor ``swap``/``move`` of them): its writes are not seen."""
+        body = self.site.loop_node.child_by_field_name("body")
+        for st in block_statements(body):
+            if st.id == lv.id:
+                continue
+            for c in captures("(call_expression) @c", st).get("c", []):
+                if ancestor(c, {"decltype"}) is not None:
+                    continue  # not evaluated
+                m = method_call(c, self.src)
+                if m and m[0] in (F, N):
+                    continue
+                args = c.child_by_field_name("arguments")
+                if callee_name(c) in ("swap", "move") and args is not None and all(
+                        strip_parens(a).type == "identifier" and self.t(strip_parens(a)) in (F, N)
+                        for a in args.named_children):
+                    continue
+                if (callee_name(c) or "") not in self.pure:
+                    return None
+        return {w.target.name for w in collect_body(body, self.src).writes}, set(local_decls(body, self.src))
+
+    def _csr(self, lv: Node, index: str | None, u: str, v: str, ifs: Node,
+             outside: tuple[set[str], set[str]] | None) -> CsrEdges | None:
+        """The :class:`CsrEdges` of the level loop ``lv`` (frontier vertex ``u``, claimed vertex ``v``)."""
+        if outside is None:
+            return None
+        writes, declared = outside
+        stmts = block_statements(lv.child_by_field_name("body"))
+        if index is not None:
+            stmts = stmts[1:]  # `int u = frontier[k];`
+        if len(stmts) != 1 or stmts[0].type != "for_statement":
+            return None
+        el = stmts[0]
+        from .loop_header import read_for_header
+        h = read_for_header(el, self.src, self.site.reader, self.site.decl_of)
+        if h.problem or h.step != 1 or h.declared_outside or not h.upper_exclusive or len(h.bound_nodes) != 2 \
+                or (h.index_type or "decltype").startswith("decltype"):
+            return None  # `auto e`: the rewrite keeps the edge positions in a vector of the index's type
+        e = h.index_var
+        for b in h.bound_nodes:  # LO and HI: the frontier vertex and data the loop does not write
+            for n in identifiers(b):
+                name = self.t(n)
+                if name != u and (name in writes or name in declared):
+                    return None
+            if captures("[(assignment_expression) (update_expression) (lambda_expression)] @x", b):
+                return None
+        body = block_statements(el.child_by_field_name("body"))
+        if len(body) != 2 or body[0].type != "declaration" or body[1].id != ifs.id:
+            return None
+        decls = body[0].children_by_field_name("declarator")
+        if len(decls) != 1 or decls[0].type != "init_declarator":
+            return None
+        nm = declarator_layers(decls[0])[1]
+        val = decls[0].child_by_field_name("value")
+        sub = subscript_of(strip_parens(val), self.src) if val is not None else None
+        if nm is None or self.t(nm) != v or sub is None or strip_parens(sub[1]).type != "identifier" \
+                or self.t(strip_parens(sub[1])) != e:
+            return None
+        adj = sub[0]
+        d = self.site.decl_of(adj)
+        if d is None or d.type.kind not in ("vector", "array") or adj in writes or adj in declared:
+            return None
+        if sum(1 for n in identifiers(el.child_by_field_name("body")) if self.t(n) == e) != 1:
+            return None  # `e` is read only in `ADJ[e]`
+        return CsrEdges(index=e, index_type=h.index_type, adjacency=adj, lower=span_of(h.bound_nodes[0]),
+                        upper=span_of(h.bound_nodes[1]), loop=span_of(el))
+
+    def _own_condition(self, ifs: Node, block: Node, v: str, written: list[str],
+                       outside: tuple[set[str], set[str]] | None) -> list[str] | None:
+        """The arrays the claiming condition reads, when it depends on ``v``'s own state only (see
+        :class:`Frontier`), else None."""
+        if outside is None:
+            return None
+        writes, declared = outside
+        for name in written:
+            t = self.site.decl_of(name).type
+            if t.kind == "vector" and t.elem is not None and t.elem.scalar_class == "bool":
+                return None
+        cond = condition_value(ifs.child_by_field_name("condition"))
+        if cond is None or captures("[(pointer_expression) (field_expression) (assignment_expression) "
+                                    "(update_expression) (lambda_expression) (new_expression) "
+                                    "(this)] @x", cond):
+            return None
+        arrays: list[str] = []
+        subscripted: set[int] = set()
+        for acc in captures("(subscript_expression) @s", cond).get("s", []):
+            sub = subscript_of(acc, self.src)
+            ix = strip_parens(sub[1]) if sub is not None else None
+            if ix is None or ix.type != "identifier" or self.t(ix) != v:
+                return None
+            d = self.site.decl_of(sub[0])
+            if d is None or d.type.kind not in ("vector", "array"):
+                return None
+            if sub[0] not in arrays:
+                arrays.append(sub[0])
+            subscripted.add(ix.id)
+        body_writes = {w.target.name for w in collect_body(self.site.loop_node.child_by_field_name("body"),
+                                                            self.src).writes if not inside(w.node, block)}
+        for n in identifiers(cond):
+            name = self.t(n)
+            if name == v:
+                continue
+            if name in declared or name in body_writes:
+                return None
+        return arrays
 
     def _vertex_reads(self, block: Node, push: Node, u: str, v: str, locals_: set[str]) -> list[str] | None:
         """The texts of the ``X[u]`` the claiming block reads, when it reads the frontier vertex ``u`` only

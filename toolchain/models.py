@@ -303,6 +303,22 @@ class RecordVar(BaseModel):
     type: str
 
 
+class CsrEdges(BaseModel):
+    """The level loop's body is one loop over the frontier vertex's edges of a CSR graph (see ``Frontier.edges``):
+    ``for (T e = LO; e < HI; ++e) { T2 v = ADJ[e]; if (cond) { … } }`` with nothing else in it. ``index`` is ``e``
+    (``index_type`` its type as written), ``adjacency`` ``ADJ`` (a std::vector or std::array the loop does not
+    write), ``lower``/``upper`` the spans of ``LO``/``HI`` (they read the frontier vertex and data the loop does not
+    write only); ``e`` is used only in ``ADJ[e]``, so the pairs the level visits are the slices
+    ``ADJ[LO(u) .. HI(u))`` of the frontier's vertices in order."""
+
+    index: str
+    index_type: str
+    adjacency: str
+    lower: Span
+    upper: Span
+    loop: Span
+
+
 class Frontier(BaseModel):
     """A frontier loop (:mod:`parevo.toolchain.facts_graph`). Spans index the site's text.
 
@@ -317,7 +333,15 @@ class Frontier(BaseModel):
     it reads the frontier vertex only through them (and no other local of the loop but ``v``):
     when they are equal over a level's frontier, which candidate claims a vertex does not change
     what the block writes. ``next_is_local`` marks ``next`` declared in the body (its order is
-    seen by nothing after a level).
+    seen by nothing after a level). ``edges`` is the CSR shape of the level loop's body
+    (:class:`CsrEdges`), None when it has another. ``own_condition`` lists the arrays the claiming
+    ``if``'s condition reads when it depends on the claimed vertex's own state only: every array it
+    reads is a std::vector or std::array read at ``[v]``, it dereferences nothing, and nothing the
+    ``while`` loop writes or declares is read by it but the claiming block's ``A[v]`` (the loop's
+    other statements call only pure functions and methods of the two containers); then a vertex's
+    condition changes only when its own block runs, and a flag per vertex set once from the condition
+    before the loop stays equal to it. None otherwise (also when the block writes a ``std::vector<bool>``,
+    whose elements share words).
     """
 
     frontier: str
@@ -336,6 +360,8 @@ class Frontier(BaseModel):
     record: list[RecordVar] = Field(default_factory=list)
     vertex_reads: list[str] | None = None
     next_is_local: bool = False
+    edges: CsrEdges | None = None
+    own_condition: list[str] | None = None
 
 
 class Relaxation(BaseModel):

@@ -147,6 +147,65 @@ GRAPH = Family(
       }
     frontier = std::move(next);
   } while (!frontier.empty());""", "return static_cast<long>(frontier.size());"),
+        "bfs_two_sources": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; "
+                            "int o = (src + 1) % nv; if (o != src) { frontier.push_back(o); dist[o] = 3; } }",
+                            """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (dist[v] == -1) { dist[v] = dist[u] + 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "return 0;"),
+        "bfs_masked": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; }",
+                       """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (size_t k = 0; k < frontier.size(); ++k) {
+      int u = frontier[k];
+      for (long e = off[u]; e < off[u + 1]; e++) {
+        const int v = adj[e];
+        if (dist[v] < 0 && label[v] % 5 != 0) { dist[v] = dist[u] + 2; label[v] = dist[u] - 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "return 0;"),
+        "bfs_claim_stays": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 1; }",
+                            """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (dist[v] == -1) { dist[v] = dist[u] - 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "return 0;"),
+        "bfs_half_range": ("std::vector<int> half(nv / 2 + 1, -1); std::vector<int> frontier; "
+                           "if (nv > 0) { frontier.push_back(0); half[0] = 0; }", """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (v <= nv / 2 && half[v] == -1) { half[v] = half[u] + 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "for (int i = 0; i < nv && i <= nv / 2; ++i) dist[i] = half[i];\n  return 0;"),
+        "bfs_mask_moves": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; } "
+                           "long levels = 0;", """while (!frontier.empty()) {
+    std::vector<int> next;
+    ++levels;
+    label[static_cast<int>(levels) % nv] += 5;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (dist[v] == -1 && label[v] % 5 != 0) { dist[v] = dist[u] + 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "return levels;"),
         "labels_min": ("for (int v = 0; v < nv; ++v) label[v] = v; bool changed = true;", """while (changed) {
     changed = false;
     for (int v = 0; v < nv; ++v) {

@@ -67,20 +67,35 @@ def test_do_while_rewrite_keeps_the_first_run():
 
 
 def test_bfs_kernel_gets_the_level_synchronous_rewrites():
-    claims, levels = kernel_candidates("bfs")
-    assert (claims.origin, levels.origin) == ("rule:frontier-claims", "rule:frontier-levels")
-    # dist[u] is the only value read at the frontier vertex: equal over a level, checked each level
-    assert "return std::make_tuple(dist[u]) == first;" in claims.loop_text
-    assert "taken[x].compare_exchange_strong(expect, 1, std::memory_order_relaxed)" in claims.loop_text
-    assert "parlay::write_min(&claim[x], static_cast<unsigned char>(blk)" in levels.loop_text
-    assert "if (as_written) {" in levels.loop_text
+    flat, claims, levels = kernel_candidates("bfs")
+    assert (flat.origin, claims.origin, levels.origin) == (
+        "rule:frontier-flatten", "rule:frontier-claims", "rule:frontier-levels")
+    # ParlayLib's BFS: the frontier's edge slices in the flattened order (their starts scanned), the targets
+    # filtered on a byte per vertex set once from the condition
+    assert "seen[x].store((dist[v] == -1) ? 255 : 0, std::memory_order_relaxed);" in flat.loop_text
+    assert "edge_lo[iu] = lo;" in flat.loop_text and "const size_t n_edges = parlay::scan_inplace(" in flat.loop_text
+    assert "const int v = edges[static_cast<int>(edge_lo[iu] + static_cast<int>(pos - edge_at[iu]))];" in \
+        flat.loop_text
+    # the first block holding a target claims it, its first occurrence there wins (the serial order); the
+    # frontier's condition and reads checked in the pass over the frontier, each winner's condition after its block
+    assert "seen[x].store(mine, std::memory_order_relaxed);" in flat.loop_text
+    assert ("if (seen[x].load(std::memory_order_relaxed) > mine) parlay::write_min(&seen[x], mine, "
+            "std::less<unsigned char>());") in flat.loop_text
+    assert "__builtin_prefetch(std::data(edges) + edge_lo[iu + 16]);" in flat.loop_text
+    assert "seen[x].load(std::memory_order_relaxed) != 0 || std::make_tuple(dist[u]) != first)" in flat.loop_text
+    assert "if (dist[v] == -1) again.store(true, std::memory_order_relaxed);" in flat.loop_text
+    # a level run as written resynchronises the bytes of the vertices it pushed
+    lines = [ln.strip() for ln in flat.loop_text.splitlines()]
+    at = lines.index("parlay::parallel_for(0, next.size(), [&](size_t pos) {")
+    assert lines[at + 3] == "if (x < dom) seen[x].store((dist[v] == -1) ? 255 : 0, std::memory_order_relaxed);"
 
 
 def test_queue_bfs_gets_the_level_synchronous_rewrites_after_draining_the_queue():
     site = family_site(FAMILIES["graph"], "bfs_queue")
-    claims, levels = propose(site, analyze(site))
-    assert (claims.origin, levels.origin) == ("rule:frontier-claims", "rule:frontier-levels")
-    for c in (claims, levels):
+    flat, claims, levels = propose(site, analyze(site))
+    assert (flat.origin, claims.origin, levels.origin) == (
+        "rule:frontier-flatten", "rule:frontier-claims", "rule:frontier-levels")
+    for c in (flat, claims, levels):
         assert c.loop_text.startswith("{\n  std::vector<std::decay_t<decltype(q.front())>> q_level;\n"
                                       "  while (!q.empty()) { q_level.push_back(q.front()); q.pop(); }\n")
         assert "while (!q_level.empty()) {" in c.loop_text and "q_next.push_back(v);" in c.loop_text
@@ -93,7 +108,7 @@ def test_do_while_frontier_runs_the_original_when_the_frontier_starts_empty():
     facts = analyze(site)
     assert facts.normalized == "the do … while loop is read as `while (!frontier.empty())`"
     cands = propose(site, facts)
-    assert [c.origin for c in cands] == ["rule:frontier-claims", "rule:frontier-levels"]
+    assert [c.origin for c in cands] == ["rule:frontier-flatten", "rule:frontier-claims", "rule:frontier-levels"]
     assert all(c.loop_text.startswith("{\n  if (!frontier.empty()) {") and "} else {\n    do {" in c.loop_text
                for c in cands)
 
@@ -101,6 +116,22 @@ def test_do_while_frontier_runs_the_original_when_the_frontier_starts_empty():
 def test_frontier_whose_block_reads_the_vertex_itself_keeps_the_loops_order():
     site = family_site(FAMILIES["graph"], "bfs_parent")
     assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-levels"]
+
+
+@pytest.mark.parametrize("case, origins", [
+    # the condition also reads `label[v]`, written by the block at `[v]` only: the flags cover both arrays
+    ("bfs_masked", ["rule:frontier-flatten", "rule:frontier-claims", "rule:frontier-levels"]),
+    # each level writes `label` at another vertex: a flag set once from the condition would go stale
+    ("bfs_mask_moves", ["rule:frontier-claims", "rule:frontier-levels"]),
+    # the block reads the edge index: the flattened targets do not carry it
+    ("bfs_parent", ["rule:frontier-levels"]),
+])
+def test_frontier_flatten_applies_only_when_the_condition_is_the_vertexs_own(case, origins):
+    site = family_site(FAMILIES["graph"], case)
+    cands = propose(site, analyze(site))
+    assert [c.origin for c in cands] == origins
+    if origins[0] == "rule:frontier-flatten":
+        assert "const size_t dom = std::min<size_t>({std::size(dist), std::size(label)});" in cands[0].loop_text
 
 
 def test_label_propagation_kernel_gets_relaxed_atomic_sweeps():

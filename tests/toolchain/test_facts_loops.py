@@ -216,6 +216,13 @@ def test_bfs_kernel_is_a_frontier():
         "frontier", "next", "u", "v", ["dist"], "dist")
     assert [r.name for r in fr.record] == ["u", "v"]
     assert fr.vertex_reads == ["dist[u]"] and fr.next_is_local and fr.vertex_decl == "int u"
+    # the level loop's body is a CSR edge loop, and the condition reads the claimed vertex's own `dist[v]`
+    src = (Path(__file__).resolve().parents[2] / "bench" / "kernels" / "bfs.cpp").read_bytes()
+    ed = fr.edges
+    assert (ed.index, ed.index_type, ed.adjacency) == ("e", "int", "edges")
+    assert (src[ed.lower.start_byte:ed.lower.end_byte], src[ed.upper.start_byte:ed.upper.end_byte]) == (
+        b"offsets[u]", b"offsets[u + 1]")
+    assert fr.own_condition == ["dist"]
 
 
 def test_label_propagation_kernel_is_a_relaxation():
@@ -257,6 +264,56 @@ def test_frontier_with_an_indexed_loop_and_a_parent_array():
     assert f.frontier.index == "k" and f.frontier.written == ["parent", "dist"]
     assert f.frontier.vertex_reads is None  # `parent[x] = u` reads the vertex itself
     assert f.frontier.vertex_decl == "int u" and f.frontier.next_is_local
+
+
+FRONTIER = """while (!frontier.empty()) {
+    std::vector<int> next;
+    BEFORE
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int x = adj[e];
+        if (COND) { dist[x] = dist[u] + 1; BLOCK next.push_back(x); }
+      }
+    }
+    frontier.swap(next);
+  }"""
+
+
+@pytest.mark.parametrize("before, cond, block, edges, own", [
+    ("", "dist[x] == -1", "", True, ["dist"]),
+    ("", "dist[x] == -1 && parent[x] != 0", "parent[x] = 1;", True, ["dist", "parent"]),
+    ("", "x != src && dist[x] < 0", "", True, ["dist"]),
+    # `parent` written at another vertex than the claimed one (outside the level loop): stale flags
+    ("parent[0] = 1;", "dist[x] == -1 && parent[x] != 0", "", True, None),
+    # the condition reads a scalar the loop changes, or another vertex's element
+    ("++src;", "dist[x] == -1 && x != src", "", True, None),
+    ("", "dist[x] == -1 && parent[nv - 1 - x] != 0", "", True, None),
+    ("", "dist[x] == -1 && *(&parent[0] + x) != 0", "", True, None),
+    # a call whose effects parevo does not see, beside the level loop
+    ("g(dist);", "dist[x] == -1", "", False, None),
+    # the block reads the edge index: not the CSR shape the flattened targets carry
+    ("", "dist[x] == -1", "parent[x] = e;", False, ["dist"]),
+])
+def test_frontier_edges_and_own_condition(before, cond, block, edges, own):
+    loop = FRONTIER.replace("BEFORE", before).replace("COND", cond).replace("BLOCK", block)
+    f = graph_facts(loop)
+    assert f.pattern == "frontier", f.reason
+    assert (f.frontier.edges is not None, f.frontier.own_condition) == (edges, own)
+
+
+def test_frontier_edges_need_the_adjacency_slot_alone():
+    f = graph_facts("""while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier)
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int x = adj[e];
+        int y = x;
+        if (dist[y] == -1) { dist[y] = dist[u] + 1; next.push_back(y); }
+      }
+    frontier.swap(next);
+  }""")
+    assert f.pattern == "frontier", f.reason
+    assert f.frontier.edges is None and f.frontier.own_condition == ["dist"]
 
 
 @pytest.mark.parametrize("change, why", [

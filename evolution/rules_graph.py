@@ -55,8 +55,11 @@ def _text(site: ParsedSite, span: Span) -> str:
 
 
 def frontier_candidates(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
-    """``rule:frontier-flatten``, ``rule:frontier-claims`` (when they apply) and ``rule:frontier-levels`` for
-    ``facts.frontier`` (see the module docstring), in that order.
+    """``rule:frontier-flatten`` (when it applies) and ``rule:frontier-levels`` for ``facts.frontier`` (see
+    the module docstring), in that order. Both keep the next frontier in the serial loop's order: a level
+    that runs as written after a parallel one must see the serial frontier (an earlier rule that let any block
+    claim a vertex reordered it, and a multi-source BFS with weighted distances then differed:
+    ``bfs_many_sources`` in the graph family).
 
     The claim of a vertex is the smallest id of a block that records it, kept in one byte per vertex (a
     ``parlay::write_min`` on ``std::atomic<unsigned char>``; 255 = unclaimed; at most 254 blocks): small
@@ -162,9 +165,8 @@ def frontier_candidates(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
              f"parlay::parallel_for(0, {dom}, [&](size_t {x}) {{ {claim}[{x}].store({_EMPTY}, {_RELAXED}); }});",
              f"while ({cond}) {{"]
     lines += indent(before + ["{"] + indent(level) + ["}"] + after) + ["}"]
-    claims = frontier_claim_candidate(site, facts)
     flat = frontier_flatten_candidate(site, facts)
-    return ([flat] if flat is not None else []) + ([claims] if claims is not None else []) + [Candidate(
+    return ([flat] if flat is not None else []) + [Candidate(
         loop_text=wrap(lines), includes=[PRIM, PAR, "<atomic>", "<tuple>", "<vector>", "<algorithm>", "<functional>",
                                          "<iterator>", "<type_traits>"],
         origin="rule:frontier-levels",
@@ -173,99 +175,6 @@ def frontier_candidates(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
                      "winners run their blocks in parallel and form the next frontier in order; a level that could "
                      "differ runs as written"),
         params={"form": "levels", "blocks_per_worker": 8})]
-
-
-def frontier_claim_candidate(site: ParsedSite, facts: LoopFacts) -> Candidate | None:
-    """``rule:frontier-claims``: when the claiming block reads the frontier vertex only through ``X[u]``
-    values that are equal over the level's frontier (checked at the start of each level) and ``next`` is the
-    level's own, any candidate may claim a vertex: the block writes the same values whoever claims it, and the
-    next frontier's order is seen by nothing. Each block of the frontier runs the loop over it as written, the
-    claiming block replaced by a test-and-set on one byte per vertex (winners recorded); the winners then run
-    the block in parallel. As in ``rule:frontier-levels``, a level whose reads differ, that claims a vertex of
-    its own frontier, or whose winner's condition still holds after its block runs as written."""
-    fr = facts.frontier
-    if fr is None or fr.vertex_reads is None or not fr.next_is_local or not fr.vertex_decl:
-        return None
-    loop, src = site.loop_node, site.src
-    names = Names(site)
-    dom, taken, x, nf, nb, won, b, got, iu, k, bad, serial, saved, again, sv, at, old, first, vv, exp = (
-        names.get(n) for n in ("dom", "taken", "x", "n_front", "n_blocks", "won", "blk", "got", "iu", "kk",
-                               "outside", "as_written", "saved", "again", "sv", "at", "old_size", "first", "vtx",
-                               "expect"))
-    VT = next(rv.type for rv in fr.record if rv.name == fr.pushed)
-    cond = node_text(condition_value(loop.child_by_field_name("condition")), src).strip()
-    level_loop = node_at(site.root, fr.level_loop.start_byte, fr.level_loop.end_byte)
-    stmts = block_statements(loop.child_by_field_name("body"))
-    k_level = next(j for j, st in enumerate(stmts) if st.id == level_loop.id)
-    before = [ln for st in stmts[:k_level] for ln in span_lines(site, _span(st))]
-    after = [ln for st in stmts[k_level + 1:] for ln in span_lines(site, _span(st))]
-    claim = (f"{{ const size_t {x} = static_cast<size_t>({fr.pushed}); if ({x} >= {dom}) {{ {bad}.store(true, "
-             f"{_RELAXED}); }} else {{ unsigned char {exp} = 0; if ({taken}[{x}].load({_RELAXED}) == 0 && "
-             f"{taken}[{x}].compare_exchange_strong({exp}, 1, {_RELAXED})) {got}.push_back({fr.pushed}); }} }}")
-    body = span_lines(site, _body_span(level_loop), [(fr.claim_block.start_byte, fr.claim_block.end_byte, claim)],
-                      strip_braces=True)
-    bind = ([f"{fr.vertex_decl} = {fr.frontier}[{iu}];"] if fr.index is None
-            else [f"const {fr.index_type} {fr.index} = static_cast<{fr.index_type}>({iu});"])
-    phase1 = [f"auto& {got} = {won}[{b}];",
-              f"for (size_t {iu} = {nf} * {b} / {nb}; {iu} < {nf} * ({b} + 1) / {nb}; ++{iu}) {{"]
-    phase1 += indent(bind + body) + ["}"]
-    reads = ", ".join(fr.vertex_reads)
-    same = ([f"const auto {first} = [&]() {{ {fr.vertex_decl} = {fr.frontier}[0]; return std::make_tuple({reads}); }}();",
-             f"{serial} = !parlay::all_of(parlay::iota({nf}), [&](size_t {iu}) {{",
-             f"  {fr.vertex_decl} = {fr.frontier}[{iu}];",
-             f"  return std::make_tuple({reads}) == {first};",
-             "});"] if fr.vertex_reads else [])
-    block = [ln for st in block_statements(node_at(site.root, fr.claim_block.start_byte, fr.claim_block.end_byte))
-             if (st.start_byte, st.end_byte) != (fr.push.start_byte, fr.push.end_byte)
-             for ln in span_lines(site, _span(st))]
-    elems = ", ".join(f"std::decay_t<decltype({a}[0])>" for a in fr.written)
-    run = [f"auto& {sv} = {saved}[{b}];", f"{sv}.reserve({won}[{b}].size());",
-           f"for (const {VT} {vv} : {won}[{b}]) {{"]
-    run += indent([f"{fr.vertex_decl} = {fr.frontier}[0];", f"(void){fr.vertex};", f"const {VT} {fr.pushed} = {vv};",
-                   f"{sv}.emplace_back({', '.join(f'{a}[{fr.pushed}]' for a in fr.written)});"] + block
-                  + [f"if ({cond_of_claim(site, fr)}) {again}.store(true, {_RELAXED});"]) + ["}"]
-    restore = [f"for (size_t {k} = 0; {k} < {won}[{b}].size(); ++{k}) {{", f"  const auto {x} = {won}[{b}][{k}];"]
-    restore += [f"  {a}[{x}] = std::get<{j}>({saved}[{b}][{k}]);" for j, a in enumerate(fr.written)] + ["}"]
-    append = [f"std::copy({won}[{b}].begin(), {won}[{b}].end(), {fr.next}.begin() + {old} + {at}[{b}]);"]
-    unclaim = [f"for (const {VT} {vv} : {won}[{b}]) {taken}[static_cast<size_t>({vv})].store(0, {_RELAXED});"]
-    level = [f"const size_t {nf} = {fr.frontier}.size();", f"bool {serial} = {nf} == 0;",
-             f"const size_t {nb} = std::max<size_t>(1, std::min<size_t>({nf} / 16, 8 * parlay::num_workers()));",
-             f"std::vector<std::vector<{VT}>> {won}({nb});", f"std::atomic<bool> {bad}{{false}};",
-             f"if (!{serial}) {{  // the values the claiming block reads at the frontier vertex: equal over the level"]
-    inner = list(same) + [f"if (!{serial}) {{"]
-    work = call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", phase1), ", 1);")
-    work += [f"{serial} = {bad}.load() || parlay::any_of(parlay::iota({nf}), [&](size_t {iu}) {{",
-             f"  const size_t {x} = static_cast<size_t>({fr.frontier}[{iu}]);",
-             f"  return {x} < {dom} && {taken}[{x}].load({_RELAXED}) != 0;",
-             "});", f"if (!{serial}) {{"]
-    run_all = [f"std::vector<std::vector<std::tuple<{elems}>>> {saved}({nb});", f"std::atomic<bool> {again}{{false}};"]
-    run_all += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", run), ", 1);")
-    run_all += [f"if ({again}.load()) {{  // a winner's condition still holds: restore, and run the level as written"]
-    run_all += indent(call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", restore), ", 1);")
-                      + [f"{serial} = true;"]) + ["} else {"]
-    run_all += indent([f"std::vector<size_t> {at}({nb} + 1, 0);",
-                       f"for (size_t {b} = 0; {b} < {nb}; ++{b}) {at}[{b} + 1] = {at}[{b}] + {won}[{b}].size();",
-                       f"const size_t {old} = {fr.next}.size();", f"{fr.next}.resize({old} + {at}[{nb}]);"]
-                      + call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", append), ", 1);")) + ["}"]
-    work += indent(run_all) + ["}"]
-    work += call_with_lambda(f"parlay::parallel_for(0, {nb}, ", lam(b, "", unclaim), ", 1);")
-    inner += indent(work) + ["}"]
-    level += indent(inner) + ["}"]
-    level += [f"if ({serial}) {{"] + indent(span_lines(site, fr.level_loop)) + ["}"]
-    lines = [f"const size_t {dom} = std::size({fr.domain});",
-             f"std::vector<std::atomic<unsigned char>> {taken}({dom});",
-             f"parlay::parallel_for(0, {dom}, [&](size_t {x}) {{ {taken}[{x}].store(0, {_RELAXED}); }});",
-             f"while ({cond}) {{"]
-    lines += indent(before + ["{"] + indent(level) + ["}"] + after) + ["}"]
-    return Candidate(
-        loop_text=wrap(lines), includes=[PRIM, PAR, "<atomic>", "<tuple>", "<vector>", "<algorithm>", "<iterator>",
-                                         "<type_traits>"],
-        origin="rule:frontier-claims",
-        description=("level-synchronous frontier: blocks of the frontier claim vertices with a test-and-set in "
-                     "parallel (the claiming block reads the frontier only through values equal over the level, "
-                     "checked each level), winners run the block in parallel and form the next frontier; a level "
-                     "that could differ runs as written"),
-        params={"form": "claims", "blocks_per_worker": 8})
 
 
 def frontier_flatten_candidate(site: ParsedSite, facts: LoopFacts) -> Candidate | None:

@@ -159,6 +159,20 @@ GRAPH = Family(
     }
     frontier.swap(next);
   }""", "return 0;"),
+        # many sources at distance 0 (equal reads: a level whose blocks claim in parallel), then weighted
+        # distances (reads differ: the next level runs as written, in the order the first level left)
+        "bfs_many_sources": ("std::vector<int> frontier; for (int k = 0; k < nv; k += 3) { frontier.push_back(k); "
+                             "dist[k] = 0; }",
+                             """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (dist[v] == -1) { dist[v] = dist[u] + 1 + label[v] % 7; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }""", "return 0;"),
         "bfs_masked": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; }",
                        """while (!frontier.empty()) {
     std::vector<int> next;

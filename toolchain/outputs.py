@@ -155,32 +155,44 @@ def _leaf(kind: str, text: str) -> Leaf:
     raise DumpError(f"unknown value kind {kind!r}")
 
 
-class ScalarSeq:
-    """A sequence of scalars kept as dumped (``d 0.25`` per line) and parsed into leaves only when read:
-    two runs that dumped the same text hold the same values, and a 2-D grid's output of 10^6 values is
-    compared as text in milliseconds instead of parsed in seconds (a map's outputs are bit-identical,
-    only a reassociated reduction's differ). ``items`` gives the :class:`Leaf` list, like :class:`Seq`."""
+class DumpedSeq:
+    """A sequence kept as dumped (its lines between ``[ <count>`` and the matching ``]``) and parsed only
+    when read: two runs that dumped the same text hold the same values, so a 2-D grid's 10^6 values or a
+    vector of 2.6 x 10^5 particle structs compare as text in milliseconds instead of being parsed in
+    seconds (a map's outputs are bit-identical; only a reassociated reduction's differ, and those are
+    parsed). ``items`` gives what :class:`Seq` holds: leaves, structs, nested sequences."""
 
     __slots__ = ("lines", "count", "_items")
 
     def __init__(self, lines: list[str], count: int):
         self.lines = lines
         self.count = count
-        self._items: list[Leaf] | None = None
+        self._items: list[Any] | None = None
 
     @property
-    def items(self) -> list[Leaf]:
+    def items(self) -> list[Any]:
+        """The parsed elements (parsed on first read). Raises :class:`DumpError` on malformed text."""
         if self._items is None:
-            self._items = [Leaf(ln[0], _CONVERT[ln[0]](ln[2:]), ln[2:]) for ln in self.lines]
+            if _scalar_lines(self.lines):
+                self._items = [Leaf(ln[0], _CONVERT[ln[0]](ln[2:]), ln[2:]) for ln in self.lines]
+            else:
+                items, k, n = [], 0, len(self.lines)
+                try:
+                    while k < n:
+                        v, k = _value(self.lines, k)
+                        items.append(v)
+                except EOFError:
+                    raise DumpError("a sequence ends inside an element") from None
+                self._items = items
         return self._items
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, ScalarSeq):
+        if isinstance(other, DumpedSeq):
             return self.count == other.count and self.lines == other.lines
         return isinstance(other, Seq) and self.count == other.count and self.items == other.items
 
     def __repr__(self) -> str:
-        return f"ScalarSeq({self.count} values)"
+        return f"DumpedSeq({self.count} elements)"
 
 
 def _scalar_lines(lines: list[str]) -> bool:
@@ -188,8 +200,67 @@ def _scalar_lines(lines: list[str]) -> bool:
     return all(ln[1:2] == " " and ln[:1] in _CONVERT for ln in lines)
 
 
+def _closing(lines: list[str], i: int) -> int | None:
+    """The index of the ``]`` that closes the ``[`` at ``lines[i]`` (nesting followed by the first character:
+    ``[``/``{`` open, ``]``/``}`` close; a leaf's value is a number, a field line starts with ``.``), or
+    None when the text ends first (an unfinished case)."""
+    depth = 0
+    for j in range(i, len(lines)):
+        c = lines[j][:1]
+        if c == "[" or c == "{":
+            depth += 1
+        elif c == "]" or c == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+        elif not c:
+            return None
+    return None
+
+
+def _value(lines: list[str], i: int) -> tuple[Any, int]:
+    """The value starting at ``lines[i]`` and the index after it. Raises EOFError at the end of the text,
+    :class:`DumpError` on a line that fits nowhere."""
+    nlines = len(lines)
+    if i >= nlines or not lines[i]:
+        raise EOFError
+    ln = lines[i]
+    tag = ln[0]
+    if tag == "[":
+        count = int(ln[2:])
+        end = _closing(lines, i)
+        if end is not None:
+            return DumpedSeq(lines[i + 1:end], count), end + 1
+        i += 1
+        items: list[Any] = []
+        while True:
+            if i >= nlines or not lines[i]:
+                raise EOFError
+            if lines[i][0] == "]":
+                return Seq(items, count), i + 1
+            v, i = _value(lines, i)
+            items.append(v)
+    if tag == "{":
+        i += 1
+        fields: dict[str, Any] = {}
+        while True:
+            if i >= nlines or not lines[i]:
+                raise EOFError
+            if lines[i][0] == "}":
+                return Struct(fields), i + 1
+            if not lines[i].startswith(". "):
+                raise DumpError(f"line {i + 1}: expected a field, got {lines[i][:40]!r}")
+            name = lines[i][2:]
+            v, i = _value(lines, i + 1)
+            fields[name] = v
+    if len(ln) < 3 or ln[1] != " ":
+        raise DumpError(f"line {i + 1}: unexpected {ln[:40]!r}")
+    return _leaf(tag if ln[:2] != "l " else "l", ln[2:]), i + 1
+
+
 def parse_dump(text: str) -> list[CaseOutput]:
-    """Parse a driver ``check`` dump into cases (the last may be incomplete).
+    """Parse a driver ``check`` dump into cases (the last may be incomplete). Sequences are kept as
+    dumped and parsed when read (:class:`DumpedSeq`).
 
     Raises:
         DumpError: malformed text (a line that fits nowhere).
@@ -198,44 +269,6 @@ def parse_dump(text: str) -> list[CaseOutput]:
     cases: list[CaseOutput] = []
     i = 0
     nlines = len(lines)
-
-    def value(i: int) -> tuple[Any, int]:
-        if i >= nlines or not lines[i]:
-            raise EOFError
-        ln = lines[i]
-        tag = ln[0]
-        if tag == "[":
-            count = int(ln[2:])
-            end = i + 1 + count
-            if count and end < nlines and lines[end][:1] == "]":
-                run = lines[i + 1:end]
-                if _scalar_lines(run):
-                    return ScalarSeq(run, count), end + 1
-            i += 1
-            items: list[Any] = []
-            while True:
-                if i >= nlines or not lines[i]:
-                    raise EOFError
-                if lines[i][0] == "]":
-                    return Seq(items, count), i + 1
-                v, i = value(i)
-                items.append(v)
-        if tag == "{":
-            i += 1
-            fields: dict[str, Any] = {}
-            while True:
-                if i >= nlines or not lines[i]:
-                    raise EOFError
-                if lines[i][0] == "}":
-                    return Struct(fields), i + 1
-                if not lines[i].startswith(". "):
-                    raise DumpError(f"line {i + 1}: expected a field, got {lines[i][:40]!r}")
-                name = lines[i][2:]
-                v, i = value(i + 1)
-                fields[name] = v
-        if len(ln) < 3 or ln[1] != " ":
-            raise DumpError(f"line {i + 1}: unexpected {ln[:40]!r}")
-        return _leaf(tag if ln[:2] != "l " else "l", ln[2:]), i + 1
 
     while i < nlines:
         ln = lines[i]
@@ -266,7 +299,7 @@ def parse_dump(text: str) -> list[CaseOutput]:
                         raise EOFError
                     raise DumpError(f"line {i + 1}: expected 'out <name>', got {ln[:40]!r}")
                 name = ln[4:]
-                v, i = value(i + 1)
+                v, i = _value(lines, i + 1)
                 case.outputs[name] = v
         except EOFError:
             break
@@ -328,9 +361,9 @@ class _Walk:
             if not leaf_equal(e, g, self.tol):
                 self.note(label, index, _show(e), _show(g))
             return
-        if isinstance(e, ScalarSeq) and isinstance(g, ScalarSeq) and e.lines == g.lines:
+        if isinstance(e, DumpedSeq) and isinstance(g, DumpedSeq) and e.lines == g.lines:
             return  # the same text: the same values
-        if isinstance(e, (Seq, ScalarSeq)) and isinstance(g, (Seq, ScalarSeq)):
+        if isinstance(e, (Seq, DumpedSeq)) and isinstance(g, (Seq, DumpedSeq)):
             if len(e.items) != len(g.items):
                 self.note(f"{label}: length {len(e.items)} vs {len(g.items)}", index,
                           f"length {len(e.items)}", f"length {len(g.items)}", "length")
@@ -351,7 +384,7 @@ class _Walk:
 def _shape(v: Any) -> str:
     if isinstance(v, Leaf):
         return _show(v)
-    if isinstance(v, (Seq, ScalarSeq)):
+    if isinstance(v, (Seq, DumpedSeq)):
         return f"a sequence of {len(v.items)}"
     if isinstance(v, Struct):
         return "a struct"

@@ -18,7 +18,7 @@ from parevo.toolchain.harness import (
     variant_source,
 )
 from parevo.toolchain.inputs import plan_inputs, spec_from_dict
-from parevo.toolchain.outputs import ScalarSeq, Seq, Struct, compare
+from parevo.toolchain.outputs import DumpedSeq, Seq, Struct, compare
 from parevo.toolchain.parsing import find_loop, find_marked_lines
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -38,7 +38,7 @@ def example(name: str):
 
 def values(v):
     """Flatten a dumped value to a list of Python numbers."""
-    if isinstance(v, (Seq, ScalarSeq)):
+    if isinstance(v, (Seq, DumpedSeq)):
         out = []
         for x in v.items:
             out += values(x)

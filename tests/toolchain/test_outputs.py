@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from parevo.toolchain.outputs import DumpError, Leaf, ScalarSeq, Tolerance, compare, leaf_equal, parse_dump
+from parevo.toolchain.outputs import DumpError, Leaf, DumpedSeq, Tolerance, compare, leaf_equal, parse_dump
 
 DUMP = """case 17 2
 out return
@@ -82,12 +82,13 @@ def _mutate(path_fn, text=DUMP):
     (e,) = parse_dump(text)
     g = copy.deepcopy(e)
     path_fn(g)
-    def redump(v):  # a sequence of scalars is compared by its dumped text: dump a changed one again
-        if isinstance(v, ScalarSeq) and v._items is not None:
-            v.lines = [f"{leaf.kind} {leaf.value!r}" for leaf in v._items]
+    def redump(v):  # a sequence is compared by its dumped text first: one edited here no longer has it
+        if isinstance(v, DumpedSeq):
+            if v._items is None:
+                return
+            v.lines = ["(edited in the test)"]
         for item in getattr(v, "items", None) or []:
-            if not isinstance(v, ScalarSeq):
-                redump(item)
+            redump(item)
         for f in getattr(v, "fields", {}).values():
             redump(f)
     for v in g.outputs.values():
@@ -99,7 +100,7 @@ def test_a_sequence_of_scalars_is_compared_by_its_text_and_parsed_only_when_it_d
     grid = "\n".join(f"d {k * 0.25!r}" for k in range(1000))
     text = f"case 1000 1\nout out\n[ 1000\n{grid}\n]\nend\n"
     (e,), (g,) = parse_dump(text), parse_dump(text)
-    assert isinstance(e.outputs["out"], ScalarSeq) and e.outputs["out"].count == 1000
+    assert isinstance(e.outputs["out"], DumpedSeq) and e.outputs["out"].count == 1000
     assert compare(e, g) is None and e.outputs["out"]._items is None and g.outputs["out"]._items is None
     (bad,) = parse_dump(text.replace("\nd 2.5\n", "\nd 2.75\n"))
     mm = compare(e, bad)
@@ -107,9 +108,18 @@ def test_a_sequence_of_scalars_is_compared_by_its_text_and_parsed_only_when_it_d
     # equal values in another text still match (the same double, another spelling)
     (other,) = parse_dump(text.replace("\nd 2.5\n", "\nd 2.50\n"))
     assert compare(e, other) is None
-    # a sequence of sequences or structs is read by the general parser
+    # sequences of sequences and of structs too: kept as text, parsed when they differ
     (nested,) = parse_dump("case 2 1\nout g\n[ 2\n[ 1\ni 1\n]\n[ 1\ni 2\n]\n]\nend\n")
-    assert not isinstance(nested.outputs["g"], ScalarSeq) and nested.outputs["g"].items[1].items[0].value == 2
+    assert isinstance(nested.outputs["g"], DumpedSeq) and nested.outputs["g"].items[1].items[0].value == 2
+    structs = "\n".join(f"{{ 2\n. x\nd {k * 0.5!r}\n. id\ni {k}\n}}" for k in range(500))
+    text = f"case 500 1\nout pts\n[ 500\n{structs}\n]\nend\n"
+    (e,), (g,) = parse_dump(text), parse_dump(text)
+    assert compare(e, g) is None and e.outputs["pts"]._items is None
+    (bad,) = parse_dump(text.replace(". id\ni 7\n", ". id\ni 8\n"))
+    assert compare(e, bad).output == "pts[7].id"
+    # an unfinished case: the sequence is read as far as it goes
+    (cut,) = parse_dump("case 3 1\nout a\n[ 3\nd 1\nd 2\n")
+    assert not cut.complete and "a" not in cut.outputs
 
 
 def test_identical_cases_match():

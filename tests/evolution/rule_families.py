@@ -36,6 +36,18 @@ class Family:
     cases: dict[str, tuple[str, str, str]]
 
 
+#: The level-synchronous BFS loop of the benchmark kernel, shared by cases that differ in their sources.
+_BFS_LEVELS = """while (!frontier.empty()) {
+    std::vector<int> next;
+    for (int u : frontier) {
+      for (int e = off[u]; e < off[u + 1]; ++e) {
+        int v = adj[e];
+        if (dist[v] == -1) { dist[v] = dist[u] + 1; next.push_back(v); }
+      }
+    }
+    frontier.swap(next);
+  }"""
+
 _GRAPH_MAIN = r"""
 struct Inputs { std::vector<int> off, adj, dist, label; int src, nv; };
 static Inputs make(int nv, unsigned seed) {
@@ -77,16 +89,7 @@ GRAPH = Family(
          "int src, int nv"),
     main=_GRAPH_MAIN,
     cases={
-        "bfs": ("dist[src] = 0; std::vector<int> frontier(1, src);", """while (!frontier.empty()) {
-    std::vector<int> next;
-    for (int u : frontier) {
-      for (int e = off[u]; e < off[u + 1]; ++e) {
-        int v = adj[e];
-        if (dist[v] == -1) { dist[v] = dist[u] + 1; next.push_back(v); }
-      }
-    }
-    frontier.swap(next);
-  }""", "return 0;"),
+        "bfs": ("dist[src] = 0; std::vector<int> frontier(1, src);", _BFS_LEVELS, "return 0;"),
         "bfs_parent": ("dist[src] = src; std::vector<int> frontier(1, src); std::vector<int> next; long levels = 0;",
                        """while (frontier.size() > 0) {
     next.clear();
@@ -149,16 +152,7 @@ GRAPH = Family(
   } while (!frontier.empty());""", "return static_cast<long>(frontier.size());"),
         "bfs_two_sources": ("std::vector<int> frontier; if (nv > 0) { frontier.push_back(src); dist[src] = 0; "
                             "int o = (src + 1) % nv; if (o != src) { frontier.push_back(o); dist[o] = 3; } }",
-                            """while (!frontier.empty()) {
-    std::vector<int> next;
-    for (int u : frontier) {
-      for (int e = off[u]; e < off[u + 1]; ++e) {
-        int v = adj[e];
-        if (dist[v] == -1) { dist[v] = dist[u] + 1; next.push_back(v); }
-      }
-    }
-    frontier.swap(next);
-  }""", "return 0;"),
+                            _BFS_LEVELS, "return 0;"),
         # many sources at distance 0 (equal reads: a level whose blocks claim in parallel), then weighted
         # distances (reads differ: the next level runs as written, in the order the first level left)
         "bfs_many_sources": ("std::vector<int> frontier; for (int k = 0; k < nv; k += 3) { frontier.push_back(k); "

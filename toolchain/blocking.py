@@ -32,6 +32,8 @@ ParlayLib call (serial code, OpenMP, ``std::thread``) gets :data:`AUTO_BLOCK`.
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel
 from tree_sitter import Node
 
@@ -169,10 +171,13 @@ def _stride(node: Node, src: bytes, bound: dict[str, Node]) -> int:
     return best
 
 
+@functools.lru_cache(maxsize=256)
 def read_blocking(code: str) -> Blocking:
     """The block of the candidate (or user's) code ``code`` (a loop, a block or a function definition).
 
-    Never raises on odd input: unparsable parts simply contribute no call.
+    Never raises on odd input: unparsable parts simply contribute no call. Cached by text: the search
+    reads a candidate's block when proposing it, before building it and in its race stage (do not
+    mutate the result).
     """
     text = _wrap(code)
     src = text.encode("utf-8", errors="surrogatepass")

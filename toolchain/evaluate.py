@@ -175,6 +175,14 @@ def adversarial_sizes(config: "EvalConfig") -> list[int]:
     return sorted({min(n, top) for n in config.adversarial_sizes})
 
 
+def _not_checkable(plan: RacePlan) -> StageVerdict:
+    """The race stage's verdict on a candidate whose ``plan`` was refused (no affordable size runs it in
+    parallel)."""
+    why = f"not checkable for data races: {plan.refusal}"
+    return StageVerdict(stage="race", passed=False, verdict="not checkable", summary=why, notes=plan.notes,
+                        feedback=why + "; use smaller blocks")
+
+
 class Evaluator:
     """Runs the cascade for candidates of one loop. Thread-safe for compiles.
 
@@ -482,14 +490,13 @@ class Evaluator:
             raise BaselineFailed(f"the timing size n = {fixed:,} ({n_source}) is below the smallest size the "
                                  f"function accepts (min_n = {min_n})")
         start, stop = (fixed, fixed) if fixed is not None else (max(c.n_start, min_n), c.n_max)
-        cal = self._run(
-            [self._original_exe, "calibrate", str(c.seed), repr(c.target_seconds), str(c.max_input_bytes),
-             str(start), str(stop)],
-            threads=1, timeout_s=max(c.run_timeout_s, 300),
-        )
+        cal = self._calibrate(start, stop)
         rows = _json_lines(cal.stdout)
         if rows and fixed is not None and fixed // 2 >= min_n:
-            rows = self._half_row(fixed // 2) + rows
+            # one call at half the given size, so that the race stage can read how a call grows with n
+            # (racesizes.growth_exponent); without it (the run failed) the race sizes grow linearly
+            half = self._calibrate(fixed // 2, fixed // 2)
+            rows = (_json_lines(half.stdout)[:1] if half.ok else []) + rows
         if not rows:
             stage = "calibrating the input size" + (f" ({n_source})" if fixed is not None else "")
             raise BaselineFailed(original_failure_message(
@@ -528,14 +535,13 @@ class Evaluator:
         )
         return self.baseline
 
-    def _half_row(self, n: int) -> list[dict]:
-        """One calibration row at ``n`` (half the fixed timing size), so that the race stage can read how a
-        call grows with n (:func:`~parevo.toolchain.racesizes.growth_exponent`) when the size was given and
-        not calibrated; ``[]`` when the run fails (the race sizes then grow linearly)."""
+    def _calibrate(self, start: int, stop: int) -> RunOutcome:
+        """``driver calibrate`` of the original from ``start`` doubling to ``stop`` (one thread), in the
+        sandbox: JSON rows ``{"n", "bytes", "t"}`` on its stdout."""
         c = self.config
-        res = self._run([self._original_exe, "calibrate", str(c.seed), repr(c.target_seconds), str(c.max_input_bytes),
-                         str(n), str(n)], threads=1, timeout_s=max(c.run_timeout_s, 300))
-        return _json_lines(res.stdout)[:1] if res.ok else []
+        return self._run([self._original_exe, "calibrate", str(c.seed), repr(c.target_seconds),
+                          str(c.max_input_bytes), str(start), str(stop)], threads=1,
+                         timeout_s=max(c.run_timeout_s, 300))
 
     # ---------------------------------------------------------------- stages
     def compile_stage(self, source: str, label: str = "",
@@ -616,11 +622,7 @@ class Evaluator:
         parallel (``not checkable``), decided from its text and the calibration before anything is built;
         None when the race stage can check it. Needs :meth:`prepare`."""
         plan = self.race_plan(code)
-        if not plan.refusal:
-            return None
-        why = f"not checkable for data races: {plan.refusal}"
-        return StageVerdict(stage="race", passed=False, verdict="not checkable", summary=why, notes=plan.notes,
-                            feedback=why + "; use smaller blocks")
+        return _not_checkable(plan) if plan.refusal else None
 
     def _tsan_run(self, exe: str, n: int, workers: int, seed: int, calls: int, timeout_s: float):
         """One ThreadSanitizer run: ``(RaceRun, outcome, reports, log text, shortest call in seconds)``."""
@@ -661,10 +663,8 @@ class Evaluator:
         timeout = max(c.run_timeout_s, 300)
 
         def not_checkable(plan: RacePlan) -> StageVerdict:
-            why = f"not checkable for data races: {plan.refusal}"
-            return StageVerdict(stage="race", passed=False, verdict="not checkable", seconds=time.monotonic() - t0,
-                                compile=out, runs=len(runs), race_runs=runs, summary=why, notes=plan.notes,
-                                feedback=why + "; use smaller blocks")
+            return _not_checkable(plan).model_copy(update={"seconds": time.monotonic() - t0, "compile": out,
+                                                          "runs": len(runs), "race_runs": runs})
 
         def run_at(n: int, workers: int) -> tuple[StageVerdict | None, float]:
             """Run once; a failing verdict (or None) and the shortest call's seconds."""

@@ -148,11 +148,10 @@ _CONVERT = {"d": float, "f": float, "l": float, "i": int, "u": int, "b": int, "c
 
 
 def _leaf(kind: str, text: str) -> Leaf:
-    if kind in ("d", "f", "l"):
-        return Leaf(kind, float(text), text)
-    if kind in ("i", "u", "b", "c"):
-        return Leaf(kind, int(text), text)
-    raise DumpError(f"unknown value kind {kind!r}")
+    convert = _CONVERT.get(kind)
+    if convert is None:
+        raise DumpError(f"unknown value kind {kind!r}")
+    return Leaf(kind, convert(text), text)
 
 
 class DumpedSeq:
@@ -174,7 +173,7 @@ class DumpedSeq:
         """The parsed elements (parsed on first read). Raises :class:`DumpError` on malformed text."""
         if self._items is None:
             if _scalar_lines(self.lines):
-                self._items = [Leaf(ln[0], _CONVERT[ln[0]](ln[2:]), ln[2:]) for ln in self.lines]
+                self._items = [_leaf(ln[0], ln[2:]) for ln in self.lines]
             else:
                 items, k, n = [], 0, len(self.lines)
                 try:

@@ -122,12 +122,17 @@ def _next_misaligned(start: int, workers: list[int], *, odd: bool) -> int:
 MAX_EXPONENT = 3.0
 
 
+def _points(rows: list[dict], key: str) -> list[tuple[int, float]]:
+    """``(n, value)`` of the calibration rows that have both, by increasing n."""
+    return sorted((int(r["n"]), float(r.get(key, 0) or 0)) for r in rows if r.get("n") and r.get(key))
+
+
 def growth_exponent(rows: list[dict], key: str = "t") -> float | None:
     """The exponent ``p`` of ``value ~ n^p`` between the two largest calibration rows (``{"n": elements,
     key: value}``; ``"t"``: seconds of one call, ``"bytes"``: input bytes), clamped to
     [1, :data:`MAX_EXPONENT`]; None with fewer than two usable rows. A map over n elements gives 1, an
     ``n x n`` matrix's bytes 2, a matrix product's time 3."""
-    pts = sorted((int(r["n"]), float(r.get(key, 0) or 0)) for r in rows if r.get("n") and r.get(key))
+    pts = _points(rows, key)
     if len(pts) < 2:
         return None
     (n0, v0), (n1, v1) = pts[-2], pts[-1]
@@ -140,7 +145,7 @@ def iteration_seconds(rows: list[dict], n: int) -> float | None:
     """Seconds of one of ``n`` iterations (a call at ``n`` over ``n``; optimized build, one thread),
     extrapolated from the original's calibration rows as ``t ~ n^p`` (:func:`growth_exponent`; 1 with
     one row). None when the rows hold no time."""
-    pts = sorted((int(r["n"]), float(r.get("t", 0) or 0)) for r in rows if r.get("n") and r.get("t"))
+    pts = _points(rows, "t")
     if not pts or n <= 0:
         return None
     n1, t1 = pts[-1]
@@ -153,7 +158,7 @@ def max_n_within(rows: list[dict], key: str, limit: float) -> int | None:
     within ``limit``, extrapolated from the original's calibration rows (``{"n": elements, key: value}``)
     as ``value ~ n^p``, ``p`` from :func:`growth_exponent` (1 with one row).
     None when the rows say nothing."""
-    pts = sorted((int(r["n"]), float(r.get(key, 0) or 0)) for r in rows if r.get("n") and r.get(key))
+    pts = _points(rows, key)
     if not pts:
         return None
     n1, v1 = pts[-1]

@@ -217,7 +217,7 @@ def scripted_evaluate(self, cand) -> CandidateRecord:
     passed = tr.outcome == "faster"
     v = StageVerdict(stage="time", passed=passed, timing=tr, summary=tr.verdict_text())
     rec.stages.append(v)
-    rec.speedup = s
+    rec.speedup = tr.speedup  # as the runner does: the ratio the timing measured (1.97 reads 1.9699999999999998)
     if not passed:
         rec.rejected_stage, rec.reason = "time", v.summary
         return rec

@@ -317,7 +317,8 @@ class FrontierReader(GraphReader):
                         push=span_of(push_stmt), pushed=v, written=written, domain=domain, record=record,
                         vertex_reads=self._vertex_reads(block, push_stmt, vertex, v, set(locals_)),
                         edges=self._csr(lv, index, vertex, v, ifs, outside),
-                        own_condition=self._own_condition(ifs, block, v, written, outside))
+                        own_condition=self._own_condition(ifs, block, v, written, outside),
+                        uniform_reads=self._uniform_reads(block, push_stmt, vertex, v, written))
 
     def _loop_outside(self, lv: Node, F: str, N: str) -> tuple[set[str], set[str]] | None:
         """``(names written, names declared)`` anywhere in the ``while`` loop's body, or None
@@ -450,6 +451,42 @@ class FrontierReader(GraphReader):
                 if name in locals_ and name != v and n.id not in inside_reads:
                     return None
         return reads
+
+    def _uniform_reads(self, block: Node, push: Node, u: str, v: str, written: list[str]) -> bool:
+        """True when a claimed vertex's ``X[v]`` ends equal to every other's for each ``X[u]`` the claiming block
+        reads (see :class:`Frontier`): each such ``X`` is written by the block only in statements ``X[v] = E;``
+        of its top level, ``E`` reading nothing but the block's ``Y[u]``, literals and operators."""
+        src = self.src
+        arrays: set[str] = set()
+        for acc in captures("(subscript_expression) @s", block).get("s", []):
+            sub = subscript_of(acc, src)
+            ix = strip_parens(sub[1]) if sub is not None else None
+            if ix is not None and ix.type == "identifier" and self.t(ix) == u:
+                arrays.add(sub[0])
+        if not arrays <= set(written):
+            return False
+        top = {st.id for st in block_statements(block) if st.id != push.id}
+        for w in collect_body(block, src).writes:
+            if w.target.name not in arrays:
+                continue
+            ix = strip_parens(w.target.indices[0]) if len(w.target.indices) == 1 else None
+            if (w.op != "=" or w.target.kind != "array" or w.stmt.id not in top or ix is None
+                    or ix.type != "identifier" or self.t(ix) != v or w.value is None):
+                return False
+            if captures("[(call_expression) (assignment_expression) (update_expression) (pointer_expression) "
+                        "(field_expression) (lambda_expression) (this)] @x", w.value):
+                return False
+            subs = captures("(subscript_expression) @s", w.value).get("s", [])
+            inside_subs: set[int] = set()
+            for acc in subs:
+                sub = subscript_of(acc, src)
+                ix = strip_parens(sub[1]) if sub is not None else None
+                if ix is None or ix.type != "identifier" or self.t(ix) != u or sub[0] not in arrays:
+                    return False
+                inside_subs.update(n.id for n in identifiers(acc))
+            if any(n.id not in inside_subs for n in identifiers(w.value)):
+                return False
+        return True
 
     # ------------------------------------------------------------------ relaxation
 

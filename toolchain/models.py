@@ -341,7 +341,11 @@ class Frontier(BaseModel):
     other statements call only pure functions and methods of the two containers); then a vertex's
     condition changes only when its own block runs, and a flag per vertex set once from the condition
     before the loop stays equal to it. None otherwise (also when the block writes a ``std::vector<bool>``,
-    whose elements share words).
+    whose elements share words). ``uniform_reads`` marks a block that writes every array it reads at
+    ``[u]`` only as ``X[v] = E;`` at its top level, ``E`` reading only those ``Y[u]``, literals and
+    operators (``dist[v] = dist[u] + 1;``): over a frontier whose reads are equal, every vertex it claims
+    ends with equal reads, so the next frontier's reads are equal too and, with ``next`` local, the order
+    of its vertices changes nothing the loop computes.
     """
 
     frontier: str
@@ -362,6 +366,7 @@ class Frontier(BaseModel):
     next_is_local: bool = False
     edges: CsrEdges | None = None
     own_condition: list[str] | None = None
+    uniform_reads: bool = False
 
 
 class Relaxation(BaseModel):

@@ -75,11 +75,12 @@ def test_bfs_kernel_gets_the_level_synchronous_rewrites():
     assert "edge_lo[iu] = lo;" in flat.loop_text and "const size_t n_edges = parlay::scan_inplace(" in flat.loop_text
     assert "const int v = edges[static_cast<int>(edge_lo[iu] + static_cast<int>(pos - edge_at[iu]))];" in \
         flat.loop_text
-    # the first block holding a target claims it, its first occurrence there wins (the serial order); the
-    # frontier's condition and reads checked in the pass over the frontier, each winner's condition after its block
-    assert "seen[x].store(mine, std::memory_order_relaxed);" in flat.loop_text
-    assert ("if (seen[x].load(std::memory_order_relaxed) > mine) parlay::write_min(&seen[x], mine, "
-            "std::less<unsigned char>());") in flat.loop_text
+    # every vertex a level claims ends at the same distance (`dist[v] = dist[u] + 1`) and `next` is local: any
+    # claimant will do, one exchange of the byte decides it (no first-block order to keep); the frontier's
+    # condition and reads checked in the pass over the frontier, each winner's condition after its block
+    assert ("if (seen[x].load(std::memory_order_relaxed) == 255 && seen[x].compare_exchange_strong(state, 0)) "
+            "kk.push_back(v);") in flat.loop_text
+    assert "write_min" not in flat.loop_text and "mine" not in flat.loop_text
     assert "__builtin_prefetch(std::data(edges) + edge_lo[iu + 16]);" in flat.loop_text
     assert "seen[x].load(std::memory_order_relaxed) != 0 || std::make_tuple(dist[u]) != first)" in flat.loop_text
     assert "if (dist[v] == -1) again.store(true, std::memory_order_relaxed);" in flat.loop_text
@@ -111,13 +112,20 @@ def test_do_while_frontier_runs_the_original_when_the_frontier_starts_empty():
                for c in cands)
 
 
-def test_every_frontier_rule_keeps_the_serial_order_of_the_next_frontier():
-    """Many sources at distance 0, then weighted distances: the second level's reads differ, so it runs as
-    written, and its result depends on the order the first (parallel) level left the frontier in. A rule that
-    let any block claim a vertex (``rule:frontier-claims``, removed) differed from the loop here at n = 30,011
-    (graph family, compiled and compared below); both rules left keep the serial order."""
+def test_a_frontier_whose_claims_leave_different_reads_keeps_the_serial_order_of_the_next_frontier():
+    """Many sources at distance 0, then distances that depend on the claimed vertex (``+ label[v] % 7``): the
+    second level's reads differ, so it runs as written, and its result depends on the order the first (parallel)
+    level left the frontier in. A rule that let any block claim a vertex here (``rule:frontier-claims``, removed)
+    differed from the loop at n = 30,011 (graph family, compiled and compared below): the flattened rewrite keeps
+    the first block's claim (``parlay::write_min`` of block ids), as it does whenever ``Frontier.uniform_reads``
+    does not hold."""
     site = family_site(FAMILIES["graph"], "bfs_many_sources")
-    assert [c.origin for c in propose(site, analyze(site))] == ["rule:frontier-flatten", "rule:frontier-levels"]
+    facts = analyze(site)
+    assert not facts.frontier.uniform_reads
+    flat, levels = propose(site, facts)
+    assert [flat.origin, levels.origin] == ["rule:frontier-flatten", "rule:frontier-levels"]
+    assert "parlay::write_min(&seen[x], mine, std::less<unsigned char>());" in flat.loop_text
+    assert "compare_exchange_strong" not in flat.loop_text
 
 
 def test_frontier_whose_block_reads_the_vertex_itself_keeps_the_loops_order():

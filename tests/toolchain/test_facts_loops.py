@@ -301,6 +301,25 @@ def test_frontier_edges_and_own_condition(before, cond, block, edges, own):
     assert (f.frontier.edges is not None, f.frontier.own_condition) == (edges, own)
 
 
+@pytest.mark.parametrize("block, uniform", [
+    ("", True),  # dist[x] = dist[u] + 1: every vertex a level claims ends at the frontier's distance plus one
+    ("parent[x] = 7;", True),  # parent is not read at [u]
+    ("dist[x] = 2 * dist[u] - 1;", True),
+    # a claimed vertex's read depends on the vertex, on the edge, or on another array: reads that differ
+    ("dist[x] = dist[u] + x;", False),
+    ("dist[x] = dist[u] + e;", False),
+    ("dist[x] = dist[u] + w[x];", False),
+    ("dist[x] += 1;", False),
+    ("dist[x] = std::max(dist[u], 0) + 1;", False),  # calls are not read (even pure ones)
+    ("parent[x] = parent[u];", True),  # each claimed vertex copies the frontier's (equal) parent[u]
+    ("parent[x] = parent[u] + x;", False),
+])
+def test_frontier_uniform_reads(block, uniform):
+    f = graph_facts(FRONTIER.replace("BEFORE", "").replace("COND", "dist[x] == -1").replace("BLOCK", block))
+    assert f.pattern == "frontier", f.reason
+    assert f.frontier.uniform_reads is uniform
+
+
 def test_frontier_edges_need_the_adjacency_slot_alone():
     f = graph_facts("""while (!frontier.empty()) {
     std::vector<int> next;

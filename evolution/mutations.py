@@ -146,9 +146,34 @@ def sequence_mutations(cand: Candidate) -> list[Candidate]:
         except ValueError:  # a swapped call inside a dropped granularity argument
             continue
         incs = [PRIM, "<parlay/delayed.h>"] if form == "delayed" else [PRIM, "<parlay/sequence.h>"]
-        out.append(_child(cand, new, "sequence", f"{form} sequences instead of "
-                          f"{'materialized' if form == 'delayed' else 'delayed'} ones", {"sequence": form}, incs))
+        child = _child(cand, new, "sequence", f"{form} sequences instead of "
+                       f"{'materialized' if form == 'delayed' else 'delayed'} ones", {"sequence": form}, incs)
+        out.append(_without_unused_sequence_headers(child))
     return out
+
+
+#: ParlayLib's sequence headers, and the calls (as spelled) or identifiers that need each one
+_SEQ_HEADERS = {
+    "<parlay/delayed.h>": (lambda name: name.startswith(("parlay::delayed_", "parlay::delayed::")), set()),
+    "<parlay/sequence.h>": (lambda name: name in ("parlay::tabulate", "parlay::map", "parlay::to_sequence"),
+                            {"sequence"}),
+}
+
+
+def _without_unused_sequence_headers(cand: Candidate) -> Candidate:
+    """``cand`` without the ParlayLib sequence headers its code no longer uses (a delayed form switched to a
+    materialized one drops ``<parlay/delayed.h>``), so it has the includes, and the id, of the same program
+    proposed by a rule: a switch back to a rule's form is then recognised as that rule's candidate and not
+    evaluated again (seen on sum_squares: two of a generation's four mutations were the rules' own candidates
+    with one more header, each compiled, tested, race-checked and timed again)."""
+    t = cand.tree
+    if t.problems():
+        return cand
+    called = {c.name for c in t.calls()}
+    named = t.identifiers()
+    keep = [inc for inc in cand.includes if inc not in _SEQ_HEADERS
+            or any(_SEQ_HEADERS[inc][0](n) for n in called) or _SEQ_HEADERS[inc][1] & named]
+    return cand if keep == cand.includes else cand.model_copy(update={"includes": keep})
 
 
 def _fresh(t: CandidateTree, base: str) -> str:

@@ -61,6 +61,23 @@ def test_sequence_mutation_switches_delayed_and_materialized():
     assert [b.loop_text for b in back] == [RED.loop_text]
 
 
+def test_a_switch_back_to_a_rules_form_is_that_rules_candidate():
+    """The headers follow the code: a delayed form switched to a materialized one no longer lists
+    <parlay/delayed.h>, and switched back no longer lists <parlay/sequence.h>, so the round trip has the
+    rule's id and the search does not evaluate the same program twice."""
+    red = RED.model_copy(update={"includes": ["<parlay/primitives.h>", "<parlay/delayed.h>"]})
+    (mat,) = sequence_mutations(red)
+    assert sorted(mat.includes) == ["<parlay/primitives.h>", "<parlay/sequence.h>"]
+    (back,) = sequence_mutations(mat)
+    assert sorted(back.includes) == ["<parlay/delayed.h>", "<parlay/primitives.h>"] and back.id == red.id
+    # a header the code still uses stays: a parlay::sequence declared beside the switched call
+    kept = red.model_copy(update={"loop_text": red.loop_text.replace("  s += t;", "  parlay::sequence<int> q;\n  s += t;"),
+                                  "includes": red.includes + ["<parlay/sequence.h>"]})
+    (mat2,) = sequence_mutations(kept)
+    (back2,) = sequence_mutations(mat2)
+    assert "<parlay/sequence.h>" in back2.includes
+
+
 def test_primitive_mutations_block_a_parallel_for_and_a_reduction():
     blocked = primitive_mutations(PFOR)
     assert [b.params["block"] for b in blocked] == [512, 2048, 8192, 32768]

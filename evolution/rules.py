@@ -27,8 +27,6 @@ no candidates.
 
 from __future__ import annotations
 
-import re
-
 from parevo.evolution.candidates import Candidate
 from parevo.evolution.rule_frame import (
     Frame,
@@ -51,6 +49,7 @@ from parevo.evolution.rules_graph import frontier_candidates, relaxation_candida
 from parevo.evolution.rules_search import search_candidates
 from parevo.toolchain.models import LoopFacts
 from parevo.toolchain.normalize import normalize
+from parevo.toolchain import syntax
 from parevo.toolchain.site import ParsedSite
 
 PAR = "<parlay/parallel.h>"
@@ -262,20 +261,31 @@ def _propose(site: ParsedSite, facts: LoopFacts) -> list[Candidate]:
     return out
 
 
-# standard headers a template may list, and the names that show the rewrite needs them
+# standard headers a template may list, and the names after ``std::`` that show the rewrite needs them
 _STD_USES = {
-    "<algorithm>": re.compile(r"std::(min|max|sort|fill|copy|swap|min_element|max_element)\b"),
-    "<limits>": re.compile(r"std::numeric_limits\b"),
-    "<tuple>": re.compile(r"std::(tuple|get|make_tuple|tie)\b"),
-    "<utility>": re.compile(r"std::(pair|make_pair|move)\b"),
-    "<atomic>": re.compile(r"std::atomic"),
+    "<algorithm>": {"min", "max", "sort", "fill", "copy", "swap", "min_element", "max_element"},
+    "<limits>": {"numeric_limits"},
+    "<tuple>": {"tuple", "get", "make_tuple", "tie"},
+    "<utility>": {"pair", "make_pair", "move"},
+    "<atomic>": {"atomic", "atomic_ref", "atomic_thread_fence", "memory_order_relaxed", "memory_order"},
 }
 
 
+def _std_names(c: Candidate) -> set[str]:
+    """The names the code spells as ``std::NAME`` (tokens of its parse: a comment or a string literal
+    holding ``std::min`` is not a use)."""
+    t = c.tree
+    leaves = [n for n in syntax.walk(t.root) if n.child_count == 0]
+    return {t.node_text(c3) for c1, c2, c3 in zip(leaves, leaves[1:], leaves[2:])
+            if c2.type == "::" and t.node_text(c1) == "std"
+            and c3.type in ("identifier", "type_identifier", "namespace_identifier", "field_identifier")}
+
+
 def _needed_includes_only(c: Candidate) -> Candidate:
-    """Drop standard headers the rewrite's text does not use, so the user's file gains
+    """Drop standard headers the rewrite's code does not use, so the user's file gains
     only the ``#include`` lines the rewrite needs (ParlayLib headers are kept)."""
-    keep = [inc for inc in c.includes if inc not in _STD_USES or _STD_USES[inc].search(c.loop_text)]
+    used = _std_names(c)
+    keep = [inc for inc in c.includes if inc not in _STD_USES or _STD_USES[inc] & used]
     return c if keep == c.includes else c.model_copy(update={"includes": keep})
 
 

@@ -318,8 +318,10 @@ class CascadeRunner:
             hook()
 
     def _store(self, rec: CandidateRecord, retime: str | None = None) -> None:
-        """Cache a measured record and report its measurement (``on_measured``)."""
-        if self.cache is not None:
+        """Cache a measured record and report its measurement (``on_measured``). A record rejected as not
+        faster before its race check is not cached: a later run's cache hit would be an old timing that
+        decides, with no verified correctness to keep (the candidate is evaluated again instead)."""
+        if self.cache is not None and not (rec.rejected_stage == "time" and not rec.verified):
             self.cache.put(rec)
         if self.on_measured is not None and rec.verified:
             self.on_measured(rec, retime)
@@ -424,7 +426,8 @@ class CascadeRunner:
         return self.clock.timed(stage, fn, *args)
 
     def evaluate(self, cand: Candidate) -> CandidateRecord:
-        """Run one candidate through compile → test → race → time → profile.
+        """Run one candidate through compile → test → race → time → profile (time before race when the race
+        check would run beyond the timing size: :meth:`~parevo.toolchain.evaluate.Evaluator.race_beyond_timing`).
 
         Raises:
             Cancelled: cancelled, or a stage reached the budget's wall.
@@ -456,6 +459,21 @@ class CascadeRunner:
             for stage in ("race", "time", "profile"):
                 if not self.fits(stage):
                     raise OutOfTime(f"the budget ends before the {stage} stage could")
+            timed = None
+            beyond = ev.race_beyond_timing(cand.code) if self.timings is None else None
+            if beyond is not None:
+                # its race check runs beyond the timing size: timed first, and a definite "not faster" is not
+                # worth that check (it can never be offered); "faster" or "inconclusive" goes on to it
+                self._emit("time", f"timing {cand.origin} against the original (before its ThreadSanitizer "
+                                   f"check, which runs at n up to {beyond:,})", cand)
+                timed = self._timed("time", ev.time_stage, built.exe)
+                check_cancel(ev)
+                if timed.timing is not None and timed.timing.outcome == "not-faster":
+                    timed = timed.model_copy(update={"summary": f"{timed.summary}; its ThreadSanitizer check (n up "
+                                                                f"to {beyond:,}) was not run"})
+                    rec.stages.append(timed)
+                    rec.speedup = timed.timing.speedup
+                    return self._reject(rec, timed)
             self._emit("race", f"ThreadSanitizer on {cand.origin}", cand)
             verdict = self.clock.timed("race", lambda: ev.race_stage(built.source, built.label, code=cand.code))
             check_cancel(ev)
@@ -468,9 +486,11 @@ class CascadeRunner:
                 # its figures are the ones the recorded run measured (a replay never re-times)
                 return rec.with_measurements(self.timings[cand.id])
 
-            self._emit("time", f"timing {cand.origin} against the original", cand)
-            verdict = self._timed("time", ev.time_stage, built.exe)
-            check_cancel(ev)
+            if timed is None:
+                self._emit("time", f"timing {cand.origin} against the original", cand)
+                timed = self._timed("time", ev.time_stage, built.exe)
+                check_cancel(ev)
+            verdict = timed
             rec.stages.append(verdict)
             if verdict.timing is not None:
                 rec.speedup = verdict.timing.speedup

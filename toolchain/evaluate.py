@@ -624,6 +624,16 @@ class Evaluator:
         plan = self.race_plan(code)
         return _not_checkable(plan) if plan.refusal else None
 
+    def race_beyond_timing(self, code: str) -> int | None:
+        """The largest size (elements) the race stage would run candidate text ``code`` at, when it is beyond
+        the timing size (a block of many iterations per task: ThreadSanitizer runs at several times the
+        timed ``n``, each call 5-15 times slower); None when the race sizes stay within it. Needs
+        :meth:`prepare`."""
+        assert self.baseline is not None, "prepare() first"
+        plan = self.race_plan(code)
+        top = max(plan.sizes, default=0)
+        return top if top > self.baseline.n else None
+
     def _tsan_run(self, exe: str, n: int, workers: int, seed: int, calls: int, timeout_s: float):
         """One ThreadSanitizer run: ``(RaceRun, outcome, reports, log text, shortest call in seconds)``."""
         t_run = time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 from parevo.evolution import pipeline as pipeline_mod
 from parevo.evolution import search as search_mod
 from parevo.evolution.candidates import Candidate
+from parevo.evolution.evalcache import EvalCache
 from parevo.evolution.schedule import CoreGate, StageClock, Wall
 from parevo.evolution.search import Budget, CascadeRunner
 from parevo.toolchain.bound import Bandwidth, BandwidthPoint, loop_bound
@@ -93,6 +94,9 @@ class FakeEvaluator:
         return StageVerdict(stage="race", passed=False, verdict="not checkable",
                             summary="not checkable for data races: its blocks cover every iteration")
 
+    def race_beyond_timing(self, code):
+        return 16_777_216 if "BIG_BLOCKS" in code else None
+
     def race_stage(self, source, label="", code=None):
         self._note("race", source, True)
         ok = "RACY" not in source
@@ -167,6 +171,30 @@ def test_a_candidate_the_race_stage_cannot_check_is_rejected_before_anything_is_
     assert [x.rejection for x in r.records] == ["", "not checkable", ""]
     assert r.records[1].stages[0].stage == "race" and "not checkable" in r.records[1].reason
     assert not r.checkable(cand("x", "UNCHECKABLE")) and r.checkable(cand("y"))
+
+
+def test_a_candidate_whose_race_check_runs_beyond_the_timing_size_is_timed_first(tmp_path):
+    """Blocked reductions with blocks of 512-2,048 iterations put every parallel task beyond the timed n
+    (all_positive: race runs at n = 8 M and 16 M under ThreadSanitizer, 12-16 s each, for rewrites that timed
+    0.76x and 1.00x). Timed first, a definite "not faster" skips that check and is not cached (a later run
+    evaluates it again rather than reuse an old timing); "faster" or "inconclusive" goes on to the race check,
+    so nothing is ever offered, or re-timed into an offer, unchecked."""
+    ev = FakeEvaluator()
+    cache = EvalCache(tmp_path, "0123456789abcdef0123")
+    r = runner(ev, cache=cache)
+    r.run([cand("slow", "BIG_BLOCKS", "SPEEDUP(0.8)"), cand("fast", "BIG_BLOCKS", "SPEEDUP(1.6)"),
+           cand("racy", "BIG_BLOCKS", "SPEEDUP(1.7)", "RACY"), cand("plain", "SPEEDUP(0.8)")])
+    r.close()
+    order = [(w, n) for w, n in ev.log if w in ("race", "time")]
+    assert order == [("time", "slow"), ("time", "fast"), ("race", "fast"), ("time", "racy"), ("race", "racy"),
+                     ("race", "plain"), ("time", "plain")]
+    slow, fast, racy, plain = r.records
+    assert slow.rejection == "not faster" and not slow.verified and slow.speedup == pytest.approx(0.8)
+    assert slow.reason.endswith("its ThreadSanitizer check (n up to 16,777,216) was not run")
+    assert [s.stage for s in fast.stages] == ["compile", "test", "race", "time", "profile"] and fast.faster
+    assert racy.rejection == "data race" and not racy.verified and r.best() is fast
+    assert plain.verified and plain.rejection == "not faster"
+    assert cache.peek(slow.candidate) is None and cache.peek(plain.candidate) is not None
 
 
 def test_inconclusive_timings_wait_and_are_timed_again_when_quiet():

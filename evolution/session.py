@@ -324,8 +324,10 @@ class SearchSession:
             info.stop_note = f"{best.speedup:.2f}x of a {bound.describe()}: stopped"
         elif stopped == "plateau" and best is not None and bound is not None \
                 and (best.speedup or 0) >= (1 - NEAR_BOUND) * bound.bound:
-            info.stop_note = (f"{best.speedup:.2f}x of a {bound.describe()}: stopped after a generation "
-                              "without a better rewrite")
+            info.stop_note = (f"{best.speedup:.2f}x of a {bound.describe()}: stopped after "
+                              + ("the rule candidates (no LLM in this search: parameter mutations have little "
+                                 "left to gain this near the bound)" if st.generation == 0 else
+                                 "a generation without a better rewrite"))
         elif stopped == "plateau" and best is not None and not st.llm_active:
             info.stop_note = (f"{best.speedup:.2f}x: stopped after a generation of parameter mutations without a "
                               "measurably better rewrite (no LLM in this search)")

@@ -220,6 +220,38 @@ def test_without_an_llm_one_generation_of_parameter_mutations_without_improvemen
                                     "better rewrite (no LLM in this search)")
 
 
+def test_without_an_llm_rule_candidates_near_the_bound_end_the_search(fake_cascade, loop_file, tmp_path,
+                                                                       monkeypatch):
+    """Rules only, the rule candidates at 1.70x of a 2-thread bound (85 %): no generation of parameter
+    mutations follows (they measured nothing better in the quiet traces of stop 20, at up to 56 s a
+    generation); at 1.50x (75 %) one generation does, as before."""
+    import llm_fakes
+    from test_search_llm import request as llm_request
+
+    tc, _ = fake_cascade
+    monkeypatch.setattr(SearchSession, "bound_of", REAL_BOUND_OF)
+    for figure, mutations in ((1.7, 0), (1.5, 2)):
+        monkeypatch.setattr(llm_fakes, "_speedup", lambda text, cid, f=figure: f)
+        seen = []
+        real = llm_fakes.scripted_evaluate
+
+        def marked(self, cand, seen=seen, real=real):
+            seen.append(cand.origin)
+            return real(self, cand)
+        monkeypatch.setattr(CascadeRunner, "evaluate", marked)
+        req = llm_request(loop_file, tmp_path / f"cache{figure}", rules=True, generations=6,
+                          search=SearchSettings(children=2, patience=3)).model_copy(update={"threads": 2})
+        res = evolve_at(loop_file, req, toolchain=tc)
+        assert res.search.stopped_by == "plateau" and sum(o.startswith("mut:") for o in seen) == mutations
+        assert res.search.generations == (0 if mutations == 0 else 1)
+    monkeypatch.setattr(llm_fakes, "_speedup", lambda text, cid: 1.7)
+    res = evolve_at(loop_file, llm_request(loop_file, tmp_path / "again", rules=True, generations=6).model_copy(
+        update={"threads": 2}), toolchain=tc)
+    assert res.search.stop_note == ("1.70x of a 2.00x bound (2 threads): stopped after the rule candidates (no LLM "
+                                    "in this search: parameter mutations have little left to gain this near the "
+                                    "bound)")
+
+
 def test_a_better_figure_inside_the_noise_of_its_measurement_does_not_reset_the_plateau(loop_file):
     """1.50x measured with a 95 % interval of 1.40x-1.71x after a 1.44x best is no measurable progress (more
     than ``min_improvement``, 2 %, by its figure, not by its interval); 1.56x with 1.54x-1.58x is."""

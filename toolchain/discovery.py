@@ -401,6 +401,12 @@ int main() {
 """
 
 
+#: Runs of the probe before ThreadSanitizer is called broken: a working runtime reported the race in all
+#: but one of the probes run in CI so far; once, on a loaded run (stop 20), it exited 0 without a report,
+#: and a single miss made parevo refuse every search ("ThreadSanitizer does not work").
+_TSAN_PROBE_RUNS = 3
+
+
 def _cache_get(cache_dir: Path, name: str) -> dict | None:
     try:
         data = json.loads((cache_dir / "probes" / f"{name}.json").read_text())
@@ -445,18 +451,20 @@ def probe_tsan(cxx: str, kind: str) -> tuple[bool, str, int | None]:
         if not build.ok:
             first = next((ln for ln in build.stderr.splitlines() if "error" in ln.lower()), build.describe())
             return False, f"cannot build with -fsanitize=thread: {first.strip()}", None
-        run = run_sandboxed(
-            [str(exe)], cwd=tmp, env_extra={"TSAN_OPTIONS": "exitcode=66"},
-            limits=RunLimits(timeout_s=60, memory_bytes=None),
-        )
-        m = re.search(r"^VmData:\s*(\d+)\s*kB", run.stdout, re.MULTILINE)
-        reserved = int(m.group(1)) * 1024 if m else None
-        if run.returncode == 66 and "WARNING: ThreadSanitizer" in run.stderr:
-            return True, "ThreadSanitizer builds, runs and reports races", reserved
-        if "FATAL: ThreadSanitizer" in run.stderr:
-            line = next(ln for ln in run.stderr.splitlines() if "FATAL: ThreadSanitizer" in ln)
-            return False, f"ThreadSanitizer runtime fails: {line.strip()}", None
-        return False, f"ThreadSanitizer probe did not report the race ({run.describe()})", None
+        for _ in range(_TSAN_PROBE_RUNS):
+            run = run_sandboxed(
+                [str(exe)], cwd=tmp, env_extra={"TSAN_OPTIONS": "exitcode=66"},
+                limits=RunLimits(timeout_s=60, memory_bytes=None),
+            )
+            m = re.search(r"^VmData:\s*(\d+)\s*kB", run.stdout, re.MULTILINE)
+            reserved = int(m.group(1)) * 1024 if m else None
+            if run.returncode == 66 and "WARNING: ThreadSanitizer" in run.stderr:
+                return True, "ThreadSanitizer builds, runs and reports races", reserved
+            if "FATAL: ThreadSanitizer" in run.stderr:
+                line = next(ln for ln in run.stderr.splitlines() if "FATAL: ThreadSanitizer" in ln)
+                return False, f"ThreadSanitizer runtime fails: {line.strip()}", None
+        return False, (f"ThreadSanitizer probe did not report the race in {_TSAN_PROBE_RUNS} runs "
+                       f"({run.describe()})"), None
 
 
 def _perf_value(path: Path, event: str) -> str | None:

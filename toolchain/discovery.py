@@ -401,9 +401,9 @@ int main() {
 """
 
 
-#: Runs of the probe before ThreadSanitizer is called broken: a working runtime reported the race in all
-#: but one of the probes run in CI so far; once, on a loaded run (stop 20), it exited 0 without a report,
-#: and a single miss made parevo refuse every search ("ThreadSanitizer does not work").
+#: Runs of the probe before ThreadSanitizer is called broken: once, in a CI run of stop 20, a working
+#: runtime exited 0 without reporting the probe's race, and that single miss made parevo refuse every
+#: search ("ThreadSanitizer does not work").
 _TSAN_PROBE_RUNS = 3
 
 

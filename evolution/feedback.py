@@ -27,6 +27,7 @@ import re
 from parevo.toolchain.adversarial import case_label
 from parevo.toolchain.harness import HARNESS_FILE
 from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.snippet import assigned_variable
 from parevo.toolchain.timing import fmt_seconds
 from parevo.toolchain.verdicts import StageVerdict
 
@@ -150,9 +151,9 @@ def _written_variable(lm: LineMap, rep) -> str | None:
             continue
         k = frame.line - lm.first
         text = lm.lines[k] if 0 <= k < len(lm.lines) else ""
-        m = re.match(r"\s*([A-Za-z_]\w*)\s*(?:\[[^\]]*\])?\s*(?:[-+*/%&|^]|<<|>>)?=(?!=)", text)
-        if m:
-            return m.group(1)
+        name = assigned_variable(text)
+        if name:
+            return name
     return None
 
 

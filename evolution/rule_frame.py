@@ -15,16 +15,15 @@ candidate to the loop's column.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from parevo.toolchain.snippet import is_identifier, is_number, is_plain_count, replace_name, unused_constants
 from parevo.toolchain.syntax import words
 from parevo.toolchain.models import LoopFacts
 from parevo.toolchain.site import ParsedSite
 
 IND = "  "
-_SIMPLE = re.compile(r"^[A-Za-z_]\w*(\s*(\.|->)\s*[A-Za-z_]\w*\s*\(\s*\))?$|^\d+[uUlL]*$")
 _SIZE_T = ("size_t", "std::size_t")
 
 
@@ -138,7 +137,7 @@ def alias_decl_edits(facts: LoopFacts) -> list[tuple[int, int, str]]:
 def expand_aliases(text: str, facts: LoopFacts, k: str) -> str:
     """``text`` with every index alias replaced by its value in iteration ``k`` (for code outside a lambda)."""
     for a in facts.aliases:
-        text = substitute(text, a.name, f"({_alias_value(a, k, f'({a.base})')})")
+        text = replace_name(text, a.name, f"({_alias_value(a, k, f'({a.base})')})")
     return text
 
 
@@ -147,7 +146,7 @@ def _frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
         k = names.get("k")
         rexpr = facts.range_expr.strip()
         prologue = []
-        if re.fullmatch(r"[A-Za-z_]\w*", rexpr):
+        if is_identifier(rexpr):
             rng, at_range = rexpr, rexpr
         else:
             rng = names.get("range")
@@ -170,9 +169,9 @@ def _frame(site: ParsedSite, facts: LoopFacts, names: Names) -> Frame | None:
     exact = T in _SIZE_T
     prologue: list[str] = []
     epilogue: list[str] = []
-    lit_lo = re.fullmatch(r"\d+", L) is not None
+    lit_lo = is_number(L)
     if S == 1 and L == "0" and unsigned and not facts.index_declared_outside:
-        if _SIMPLE.match(U):
+        if is_plain_count(U):
             count = U
         else:
             hi = names.get("n_iter")
@@ -303,39 +302,18 @@ def call_with_lambda(prefix: str, lam_lines: list[str], suffix: str) -> list[str
     return [prefix + lam_lines[0]] + lam_lines[1:-1] + [lam_lines[-1] + suffix]
 
 
-_DECL = re.compile(r"^const [\w:<>, ]+?\b([A-Za-z_]\w*) = [^;]*;$")
-
-
 def drop_unused_decls(lines: list[str]) -> list[str]:
-    """Remove top-level ``const T name = …;`` lines whose name nothing else uses."""
+    """Remove top-level ``const T name = …;`` lines whose name nothing else uses (read from their parse:
+    :func:`parevo.toolchain.snippet.unused_constants`), until none is left (a dropped constant may have
+    been the only user of another)."""
     lines = list(lines)
-    changed = True
-    while changed:
-        changed = False
-        for j, ln in enumerate(lines):
-            m = _DECL.match(ln)
-            if not m:
-                continue
-            name = m.group(1)
-            rest = "\n".join(lines[:j] + lines[j + 1:])
-            if not re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", rest):
-                del lines[j]
-                changed = True
-                break
-    return lines
+    while True:
+        unused = unused_constants(lines)
+        if not unused:
+            return lines
+        lines = [ln for j, ln in enumerate(lines) if j not in unused]
 
 
 def wrap(lines: list[str]) -> str:
     """The candidate's loop text: ``{`` + indented ``lines`` + ``}`` (unused prologue constants dropped)."""
     return "\n".join(["{"] + indent(drop_unused_decls(lines)) + ["}"])
-
-
-def uses_any(text: str, names: list[str]) -> bool:
-    """True when identifier-like tokens of ``text`` include one of ``names``."""
-    toks = set(re.findall(r"[A-Za-z_]\w*", text))
-    return any(n in toks for n in names)
-
-
-def substitute(text: str, name: str, replacement: str) -> str:
-    """Replace the identifier ``name`` (whole tokens, not members) in ``text``."""
-    return re.sub(rf"(?<![\w.>:]){re.escape(name)}(?!\w)", replacement, text)

@@ -21,8 +21,6 @@ First-match searches are in :mod:`parevo.evolution.rules_search`.
 
 from __future__ import annotations
 
-import re
-
 from parevo.evolution.candidates import Candidate
 from parevo.evolution.rule_frame import (
     Frame,
@@ -33,8 +31,6 @@ from parevo.evolution.rule_frame import (
     expand_aliases,
     indent,
     lam,
-    substitute,
-    uses_any,
     wrap,
 )
 from parevo.evolution.rule_ops import combine, identity, monoid
@@ -43,6 +39,7 @@ from parevo.toolchain.loop_body import norm
 from parevo.toolchain.ctypes import CType
 from parevo.toolchain.models import LoopFacts, ReductionOp
 from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.snippet import is_identifier, replace_expression, replace_name, uses_any
 
 PAR = "<parlay/parallel.h>"
 
@@ -207,7 +204,7 @@ def scan_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Candi
     assert sc.carried is not None
     T = f"std::decay_t<decltype({sc.output}[0])>"
     first = fr.index_at("0")
-    prev = expand_aliases(substitute(sc.carried, fr.var, f"({first})"), facts, "0")
+    prev = expand_aliases(replace_name(sc.carried, fr.var, f"({first})"), facts, "0")
     acc0 = names.get("carry")
     init = [f"const {T} {acc0} = {prev};"] if not sc.in_place else []
     if sc.in_place:
@@ -400,15 +397,14 @@ def filter_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Can
     # 1. parlay::filter on the delayed values when the condition is a predicate of the pushed value
     pv = names.get("value")
     cond = p.condition or "true"
-    if re.fullmatch(r"[A-Za-z_]\w*", p.value.strip()):
-        pred = substitute(cond, p.value.strip(), pv) if uses_any(cond, [p.value.strip()]) else None
+    if is_identifier(p.value):
+        pred = replace_name(cond, p.value.strip(), pv) if uses_any(cond, [p.value.strip()]) else None
     else:
-        pred = cond.replace(p.value, pv) if p.value in cond else None
+        pred = replace_expression(cond, p.value, pv)
     if pred is not None and not uses_any(pred, [fr.var] + facts.body_locals) and not local_dep:
         kept = names.get("kept")
         lines = list(fr.prologue) + using
-        if facts.range_var and p.value.strip() == facts.range_var and re.fullmatch(r"[A-Za-z_]\w*",
-                                                                                     facts.range_expr or ""):
+        if facts.range_var and p.value.strip() == facts.range_var and is_identifier(facts.range_expr or ""):
             lines += [f"const auto {kept} = parlay::filter({facts.range_expr}, [&]({facts.range_var_type} "
                       f"{facts.range_var}) {{ return {cond}; }});"]
             origin = "rule:filter-range"

@@ -40,12 +40,12 @@ from parevo.evolution.rule_frame import (
     drop_unused_decls,
     indent,
     lam,
-    substitute,
     wrap,
 )
 from parevo.evolution.rule_ops import combine, identity, monoid, update_stmt, value_type
 from parevo.toolchain.models import LoopFacts, Reduction, ReductionOp
 from parevo.toolchain.site import ParsedSite
+from parevo.toolchain.snippet import replace_name
 from parevo.toolchain.splice import reindent
 from parevo.toolchain.syntax import block_statements, int_value, node_at, node_text, strip_parens
 
@@ -404,7 +404,7 @@ def argext_candidates(site: ParsedSite, facts: LoopFacts, fr: Frame) -> list[Can
         if not ax.index_var:
             return []
         at = fr.index_at(pos_expr)
-        value = substitute(ax.index_expr, fr.var, f"({at})") if ax.index_expr else at
+        value = replace_name(ax.index_expr, fr.var, f"({at})") if ax.index_expr else at
         return [f"{ax.index_var} = {value};"]
 
     out = []

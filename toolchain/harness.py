@@ -45,7 +45,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from importlib import resources
 from pathlib import Path
 
@@ -54,6 +53,7 @@ from .harness_match import placement_lines
 from .inputs import FLOAT_RANGE, SIGNED_RANGE, UNSIGNED_RANGE, InputPlan, ParamPlan, ValuePlan, storage_type
 from .site import ParsedSite
 from .sizes import Bin, Call, Expr, Name, Num, parse_expr, render_expr
+from .snippet import rename_function
 
 HARNESS_FILE = "<parevo harness>"
 USER_MAIN = "parevo_user_main"
@@ -446,7 +446,7 @@ def variant_source(site: ParsedSite, loop_text: str, includes: list[str], plan: 
     new_text = function_text if function_text is not None else loop_text
     if function_text is not None and site.main_name is not None and (
             span.start_byte <= site.main_name.start_byte < span.end_byte):
-        new_text = re.sub(r"\bmain(\s*\()", USER_MAIN + r"\1", new_text, count=1)
+        new_text = rename_function(new_text, "main", USER_MAIN)
     elif site.main_name is not None:
         edits.append((site.main_name.start_byte, site.main_name.end_byte, "main"))
     edits.append((span.start_byte, span.end_byte, "loop"))

@@ -176,7 +176,9 @@ class SearchInfo(BaseModel):
     ``tokens``, ``cancelled``, ``exhausted`` (no new candidate could be
     proposed), ``transcript`` (a replay reached the end of its transcript),
     ``bound`` (the best rewrite came within 10 % of ``bound``, the loop's
-    bound on this machine; ``stop_note`` says it in words). ``bound`` is the
+    bound on this machine; ``stop_note`` says it in words), ``busy`` (a search
+    without an LLM whose rule candidates could not be timed: the machine was
+    busy during every timing; ``stop_note`` says it). ``bound`` is the
     loop's bound for the best rewrite even when the search stopped for another
     reason (None when nothing was verified or in a replay). ``inconclusive``
     counts candidates whose timing stayed inconclusive (never offered, never

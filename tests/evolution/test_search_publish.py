@@ -281,3 +281,47 @@ def test_a_better_figure_inside_the_noise_of_its_measurement_does_not_reset_the_
     c.population.add(rec("c", 1.56, 1.54, 1.58))
     c._end_generation()
     assert c.state.stall == 0 and c.state.best_fitness == pytest.approx(1.56)
+
+
+def test_without_an_llm_rule_candidates_untimed_on_a_busy_machine_end_the_search(fake_cascade, loop_file,
+                                                                                 tmp_path, monkeypatch):
+    """Rules only, every rule candidate correct but timed while other work held the cores (inconclusive,
+    busy): no generation of parameter mutations follows (they could not be measured either), each candidate
+    is timed again at the end, and the report says why the search stopped. Inconclusive because the rounds
+    were noisy on a quiet machine, the generation follows as before."""
+    import llm_fakes
+    from test_search_llm import request as llm_request
+
+    tc, calls = fake_cascade
+    calls["idle_cores"] = 0.0
+    monkeypatch.setattr(llm_fakes, "_speedup", lambda text, cid: 1.5)
+    real = llm_fakes.scripted_evaluate
+    for busy, mutations in ((True, 0), (False, 2)):
+        seen = []
+
+        def untimed(self, cand, seen=seen, busy=busy):
+            seen.append(cand.origin)
+            rec = real(self, cand)
+            t = rec.stage("time")
+            if t is not None:
+                t.timing.busy, t.timing.outcome = busy, "inconclusive"
+                t.timing.machine = "load 2.1 on 2 cores, other work 1.0 cores" if busy else ""
+                t.passed, t.summary = False, t.timing.verdict_text()
+                rec.faster, rec.rejected_stage, rec.reason = False, "time", t.summary
+            return rec
+        monkeypatch.setattr(CascadeRunner, "evaluate", untimed)
+        calls["retimed"] = 0
+        req = llm_request(loop_file, tmp_path / f"cache{busy}", rules=True, generations=6,
+                          search=SearchSettings(children=2, patience=3))
+        res = evolve_at(loop_file, req, toolchain=tc)
+        assert res.status == "none-verified" and sum(o.startswith("mut:") for o in seen) == mutations
+        if busy:
+            assert seen and res.search.stopped_by == "busy" and res.search.generations == 0
+            assert calls["retimed"] == len(seen)  # every rule candidate timed again at the end
+            note = ("stopped after the rule candidates: the machine was busy during every timing of them (load 2.1 "
+                    "on 2 cores, other work 1.0 cores), so parameter mutations could not be measured either (no LLM "
+                    "in this search); their compile, test and ThreadSanitizer verdicts are cached, so a run on a "
+                    "quieter machine only times them")
+            assert res.search.stop_note == note and note in render_text(res)
+        else:
+            assert res.search.stopped_by == "plateau" and res.search.generations == 1

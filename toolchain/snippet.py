@@ -139,7 +139,10 @@ def unused_constants(lines: list[str]) -> list[int]:
 
 def _expression_node(frag: Fragment) -> Node | None:
     """The fragment's one expression: the value of ``auto parevo_value = (TEXT);`` or the expression of a
-    single ``TEXT;`` statement, without its parentheses (None when the fragment is not one expression)."""
+    single ``TEXT;`` statement, without its parentheses (None when the fragment is not one expression or
+    does not parse cleanly)."""
+    if errors(frag.root):
+        return None
     node = next((n for n in walk(frag.root) if n.start_byte >= frag.start and n.end_byte <= frag.end
                  and n.is_named and n.type not in ("comment", "ERROR")), None)
     if node is None or node.start_byte != _skip_space(frag, frag.start) or node.end_byte != _trim_space(frag):
@@ -163,22 +166,21 @@ def _trim_space(frag: Fragment) -> int:
 def is_identifier(text: str) -> bool:
     """True when ``text`` (surrounding whitespace aside) is one unqualified name: ``n``, ``size``."""
     node = _expression_node(fragment(text))
-    return node is not None and node.type == "identifier" and not errors(fragment(text).root)
+    return node is not None and node.type == "identifier"
 
 
 def is_number(text: str) -> bool:
     """True when ``text`` is one number literal: ``0``, ``1024u``, ``1'000``."""
     node = _expression_node(fragment(text))
-    return node is not None and node.type == "number_literal" and not errors(fragment(text).root)
+    return node is not None and node.type == "number_literal"
 
 
 def is_plain_count(text: str) -> bool:
     """True when ``text`` can stand as a loop count evaluated more than once without cost or effect: a
     name (``n``), a number literal, or a member call without arguments (``v.size()``, ``p->size()``) on a
     name."""
-    frag = fragment(text)
-    node = _expression_node(frag)
-    if node is None or errors(frag.root):
+    node = _expression_node(fragment(text))
+    if node is None:
         return False
     if node.type in ("identifier", "number_literal"):
         return True

@@ -28,7 +28,9 @@ One search, in order: ``_search`` takes the site and its facts (or returns
 "not parallelizable"), then a :class:`~parevo.evolution.session.SearchSession`
 finds the toolchain, plans the inputs, opens the run, prepares the original,
 runs the search loop inside the budget's wall and assembles the
-:class:`EvolutionResult`.
+:class:`EvolutionResult`. With ``quiet_wait_s``, a search whose timings the
+busy machine left inconclusive waits for a quiet one and runs again
+(:mod:`parevo.evolution.quiet`).
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseModel, Field, ValidationError
 
 from parevo.toolchain.discovery import DiscoverySettings, Toolchain, default_cache_dir
 from parevo.toolchain.evaluate import EvalConfig
 from parevo.toolchain.facts import analyze
+from parevo.toolchain.machine import MachineReader
 from parevo.toolchain.models import HarnessError, LoopFacts, ParevoError
 from parevo.toolchain.parsing import find_loop, site_at
 from parevo.toolchain.refusal import refusal_for
@@ -51,6 +55,7 @@ from parevo.toolchain.site import ParsedSite
 from . import rules
 from .controller import SearchSettings
 from .llm import LLMClient, LLMSettings
+from .quiet import IdleReader, search_when_quiet
 from .result import EvolutionResult
 from .runmode import LiveRun, ReplayRun, RunMode
 from .search import Budget, ProgressFn
@@ -76,6 +81,9 @@ class EvolveRequest(BaseModel):
     within 10 % of the loop's bound (tests of later generations, strategy comparisons),
     ``build_ahead=False`` to build one candidate at a time, none ahead while another is measured
     (the benchmark's before/after of the build pipeline: ``bench/examples.py --no-build-ahead``).
+    ``quiet_wait_s`` > 0: when the search leaves candidates inconclusive because the machine was busy,
+    wait up to that many seconds for a quiet machine and search again (:mod:`parevo.evolution.quiet`;
+    the second search has its own ``budget``).
     """
 
     seed: int = 1
@@ -93,6 +101,7 @@ class EvolveRequest(BaseModel):
     resume: bool = True
     stop_at_bound: bool = True
     build_ahead: bool = True
+    quiet_wait_s: float = Field(default=0.0, ge=0.0)
 
 
 def read_site(path: str, line: int, end_line: int | None = None, source: str | None = None) -> ParsedSite:
@@ -135,7 +144,8 @@ def search_settings(req: EvolveRequest) -> SearchSettings:
 
 def evolve(site: ParsedSite, facts: LoopFacts, req: EvolveRequest, progress: ProgressFn | None = None,
            cancel: threading.Event | None = None, toolchain: Toolchain | None = None, *,
-           llm_client: LLMClient | None = None) -> EvolutionResult:
+           llm_client: LLMClient | None = None, yield_to: Callable[[], bool] | None = None,
+           reader: IdleReader | None = None) -> EvolutionResult:
     """Find, verify and measure ParlayLib rewrites of the loop of ``site``.
 
     Args:
@@ -147,12 +157,15 @@ def evolve(site: ParsedSite, facts: LoopFacts, req: EvolveRequest, progress: Pro
         cancel: set it to stop the search (running compiles and runs are killed).
         toolchain: a discovered toolchain (default: discovered from ``req.discovery``).
         llm_client: replaces the client built from ``req.llm`` (tests).
+        yield_to: while waiting for a quiet machine (``req.quiet_wait_s``), stop waiting when it
+            returns True (a server's other searches are queued).
+        reader: the machine reader of that wait (default :class:`MachineReader`; tests pass a fake).
 
     Returns an :class:`EvolutionResult` whose ``status`` says how it ended:
     ``verified`` (``best_id``, ``edits`` and ``diff`` set; ``site`` the site's spans and
     content hash, for :meth:`EvolutionResult.edits_for`), ``none-verified``,
     ``not-parallelizable`` (``message`` gives the reason from the loop facts),
-    or ``cancelled``.
+    or ``cancelled``; ``search.quiet`` says whether it waited for a quiet machine and searched again.
 
     Raises:
         HarnessError: the harness cannot run the loop (it is in ``main()`` or a lambda, or a parameter
@@ -160,7 +173,14 @@ def evolve(site: ParsedSite, facts: LoopFacts, req: EvolveRequest, progress: Pro
         ToolchainMissing: no compiler or no ParlayLib.
         BaselineFailed: the original does not compile or run in the harness.
     """
-    return _search(site, facts, req, LiveRun(llm_client), progress, cancel, toolchain)
+    first = _search(site, facts, req, LiveRun(llm_client), progress, cancel, toolchain)
+    if req.quiet_wait_s <= 0:
+        return first
+    again = req.model_copy(update={"quiet_wait_s": 0.0, "resume": False})
+    return search_when_quiet(first, lambda: _search(site, facts, again, LiveRun(llm_client), progress, cancel,
+                                                    toolchain),
+                             reader=reader or MachineReader(), wait_s=req.quiet_wait_s, progress=progress,
+                             cancel=cancel, yield_to=yield_to)
 
 
 def replay(run: str, *, cache_dir: str | None = None, progress: ProgressFn | None = None,

@@ -289,6 +289,8 @@ def search_lines(result: EvolutionResult) -> list[str]:
                    f"from the compile cache (same source and flags); {s.eval_cache_hits} of {s.eval_cache_lookups} "
                    f"candidates answered by the evaluation cache (verdicts of earlier runs{retimed})"
                    + (f"; {s.retimed_inconclusive} inconclusive timings repeated" if s.retimed_inconclusive else ""))
+    if s.quiet is not None:
+        out.append(f"quiet machine: {s.quiet.describe()}")
     if result.llm is not None:
         out.append(llm_line(result))
     if result.run_id:

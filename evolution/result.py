@@ -169,6 +169,57 @@ class LLMUsage(BaseModel):
         return f"up (mean reply {mean:.1f} s)"
 
 
+class QuietRetime(BaseModel):
+    """The wait for a quiet machine after a search whose timings were inconclusive because the machine
+    was busy (:func:`parevo.evolution.quiet.search_when_quiet`).
+
+    ``waited_s``: seconds waited; ``quiet``: at least ``needed_cores`` cores were idle for the quiet
+    window (``idle_cores``: at the last reading, None where ``/proc/stat`` is not exposed); ``why``
+    when not: ``timeout``, ``cancelled``, ``yielded`` (another search wanted the machine) or
+    ``unknown`` (idle cores cannot be read). ``pending``: the candidates that waited; ``load``: the
+    machine during their timings; ``first_*``: the search that waited (``first_seconds``: its wall
+    seconds). ``second_status``: the search
+    run once quiet (None when none ran); ``kept_first``: it verified nothing, so the first search's
+    rewrite stands.
+    """
+
+    waited_s: float
+    quiet: bool
+    why: str = ""
+    idle_cores: float | None = None
+    needed_cores: float = 0.0
+    pending: int = 0
+    load: str = ""
+    first_run_id: str | None = None
+    first_status: str = ""
+    first_best_speedup: float | None = None
+    first_seconds: float = 0.0
+    second_status: str | None = None
+    kept_first: bool = False
+
+    def describe(self) -> str:
+        """One sentence for the report and the hover."""
+        what = f"{self.pending} candidate{'s' if self.pending != 1 else ''}"
+        load = f" ({self.load})" if self.load else ""
+        first = f"run {self.first_run_id}" if self.first_run_id else "the first search"
+        if self.quiet and self.kept_first:
+            return (f"waited {self.waited_s:.0f} s for a quiet machine to time {what} again; the search run then "
+                    f"verified nothing better, so the rewrite of {first} stands")
+        if self.quiet:
+            return (f"timed on a quiet machine after waiting {self.waited_s:.0f} s ({self.idle_cores or 0:.1f} cores "
+                    f"idle): {first} left {what} inconclusive because the machine was busy{load}; correctness "
+                    "verdicts came from the evaluation cache")
+        if self.why == "cancelled":
+            return f"cancelled after waiting {self.waited_s:.0f} s for a quiet machine to time {what} again"
+        if self.why == "yielded":
+            return (f"stopped waiting for a quiet machine after {self.waited_s:.0f} s: another search needed it; "
+                    f"run again to time {what} again")
+        if self.why == "unknown":
+            return "the machine's idle cores cannot be read here (/proc/stat): no wait for a quiet machine"
+        return (f"waited {self.waited_s:.0f} s for {self.needed_cores:.1f} idle cores to time {what} again: the "
+                f"machine stayed busy{load}; run again when it is quieter")
+
+
 class SearchInfo(BaseModel):
     """How the search ran: strategy, generations, why it stopped, cache figures.
 
@@ -183,7 +234,8 @@ class SearchInfo(BaseModel):
     reason (None when nothing was verified or in a replay). ``inconclusive``
     counts candidates whose timing stayed inconclusive (never offered, never
     called "not faster"); ``retimed_inconclusive`` how many timings were
-    repeated because the last was inconclusive.
+    repeated because the last was inconclusive. ``quiet``: the wait for a
+    quiet machine after the search (None when there was none).
     ``evaluations_to_best`` counts records up to and including the winner.
     ``eval_cache_hit_rate`` = ``eval_cache_hits / eval_cache_lookups``: a hit
     is a candidate whose verdicts came from the evaluation cache (an earlier
@@ -208,6 +260,7 @@ class SearchInfo(BaseModel):
     stop_note: str = ""
     inconclusive: int = 0
     retimed_inconclusive: int = 0
+    quiet: QuietRetime | None = None
 
 
 class ToolchainInfo(BaseModel):

@@ -114,15 +114,21 @@ def _int_at_least(low: int, high: int | None = None):
 _positive_int = _int_at_least(1)
 
 
-def _seconds(text: str) -> float:
-    """argparse type: a positive, finite number of seconds."""
+def _seconds(text: str, *, zero: bool = False) -> float:
+    """argparse type: a positive (with ``zero``: or zero), finite number of seconds."""
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    if not math.isfinite(v) or v < 0 or (v == 0 and not zero):
+        raise argparse.ArgumentTypeError(f"must be a {'' if zero else 'positive '}number of seconds"
+                                         f"{' (0 or more)' if zero else ''}, got {text}")
     return v
+
+
+def _seconds_or_zero(text: str) -> float:
+    """argparse type: a finite number of seconds, 0 or more."""
+    return _seconds(text, zero=True)
 
 
 def _discovery(args) -> DiscoverySettings:
@@ -233,7 +239,7 @@ def cmd_evolve(args) -> int:
         threads=args.threads, discovery=_discovery(args), cache_dir=args.cache_dir, input_spec=args.inputs,
         eval={"timing_n": args.timing_n} if args.timing_n else {},
         llm=llm, generations=args.generations, token_budget=args.max_tokens_budget, resume=not args.no_resume,
-        rules=not args.no_rules,
+        rules=not args.no_rules, quiet_wait_s=args.wait_quiet,
     )
     notes = [said] if said else []
     if llm is None:
@@ -436,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--timing-n", type=_positive_int, metavar="N",
                    help="time at input size N (your program's size) instead of calibrating; "
                         "default: timing_n of the input spec, else calibrated")
+    e.add_argument("--wait-quiet", type=_seconds_or_zero, default=0.0, metavar="SECONDS",
+                   help="when the machine was too busy to time the candidates (inconclusive timings), wait up to "
+                        "SECONDS for idle cores, then search again: correctness verdicts come from the cache, so "
+                        "it mostly times them (a second --budget; default 0: no wait)")
     e.add_argument("--inputs", help="input spec (TOML); default: parevo.inputs.toml beside the file")
     e.add_argument("--cache-dir", help="compile cache (default: $PAREVO_CACHE_DIR or ~/.cache/parevo)")
     e.add_argument("--quiet", action="store_true", help="no progress display")

@@ -74,6 +74,9 @@ class Settings(_Model):
     * ``cache_dir``: compile cache (default ``$PAREVO_CACHE_DIR`` or ``~/.cache/parevo``).
     * ``input_spec``: input spec TOML (default ``parevo.inputs.toml`` beside the file).
     * ``max_queued``: searches waiting behind the running one.
+    * ``quiet_wait``: seconds a search whose timings the busy machine left
+      inconclusive waits for idle cores before it searches again (timing the
+      candidates; 0: no wait). The wait gives way to any other queued search.
     * ``eval``: overrides of the evaluation cascade (``rounds``, ``repeats``,
       ``target_seconds``, ``check_sizes``, ...). ``min_speedup`` below 1 is
       refused unless the server runs with ``PAREVO_TESTING=1``.
@@ -97,6 +100,7 @@ class Settings(_Model):
     cache_dir: str | None = None
     input_spec: str | None = None
     max_queued: int = Field(default=4, ge=0, le=100)
+    quiet_wait: float = Field(default=600.0, ge=0)
     eval: dict[str, Any] = Field(default_factory=dict)
     sandbox: Literal["auto", "strict"] = "auto"
 

@@ -31,7 +31,7 @@ from parevo.toolchain.serial_meaning import serial_meaning
 from .. import actions, faults
 from ..diagnostics import evolution_line
 from ..errors import UserError
-from ..jobs import AlreadyRunning, Job, JobQueue, QueueFull
+from ..jobs import AlreadyRunning, Job, JobQueue, QueueFull, lane_of
 from ..settings import Settings
 from ..store import Anchor, LoopRecord, ResultStore, file_digest, record_key
 from ..watch import dependencies
@@ -131,7 +131,7 @@ class Searches:
             llm = LLMSettings(base_url=s.llm.base_url, model=s.llm.model, api_key_env=s.llm.api_key_env)
         return EvolveRequest(seed=s.seed, budget=Budget(seconds=s.budget.seconds, evaluations=s.budget.candidates),
                              threads=s.threads, discovery=self.toolchain.settings(), cache_dir=s.cache_dir,
-                             input_spec=s.input_spec, eval=dict(s.eval), llm=llm)
+                             input_spec=s.input_spec, eval=dict(s.eval), llm=llm, quiet_wait_s=s.quiet_wait)
 
     async def start(self, kind: JobKind, uri: str, selection: Selection) -> dict[str, Any]:
         """Start a search (``evolve``), race check (``races``) or race fix (``fix``: a search of the loop's
@@ -181,8 +181,8 @@ class Searches:
         facts = prepared.facts
 
         def run(progress, cancel):  # the prepared site travels with the job: the loop is not read again
-            if kind == "evolve":
-                return evolve(site, facts, req, progress, cancel, toolchain=tc)
+            if kind == "evolve":  # a wait for a quiet machine gives way to any search queued behind it
+                return evolve(site, facts, req, progress, cancel, toolchain=tc, yield_to=self._searches_waiting)
             if kind == "fix":
                 return fix_race(site, req, progress, cancel, toolchain=tc)
             return check_races(site, req, progress, cancel, toolchain=tc)
@@ -218,6 +218,11 @@ class Searches:
             self.client.logmsg(f"{title}: {job.state}")
         self.publisher.publish(uri)  # the previous result of this loop stays visible; refresh code actions' basis
         return {"started": True, "key": anchor.key, "state": job.state, "kind": kind}
+
+    def _searches_waiting(self) -> bool:
+        """Worker thread: True when a search is queued (a running search's wait for a quiet machine
+        then ends: the queued search needs the machine more than a re-timing)."""
+        return any(lane_of(j.kind) == "searches" for j in list(self.queue.queued))
 
     # ------------------------------------------------------------------ queue callbacks (event loop)
     def _started(self, job: SearchJob) -> None:

@@ -214,6 +214,8 @@ def test_an_original_that_fails_on_generated_inputs_names_stage_exception_parame
     ("--timing-n", "0", "must be at least 1"),
     ("--max-candidates", "0", "must be at least 1"),
     ("--generations", "-1", "must be at least 0"),
+    ("--wait-quiet", "-1", "must be a number of seconds (0 or more)"),
+    ("--wait-quiet", "inf", "must be a number of seconds (0 or more)"),
 ])
 def test_option_values_are_validated(option, value, needle, capsys):
     with pytest.raises(SystemExit) as e:
@@ -328,3 +330,23 @@ def test_search_decided_by_its_inputs_says_so_and_how_to_describe_them(tmp_path,
     assert "its first match comes within the first block a parallel search scans" in note
     assert '`[first_above]` with `match_position = "n / 2"`' in note
     assert "note: on the generated timing inputs (n = 262,144, seed" in res.stdout
+
+
+@pytest.mark.fast
+def test_wait_quiet_reaches_the_search_request(tmp_path, monkeypatch, capsys):
+    """``--wait-quiet S`` asks the engine to wait up to S seconds for a quiet machine (default: no wait)."""
+    from parevo.evolution.result import EvolutionResult
+    from parevo.server import cli as cli_module
+
+    seen = []
+
+    def fake_evolve(site, facts, req, progress=None, cancel=None, **kw):
+        seen.append(req.quiet_wait_s)
+        return EvolutionResult(path=site.path, function="f", loop_start_line=7, loop_end_line=8, content_hash="0",
+                               status="none-verified", seed=1, threads=2, pattern="reduction")
+
+    monkeypatch.setattr(cli_module, "evolve", fake_evolve)
+    where = f"{EXAMPLES / 'sum_squares.cpp'}:8"
+    for extra in ([], ["--wait-quiet", "90"]):
+        assert main(["evolve", where, "--quiet", "--cache-dir", str(tmp_path / "c"), *extra]) == 1
+    assert seen == [0.0, 90.0]

@@ -378,3 +378,23 @@ class _Verified:
 
     def __init__(self, result):
         self.result = result
+
+
+def test_a_search_request_carries_the_quiet_wait_and_only_a_queued_search_ends_it():
+    """``quietWait`` reaches the engine request (default 600 s); the wait gives way to a queued search,
+    not to a queued race check (which runs in its own lane)."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from parevo.server.services.searches import Searches
+    from parevo.toolchain.discovery import DiscoverySettings
+
+    s = Searches.__new__(Searches)  # only what request_for and the wait's check read
+    s.toolchain = SimpleNamespace(settings=lambda: DiscoverySettings())
+    for given, wanted in (({}, 600.0), ({"quietWait": 45}, 45.0), ({"quietWait": 0}, 0.0)):
+        s.config = SimpleNamespace(settings=parse_settings(given)[0])
+        assert s.request_for().quiet_wait_s == wanted
+    s.queue = SimpleNamespace(queued=deque([SimpleNamespace(kind="races")]))
+    assert not s._searches_waiting()
+    s.queue.queued.append(SimpleNamespace(kind="evolve"))
+    assert s._searches_waiting()

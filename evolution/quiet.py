@@ -3,7 +3,8 @@
 A timing taken while other processes held the cores is *inconclusive*
 (:func:`parevo.toolchain.timing.decide`): never offered, never called "not
 faster", and its message says it will be timed again when the machine is
-idle. Inside a search, inconclusive candidates are timed again between
+idle (a rewrite faster even beside the load is offered, its figure labelled
+with that load, and may be understated). Inside a search, inconclusive candidates are timed again between
 generations when the machine is quiet and once at the end
 (:meth:`~parevo.evolution.search.CascadeRunner.retime_pending`). When the load
 outlasts the search, :func:`search_when_quiet` keeps that promise after it:
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from parevo.toolchain.machine import describe_load
@@ -57,9 +59,11 @@ def needed_cores(threads: int, cores: int) -> float:
 
 
 def awaiting_quiet(result: EvolutionResult) -> list[CandidateRecord]:
-    """The candidates of ``result`` whose last timing was inconclusive because the machine was busy
-    and whose interval still reaches above the best verified speedup (they could win); [] when the
-    search was cancelled or is a replay."""
+    """The candidates of ``result`` whose last timing was taken while the machine was busy and that a
+    timing on a quiet machine could still make (or keep) the best: inconclusive ones whose interval
+    reaches above the best verified speedup, and the best itself when it was verified beside the load
+    (its figure may be understated, and its mutations could not be compared). [] when the search was
+    cancelled or is a replay."""
     if result.status == "cancelled" or result.search.replay_of is not None:
         return []
     best = result.best
@@ -68,18 +72,23 @@ def awaiting_quiet(result: EvolutionResult) -> list[CandidateRecord]:
     for rec in result.candidates:
         t = rec.stage("time")
         timing = t.timing if t is not None else None
-        if timing is not None and timing.outcome == "inconclusive" and timing.busy and timing.speedup_high > floor:
+        if timing is None or not timing.busy:
+            continue
+        if (timing.outcome == "inconclusive" and timing.speedup_high > floor) or (best is not None and rec.id == best.id):
             out.append(rec)
     return out
 
 
+@dataclass(frozen=True)
 class QuietWait:
     """The outcome of :func:`wait_for_quiet`: ``quiet`` (the machine was idle for the window),
     ``waited_s`` (seconds), ``idle_cores`` at the last reading (None where ``/proc/stat`` is not
     exposed), ``why`` when it was not quiet (``timeout``, ``cancelled``, ``yielded``, ``unknown``)."""
 
-    def __init__(self, quiet: bool, waited_s: float, idle_cores: float | None, why: str = ""):
-        self.quiet, self.waited_s, self.idle_cores, self.why = quiet, waited_s, idle_cores, why
+    quiet: bool
+    waited_s: float
+    idle_cores: float | None
+    why: str = ""
 
 
 def wait_for_quiet(reader: IdleReader, needed: float, *, timeout_s: float, window_s: float = QUIET_WINDOW_S,

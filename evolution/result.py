@@ -207,8 +207,8 @@ class QuietRetime(BaseModel):
                     f"verified nothing better, so the rewrite of {first} stands")
         if self.quiet:
             return (f"timed on a quiet machine after waiting {self.waited_s:.0f} s ({self.idle_cores or 0:.1f} cores "
-                    f"idle): {first} left {what} inconclusive because the machine was busy{load}; correctness "
-                    "verdicts came from the evaluation cache")
+                    f"idle): {first} timed {what} while the machine was busy{load}; correctness verdicts came from "
+                    "the evaluation cache")
         if self.why == "cancelled":
             return f"cancelled after waiting {self.waited_s:.0f} s for a quiet machine to time {what} again"
         if self.why == "yielded":
@@ -228,8 +228,9 @@ class SearchInfo(BaseModel):
     proposed), ``transcript`` (a replay reached the end of its transcript),
     ``bound`` (the best rewrite came within 10 % of ``bound``, the loop's
     bound on this machine; ``stop_note`` says it in words), ``busy`` (a search
-    without an LLM whose rule candidates could not be timed: the machine was
-    busy during every timing; ``stop_note`` says it). ``bound`` is the
+    without an LLM whose rule candidates were all timed while the machine was
+    busy, so their figures and their mutations' could not be compared;
+    ``stop_note`` says it). ``bound`` is the
     loop's bound for the best rewrite even when the search stopped for another
     reason (None when nothing was verified or in a replay). ``inconclusive``
     counts candidates whose timing stayed inconclusive (never offered, never

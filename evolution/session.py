@@ -331,10 +331,12 @@ class SearchSession:
         elif stopped == "busy":
             load = next((t.timing.machine for t in (r.stage("time") for r in runner.records)
                          if t is not None and t.timing is not None and t.timing.machine), "")
+            verified = (f"; {best.speedup:.2f}x was verified faster even so (measured beside that load: a quiet "
+                        "machine may measure more)" if best is not None else "")
             info.stop_note = ("stopped after the rule candidates: the machine was busy during every timing of them"
-                              + (f" ({load})" if load else "") + ", so parameter mutations could not be measured "
-                              "either (no LLM in this search); their compile, test and ThreadSanitizer verdicts are "
-                              "cached, so a run on a quieter machine only times them")
+                              + (f" ({load})" if load else "") + verified + "; parameter mutations could not be "
+                              "compared on such a machine either (no LLM in this search); their compile, test and "
+                              "ThreadSanitizer verdicts are cached, so a run on a quieter machine only times them")
         elif stopped == "plateau" and best is not None and not st.llm_active:
             info.stop_note = (f"{best.speedup:.2f}x: stopped after a generation of parameter mutations without a "
                               "measurably better rewrite (no LLM in this search)")

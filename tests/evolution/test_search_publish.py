@@ -80,6 +80,7 @@ def test_an_inconclusive_timing_is_never_offered_and_is_timed_again_at_the_end(f
     assert "rejected at timing (1: 1 timing inconclusive):" in text, text
     assert "not faster" not in text.split("what to try next")[0]
     assert "run again when the machine is quieter" in text
+    assert "or let parevo wait for it (--wait-quiet SECONDS; in the editors, the quietWait setting)" in text
 
     # on a quieter machine at the end the same candidate is verified
     monkeypatch.setattr(CascadeRunner, "measure_again", _quiet_again(calls))
@@ -319,9 +320,44 @@ def test_without_an_llm_rule_candidates_untimed_on_a_busy_machine_end_the_search
             assert seen and res.search.stopped_by == "busy" and res.search.generations == 0
             assert calls["retimed"] == len(seen)  # every rule candidate timed again at the end
             note = ("stopped after the rule candidates: the machine was busy during every timing of them (load 2.1 "
-                    "on 2 cores, other work 1.0 cores), so parameter mutations could not be measured either (no LLM "
-                    "in this search); their compile, test and ThreadSanitizer verdicts are cached, so a run on a "
-                    "quieter machine only times them")
+                    "on 2 cores, other work 1.0 cores); parameter mutations could not be compared on such a machine "
+                    "either (no LLM in this search); their compile, test and ThreadSanitizer verdicts are cached, so "
+                    "a run on a quieter machine only times them")
             assert res.search.stop_note == note and note in render_text(res)
         else:
             assert res.search.stopped_by == "plateau" and res.search.generations == 1
+
+
+def test_without_an_llm_a_rewrite_verified_on_a_busy_machine_ends_the_search_too(fake_cascade, loop_file, tmp_path,
+                                                                                  monkeypatch):
+    """Rules only, every rule candidate timed while other work held the cores, one verified faster even so:
+    its figure and its mutations' could not be compared on that machine, so no generation of parameter
+    mutations follows; the rewrite is offered, and the stop note says its figure was measured beside the load."""
+    import llm_fakes
+    from test_search_llm import request as llm_request
+
+    tc, calls = fake_cascade
+    calls["idle_cores"] = 0.0
+    monkeypatch.setattr(llm_fakes, "_speedup", lambda text, cid: 1.5)
+    real = llm_fakes.scripted_evaluate
+    seen = []
+
+    def busy_but_faster(self, cand):
+        seen.append(cand.origin)
+        rec = real(self, cand)
+        t = rec.stage("time")
+        if t is not None:
+            t.timing.busy, t.timing.machine = True, "load 2.1 on 2 cores, other work 1.0 cores"
+        return rec
+
+    monkeypatch.setattr(CascadeRunner, "evaluate", busy_but_faster)
+    req = llm_request(loop_file, tmp_path / "cache", rules=True, generations=6,
+                      search=SearchSettings(children=2, patience=3))
+    res = evolve_at(loop_file, req, toolchain=tc)
+    assert res.status == "verified" and res.best.speedup == pytest.approx(1.5)
+    assert seen and not any(o.startswith("mut:") for o in seen)
+    assert res.search.stopped_by == "busy" and res.search.generations == 0
+    assert res.search.stop_note.startswith(
+        "stopped after the rule candidates: the machine was busy during every timing of them (load 2.1 on 2 cores, "
+        "other work 1.0 cores); 1.50x was verified faster even so (measured beside that load: a quiet machine may "
+        "measure more); parameter mutations could not be compared")

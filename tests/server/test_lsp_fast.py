@@ -194,13 +194,13 @@ async def test_configuration_pull_and_did_change_configuration(example_ws, parev
         assert st["seed"] == 5 and st["threads"] == 2 and st["budget"]["candidates"] == 2
         # pushed settings
         s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-            settings={"parevo": {"threads": 1, "maxQueued": 2}}))
+            settings={"parevo": {"threads": 1, "maxQueued": 2, "quietWait": 30}}))
         for _ in range(100):
             st = (await s.status())["settings"]
             if st["threads"] == 1:
                 break
             await asyncio.sleep(0.05)
-        assert st["threads"] == 1 and st["max_queued"] == 2
+        assert st["threads"] == 1 and st["max_queued"] == 2 and st["quiet_wait"] == 30
         # pulled settings, one invalid value
         s.client.set_configuration({"parevo": {"threads": -3}})
         s.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))

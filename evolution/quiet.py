@@ -74,7 +74,8 @@ def awaiting_quiet(result: EvolutionResult) -> list[CandidateRecord]:
         timing = t.timing if t is not None else None
         if timing is None or not timing.busy:
             continue
-        if (timing.outcome == "inconclusive" and timing.speedup_high > floor) or (best is not None and rec.id == best.id):
+        could_win = timing.outcome == "inconclusive" and timing.speedup_high > floor
+        if could_win or (best is not None and rec.id == best.id):
             out.append(rec)
     return out
 
@@ -147,7 +148,8 @@ def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResul
     evaluation cache holds ``first``'s verdicts) and returns its result; ``first`` when the machine
     stayed busy, the wait was cancelled or yielded, or the second search verified nothing where the
     first had. Either way the returned result's ``search.quiet`` (:class:`QuietRetime`) says what
-    happened (its ``describe()`` in words, for the report and the hover). Errors of ``again`` propagate (they are a search's errors).
+    happened (its ``describe()`` in words, for the report and the hover). Errors of ``again``
+    propagate (they are a search's errors).
     """
     pending = awaiting_quiet(first)
     if wait_s <= 0 or not pending:

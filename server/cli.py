@@ -84,7 +84,9 @@ class ProgressPrinter:
             self.stream.write(self.note + "\n")
             self.note = None
         best = f" | best {e.best_speedup:.2f}x" if e.best_speedup else ""
-        text = f"[{e.elapsed:6.1f}s] {e.tried}/{e.total} candidates | {e.stage}: {e.message}{best}"
+        # a wait for a quiet machine has no evaluation budget (total 0)
+        counted = f"{e.tried}/{e.total} candidates" if e.total else f"{e.tried} candidates tried"
+        text = f"[{e.elapsed:6.1f}s] {counted} | {e.stage}: {e.message}{best}"
         if self.tty:
             # a verified rewrite is published at once: it stays on screen while the search goes on
             self.stream.write("\r\x1b[2K" + (text if e.stage == "verified" else text[:200]))

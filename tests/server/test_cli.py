@@ -301,6 +301,8 @@ def test_a_verified_rewrite_stays_on_the_terminal_while_the_search_goes_on():
     # the progress line is rewritten in place, but the verified rewrite ends its line: it stays visible
     assert "verified rule:reduce-delayed: 1.76x" in lines[0] and "(search continuing)" in lines[0]
     assert "1/64 candidates | compile: compiling mut:granularity" in lines[1]
+    show(ProgressEvent(stage="wait", message="waiting for a quiet machine: 20 of 600 s", tried=4, elapsed=20.0))
+    assert out.getvalue().endswith("[  20.0s] 4 candidates tried | wait: waiting for a quiet machine: 20 of 600 s")
 
 
 FIRST_ABOVE = """#include <vector>

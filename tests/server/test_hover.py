@@ -55,3 +55,16 @@ def test_an_inconclusive_timing_is_never_called_not_faster_and_the_next_step_is_
     md = hover_markdown(rec)
     assert "timing inconclusive: 1.40x" in md and "not faster" not in md.split("What to try next")[0]
     assert "run again when the machine is quieter (during the timings: load 9.7 on 2 cores" in md
+
+
+def test_the_hover_says_how_long_the_search_waited_for_a_quiet_machine():
+    from parevo.evolution.result import QuietRetime
+
+    rec = _record("heavy_sum.verified.json", "/w/heavy_sum.cpp")
+    rec.evolution.search.quiet = QuietRetime(waited_s=42.0, quiet=True, idle_cores=2.0, needed_cores=1.7, pending=3,
+                                             load="load 2.1 on 2 cores, 1.0 cores busy with other work",
+                                             first_run_id="20261202-010203-abcdef", first_status="none-verified",
+                                             second_status="verified")
+    md = hover_markdown(rec)
+    assert ("quiet machine: timed on a quiet machine after waiting 42 s (2.0 cores idle): run 20261202-010203-abcdef "
+            "timed 3 candidates while the machine was busy (load 2.1 on 2 cores, 1.0 cores busy with other work)") in md

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from parevo.toolchain.machine import describe_load
+from parevo.toolchain.models import ParevoError
 
 from .result import CandidateRecord, EvolutionResult, QuietRetime
 from .search import ProgressEvent, ProgressFn
@@ -101,7 +102,9 @@ def wait_for_quiet(reader: IdleReader, needed: float, *, timeout_s: float, windo
     the machine every ``poll_s`` seconds (each reading spans ``poll_s``), for at most ``timeout_s``.
 
     ``cancel`` set, or ``yield_to()`` true (other work is waiting for the machine), ends the wait
-    early; ``on_wait(waited_s, idle_cores)`` is called after every reading. Never raises.
+    early; so does a ``KeyboardInterrupt`` (Ctrl-C at a terminal: stop waiting, keep what the search
+    found), reported as ``cancelled``. ``on_wait(waited_s, idle_cores)`` is called after every reading.
+    Never raises.
     """
     start = clock()
     since: float | None = None
@@ -114,7 +117,10 @@ def wait_for_quiet(reader: IdleReader, needed: float, *, timeout_s: float, windo
             return QuietWait(False, waited, idle, "yielded")
         if waited >= timeout_s:
             return QuietWait(False, waited, idle, "timeout")
-        idle = reader.idle_cores(poll_s)
+        try:
+            idle = reader.idle_cores(poll_s)
+        except KeyboardInterrupt:
+            return QuietWait(False, clock() - start, idle, "cancelled")
         now = clock()
         if idle is None:  # nothing to judge by: the timings could not have called the machine busy either
             return QuietWait(False, now - start, None, "unknown")
@@ -146,10 +152,11 @@ def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResul
     When ``first`` has candidates :func:`awaiting_quiet` and ``wait_s`` > 0, waits up to ``wait_s``
     seconds for :func:`needed_cores` idle cores, then calls ``again`` (a search of the same loop whose
     evaluation cache holds ``first``'s verdicts) and returns its result; ``first`` when the machine
-    stayed busy, the wait was cancelled or yielded, or the second search verified nothing where the
-    first had. Either way the returned result's ``search.quiet`` (:class:`QuietRetime`) says what
-    happened (its ``describe()`` in words, for the report and the hover). Errors of ``again``
-    propagate (they are a search's errors).
+    stayed busy, the wait was cancelled or yielded, the second search verified nothing where the
+    first had, or it failed (a :class:`~parevo.toolchain.models.ParevoError` or ``OSError``: the
+    compiler or the cache went away meanwhile; its sentence is kept in ``second_error``). Either way
+    the returned result's ``search.quiet`` (:class:`QuietRetime`) says what happened (its
+    ``describe()`` in words, for the report and the hover).
     """
     pending = awaiting_quiet(first)
     if wait_s <= 0 or not pending:
@@ -183,7 +190,12 @@ def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResul
     emit(ProgressEvent(stage="wait", best_speedup=best, tried=len(first.candidates), elapsed=w.waited_s,
                        message=f"the machine is quiet ({w.idle_cores:.1f} cores idle): searching again, "
                                f"correctness verdicts from the evaluation cache"))
-    second = again()
+    try:
+        second = again()
+    except (ParevoError, OSError) as e:  # the first search's result is not lost to the second's failure
+        info.second_error = str(e) or type(e).__name__
+        first.search.quiet = info
+        return first
     info.second_status = second.status
     kept = first if second.best is None and first.best is not None else second
     info.kept_first = kept is first

@@ -180,7 +180,7 @@ class QuietRetime(BaseModel):
     machine during their timings; ``first_*``: the search that waited (``first_seconds``: its wall
     seconds). ``second_status``: the search
     run once quiet (None when none ran); ``kept_first``: it verified nothing, so the first search's
-    rewrite stands.
+    rewrite stands; ``second_error``: why it failed (the first search's result stands).
     """
 
     waited_s: float
@@ -196,12 +196,16 @@ class QuietRetime(BaseModel):
     first_seconds: float = 0.0
     second_status: str | None = None
     kept_first: bool = False
+    second_error: str | None = None
 
     def describe(self) -> str:
         """One sentence for the report and the hover."""
         what = f"{self.pending} candidate{'s' if self.pending != 1 else ''}"
         load = f" ({self.load})" if self.load else ""
         first = f"run {self.first_run_id}" if self.first_run_id else "the first search"
+        if self.quiet and self.second_error:
+            return (f"waited {self.waited_s:.0f} s for a quiet machine to time {what} again, but the search run then "
+                    f"failed ({self.second_error}); {first}'s result stands")
         if self.quiet and self.kept_first:
             return (f"waited {self.waited_s:.0f} s for a quiet machine to time {what} again; the search run then "
                     f"verified nothing better, so the rewrite of {first} stands")

@@ -219,3 +219,32 @@ def test_evolve_waits_for_a_quiet_machine_and_verifies_from_the_cache(fake_casca
     assert res.run_id != res.search.quiet.first_run_id  # a second run, new transcript
     assert res.search.eval_cache_hits == n and len(evaluated) == n  # correctness from the cache
     assert reader.read == 3 and any(e.stage == "wait" for e in events)
+
+
+def test_ctrl_c_during_the_wait_and_a_failing_second_search_keep_the_first_result():
+    """Ctrl-C while waiting stops the wait (the CLI then prints what the search found); a second search that
+    fails (the compiler or the cache went away meanwhile) leaves the first result standing, with the reason."""
+    from parevo.toolchain.models import ParevoError
+
+    class Interrupted(Readings):
+        def idle_cores(self, seconds: float = 0.5):
+            if self.read == 2:
+                raise KeyboardInterrupt
+            return super().idle_cores(seconds)
+
+    first = result(record("a", 1.1, 1.9, outcome="inconclusive", busy=True))
+    r = Interrupted([1.0])
+    got = search_when_quiet(first, lambda: pytest.fail("no second search after Ctrl-C"), reader=r, wait_s=60,
+                            clock=r.clock)
+    assert got is first and got.search.quiet.why == "cancelled" and got.search.quiet.waited_s == pytest.approx(2.0)
+
+    def fails():
+        raise ParevoError("no C++ compiler found: install g++ or clang++")
+
+    first = result(record("a", 1.1, 1.9, outcome="inconclusive", busy=True))
+    r = Readings([2.0])
+    got = search_when_quiet(first, fails, reader=r, wait_s=60, clock=r.clock)
+    assert got is first and got.search.quiet.second_error == "no C++ compiler found: install g++ or clang++"
+    assert got.search.quiet.describe() == ("waited 3 s for a quiet machine to time 1 candidate again, but the search "
+                                           "run then failed (no C++ compiler found: install g++ or clang++); run "
+                                           "first's result stands")

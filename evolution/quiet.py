@@ -63,10 +63,13 @@ def awaiting_quiet(result: EvolutionResult) -> list[CandidateRecord]:
     """The candidates of ``result`` whose last timing was taken while the machine was busy and that a
     timing on a quiet machine could still make (or keep) the best: inconclusive ones whose interval
     reaches above the best verified speedup, and the best itself when it was verified beside the load
-    (its figure may be understated, and its mutations could not be compared). [] when the search was
-    cancelled or is a replay."""
+    (its figure may be understated, and its mutations could not be compared); every timed candidate
+    when the load ended the search (``stopped_by == "busy"``: no mutation was tried, even if the
+    re-timing at its end found the machine quiet). [] when the search was cancelled or is a replay."""
     if result.status == "cancelled" or result.search.replay_of is not None:
         return []
+    if result.search.stopped_by == "busy":  # the load cut the search short: its mutations were never tried
+        return [r for r in result.candidates if r.stage("time") is not None and r.stage("time").timing is not None]
     best = result.best
     floor = (best.speedup or 0.0) if best is not None else 0.0
     out = []
@@ -153,8 +156,9 @@ def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResul
     seconds for :func:`needed_cores` idle cores, then calls ``again`` (a search of the same loop whose
     evaluation cache holds ``first``'s verdicts) and returns its result; ``first`` when the machine
     stayed busy, the wait was cancelled or yielded, the second search verified nothing where the
-    first had, or it failed (a :class:`~parevo.toolchain.models.ParevoError` or ``OSError``: the
-    compiler or the cache went away meanwhile; its sentence is kept in ``second_error``). Either way
+    first had, or it failed or was interrupted (a :class:`~parevo.toolchain.models.ParevoError` or
+    ``OSError``: the compiler or the cache went away meanwhile; Ctrl-C at a terminal; its sentence is
+    kept in ``second_error``). Either way
     the returned result's ``search.quiet`` (:class:`QuietRetime`) says what happened (its
     ``describe()`` in words, for the report and the hover).
     """
@@ -192,8 +196,15 @@ def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResul
                                f"correctness verdicts from the evaluation cache"))
     try:
         second = again()
-    except (ParevoError, OSError) as e:  # the first search's result is not lost to the second's failure
-        info.second_error = str(e) or type(e).__name__
+    except (ParevoError, OSError, KeyboardInterrupt) as e:  # the first result is not lost to the second's end
+        if isinstance(e, KeyboardInterrupt):
+            if cancel is not None:
+                cancel.set()
+            info.second_error = "interrupted"
+        elif isinstance(e, OSError) and e.strerror:
+            info.second_error = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+        else:
+            info.second_error = str(e) or type(e).__name__
         first.search.quiet = info
         return first
     info.second_status = second.status

@@ -206,7 +206,7 @@ def next_steps(result: EvolutionResult) -> list[str]:
     out = []
     if "timing inconclusive" in kinds:
         load = next((t.machine for t in timed if t.outcome == "inconclusive" and t.machine), "")
-        waited = result.search.quiet is not None
+        waited = result.search.quiet is not None or result.search.replay_of is not None
         out.append("run again when the machine is quieter" + (f" (during the timings: {load})" if load else "")
                    + ("" if waited else ", or let parevo wait for it (--wait-quiet SECONDS; in the editors, the "
                       "quietWait setting)")

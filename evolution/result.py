@@ -204,8 +204,9 @@ class QuietRetime(BaseModel):
         load = f" ({self.load})" if self.load else ""
         first = f"run {self.first_run_id}" if self.first_run_id else "the first search"
         if self.quiet and self.second_error:
+            ended = "was interrupted" if self.second_error == "interrupted" else f"failed ({self.second_error})"
             return (f"waited {self.waited_s:.0f} s for a quiet machine to time {what} again, but the search run then "
-                    f"failed ({self.second_error}); {first}'s result stands")
+                    f"{ended}; {first}'s result stands")
         if self.quiet and self.kept_first:
             return (f"waited {self.waited_s:.0f} s for a quiet machine to time {what} again; the search run then "
                     f"verified nothing better, so the rewrite of {first} stands")

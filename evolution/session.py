@@ -331,8 +331,14 @@ class SearchSession:
         elif stopped == "busy":
             load = next((t.timing.machine for t in (r.stage("time") for r in runner.records)
                          if t is not None and t.timing is not None and t.timing.machine), "")
-            verified = (f"; {best.speedup:.2f}x was verified faster even so (measured beside that load: a quiet "
-                        "machine may measure more)" if best is not None else "")
+            best_t = best.stage("time").timing if best is not None and best.stage("time") is not None else None
+            if best is None:
+                verified = ""
+            elif best_t is not None and not best_t.busy:  # the re-timing at the end found the machine quiet
+                verified = f"; {best.speedup:.2f}x was verified when timed again at the end, on a quieter machine"
+            else:
+                verified = (f"; {best.speedup:.2f}x was verified faster even so (measured beside that load: a quiet "
+                            "machine may measure more)")
             info.stop_note = ("stopped after the rule candidates: the machine was busy during every timing of them"
                               + (f" ({load})" if load else "") + verified + "; parameter mutations could not be "
                               "compared on such a machine either (no LLM in this search); their compile, test and "

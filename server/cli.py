@@ -222,6 +222,9 @@ def _read_inputs(args, path: str) -> str:
 
 def cmd_evolve(args) -> int:
     if args.replay:
+        if args.wait_quiet:
+            print("parevo: --wait-quiet does not apply to a replay (its timings come from the transcript)",
+                  file=sys.stderr)
         return _cmd_replay(args)
     if args.location is None:
         print("parevo: evolve needs FILE:LINE (or --replay RUN)", file=sys.stderr)

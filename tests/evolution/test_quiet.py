@@ -248,3 +248,31 @@ def test_ctrl_c_during_the_wait_and_a_failing_second_search_keep_the_first_resul
     assert got.search.quiet.describe() == ("waited 3 s for a quiet machine to time 1 candidate again, but the search "
                                            "run then failed (no C++ compiler found: install g++ or clang++); run "
                                            "first's result stands")
+
+
+def test_a_search_the_load_ended_waits_even_when_its_end_retiming_was_quiet_and_ctrl_c_in_the_second_keeps_the_first():
+    """``stopped_by == "busy"``: no mutation was tried, so every timed candidate waits, even when the re-timing at
+    the end found the machine quiet; Ctrl-C during the second search keeps the first result (and cancels)."""
+    best = record("d", 1.5, 1.6, outcome="faster", busy=False)  # re-timed quiet at the end of the search
+    low = record("a", 0.8, 0.9, outcome="inconclusive", busy=True)
+    first = result(best, low, best="d")
+    assert awaiting_quiet(first) == []
+    first.search.stopped_by = "busy"
+    assert [r.id for r in awaiting_quiet(first)] == ["d", "a"]
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    cancel = threading.Event()
+    r = Readings([2.0])
+    got = search_when_quiet(first, interrupted, reader=r, wait_s=60, cancel=cancel, clock=r.clock)
+    assert got is first and got.best.id == "d" and cancel.is_set()
+    assert got.search.quiet.describe() == ("waited 3 s for a quiet machine to time 2 candidates again, but the "
+                                           "search run then was interrupted; run first's result stands")
+
+    def gone():
+        raise NotADirectoryError(20, "Not a directory", "/tmp/cache/runs/x")
+
+    r = Readings([2.0])
+    got = search_when_quiet(result(low), gone, reader=r, wait_s=60, clock=r.clock)
+    assert got.search.quiet.second_error == "/tmp/cache/runs/x: Not a directory"

@@ -361,3 +361,26 @@ def test_without_an_llm_a_rewrite_verified_on_a_busy_machine_ends_the_search_too
         "stopped after the rule candidates: the machine was busy during every timing of them (load 2.1 on 2 cores, "
         "other work 1.0 cores); 1.50x was verified faster even so (measured beside that load: a quiet machine may "
         "measure more); parameter mutations could not be compared")
+
+    # every timing inconclusive beside the load, and the re-timing at the end found the machine quiet: the
+    # note says the rewrite was verified then, not "beside that load"
+    def untimed(self, cand):
+        rec = busy_but_faster(self, cand)
+        t = rec.stage("time")
+        if t is not None:
+            t.timing.outcome, t.passed = "inconclusive", False
+            rec.faster, rec.rejected_stage, rec.reason = False, "time", t.timing.verdict_text()
+        return rec
+
+    def quiet_again(self, rec, cand):
+        fresh = real(self, cand)
+        return rec.with_measurements([s for s in fresh.stages if s.stage in ("time", "profile")])
+
+    monkeypatch.setattr(CascadeRunner, "evaluate", untimed)
+    monkeypatch.setattr(CascadeRunner, "measure_again", quiet_again)
+    req = llm_request(loop_file, tmp_path / "cache2", rules=True, generations=6,
+                      search=SearchSettings(children=2, patience=3))
+    res = evolve_at(loop_file, req, toolchain=tc)
+    assert res.status == "verified" and res.search.stopped_by == "busy"
+    assert "measured beside that load" not in res.search.stop_note
+    assert "; 1.50x was verified when timed again at the end, on a quieter machine;" in res.search.stop_note

@@ -135,7 +135,10 @@ def first_verdict(row: dict) -> str:
     f = row.get("first")
     if f is None:
         return verdict(row)
-    return f"{f['speedup']:.2f}x" if f["speedup"] else "none (inconclusive)"
+    if f["speedup"]:
+        return f"{f['speedup']:.2f}x"
+    o = f["outcomes"]
+    return f"none ({o['not-faster']} nf, {o['inconclusive']} inc)"
 
 
 def first_verified(row: dict | None) -> bool:

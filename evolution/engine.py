@@ -28,8 +28,8 @@ One search, in order: ``_search`` takes the site and its facts (or returns
 "not parallelizable"), then a :class:`~parevo.evolution.session.SearchSession`
 finds the toolchain, plans the inputs, opens the run, prepares the original,
 runs the search loop inside the budget's wall and assembles the
-:class:`EvolutionResult`. With ``quiet_wait_s``, a search whose timings the
-busy machine left inconclusive waits for a quiet one and runs again
+:class:`EvolutionResult`. With ``quiet_wait_s``, a search whose candidates
+were timed on a busy machine waits for a quiet one and runs again
 (:mod:`parevo.evolution.quiet`).
 """
 
@@ -81,9 +81,9 @@ class EvolveRequest(BaseModel):
     within 10 % of the loop's bound (tests of later generations, strategy comparisons),
     ``build_ahead=False`` to build one candidate at a time, none ahead while another is measured
     (the benchmark's before/after of the build pipeline: ``bench/examples.py --no-build-ahead``).
-    ``quiet_wait_s`` > 0: when the search leaves candidates inconclusive because the machine was busy,
-    wait up to that many seconds for a quiet machine and search again (:mod:`parevo.evolution.quiet`;
-    the second search has its own ``budget``).
+    ``quiet_wait_s`` > 0: when the search timed candidates on a busy machine
+    (:func:`~parevo.evolution.quiet.awaiting_quiet`), wait up to that many seconds for a quiet
+    machine and search again (:mod:`parevo.evolution.quiet`; the second search has its own ``budget``).
     """
 
     seed: int = 1

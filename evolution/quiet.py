@@ -4,8 +4,9 @@ A timing taken while other processes held the cores is *inconclusive*
 (:func:`parevo.toolchain.timing.decide`): never offered, never called "not
 faster", and its message says it will be timed again when the machine is
 idle (a rewrite faster even beside the load is offered, its figure labelled
-with that load, and may be understated). Inside a search, inconclusive candidates are timed again between
-generations when the machine is quiet and once at the end
+with that load, and may be understated). Inside a search, inconclusive
+candidates are timed again between generations when the machine is quiet and
+once at the end
 (:meth:`~parevo.evolution.search.CascadeRunner.retime_pending`). When the load
 outlasts the search, :func:`search_when_quiet` keeps that promise after it:
 it waits, up to a time the user gave, for enough idle cores
@@ -15,12 +16,13 @@ second search times them (and, on a quiet machine, may go on to mutations).
 
 Why waiting, not measuring through the load: with session autogroups a busy
 process in another session takes its fair share whatever the timing's
-``nice``; on 2 cores with one held by such a process, ParlayLib reductions and
-maps measured 0.93-1.0x against the serial loop at 1 M and 8 M elements
-(quiet: 1.64-2.9x), in every form tried (``parlay::reduce``, blocked partial
-sums, a plain ``parallel_for``), and an autogroup ``nice`` of -20 (root only)
-won back 1.1x at 8 M. A speedup that needs both cores can only be measured
-when both are free.
+``nice``. Measured 2026-12-02 on 2 cores, one held by such a process:
+ParlayLib reductions and maps ran 0.80-1.03x against the serial loop at 1 M,
+4 M and 8 M elements (quiet: 1.97-2.2x), in every form tried
+(``parlay::reduce``, partial sums of 2 or 32 blocks in a ``parallel_for``, a
+plain ``parallel_for`` map), and an autogroup ``nice`` of -5 to -20 (root
+only) won back 1.03-1.14x at 8 M (1.4-1.7x only at 64 M). A speedup that
+needs both cores can only be measured when both are free.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Callable, Protocol
 
 from parevo.toolchain.machine import describe_load
 from parevo.toolchain.models import ParevoError
+from parevo.toolchain.timing import TimingResult
 
 from .result import CandidateRecord, EvolutionResult, QuietRetime
 from .search import ProgressEvent, ProgressFn
@@ -68,20 +71,18 @@ def awaiting_quiet(result: EvolutionResult) -> list[CandidateRecord]:
     re-timing at its end found the machine quiet). [] when the search was cancelled or is a replay."""
     if result.status == "cancelled" or result.search.replay_of is not None:
         return []
+    timed = [(rec, _timing(rec)) for rec in result.candidates if _timing(rec) is not None]
     if result.search.stopped_by == "busy":  # the load cut the search short: its mutations were never tried
-        return [r for r in result.candidates if r.stage("time") is not None and r.stage("time").timing is not None]
+        return [rec for rec, _ in timed]
     best = result.best
     floor = (best.speedup or 0.0) if best is not None else 0.0
-    out = []
-    for rec in result.candidates:
-        t = rec.stage("time")
-        timing = t.timing if t is not None else None
-        if timing is None or not timing.busy:
-            continue
-        could_win = timing.outcome == "inconclusive" and timing.speedup_high > floor
-        if could_win or (best is not None and rec.id == best.id):
-            out.append(rec)
-    return out
+    return [rec for rec, t in timed if t.busy and ((t.outcome == "inconclusive" and t.speedup_high > floor)
+                                                   or (best is not None and rec.id == best.id))]
+
+
+def _timing(rec: CandidateRecord) -> TimingResult | None:
+    t = rec.stage("time")
+    return t.timing if t is not None else None
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,9 @@ def wait_for_quiet(reader: IdleReader, needed: float, *, timeout_s: float, windo
 
 
 def _load_of(pending: list[CandidateRecord]) -> str:
-    conds = []
-    for rec in pending:
-        t = rec.stage("time").timing
-        conds += t.candidate_conditions
-    return describe_load(conds) or next((r.stage("time").timing.machine for r in pending
-                                         if r.stage("time").timing.machine), "")
+    """The machine during the pending candidates' timings (as each timing's ``machine`` is made)."""
+    return describe_load([c for rec in pending for t in [_timing(rec)]
+                          for c in (*t.original_conditions, *t.candidate_conditions)])
 
 
 def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResult], *, reader: IdleReader,
@@ -158,9 +156,8 @@ def search_when_quiet(first: EvolutionResult, again: Callable[[], EvolutionResul
     stayed busy, the wait was cancelled or yielded, the second search verified nothing where the
     first had, or it failed or was interrupted (a :class:`~parevo.toolchain.models.ParevoError` or
     ``OSError``: the compiler or the cache went away meanwhile; Ctrl-C at a terminal; its sentence is
-    kept in ``second_error``). Either way
-    the returned result's ``search.quiet`` (:class:`QuietRetime`) says what happened (its
-    ``describe()`` in words, for the report and the hover).
+    kept in ``second_error``). Either way the returned result's ``search.quiet`` (:class:`QuietRetime`)
+    says what happened (its ``describe()`` in words, for the report and the hover).
     """
     pending = awaiting_quiet(first)
     if wait_s <= 0 or not pending:

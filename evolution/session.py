@@ -331,10 +331,10 @@ class SearchSession:
         elif stopped == "busy":
             load = next((t.timing.machine for t in (r.stage("time") for r in runner.records)
                          if t is not None and t.timing is not None and t.timing.machine), "")
-            best_t = best.stage("time").timing if best is not None and best.stage("time") is not None else None
+            best_time = best.stage("time") if best is not None else None
             if best is None:
                 verified = ""
-            elif best_t is not None and not best_t.busy:  # the re-timing at the end found the machine quiet
+            elif best_time is not None and not best_time.timing.busy:  # the re-timing at the end was quiet
                 verified = f"; {best.speedup:.2f}x was verified when timed again at the end, on a quieter machine"
             else:
                 verified = (f"; {best.speedup:.2f}x was verified faster even so (measured beside that load: a quiet "

@@ -74,8 +74,8 @@ class Settings(_Model):
     * ``cache_dir``: compile cache (default ``$PAREVO_CACHE_DIR`` or ``~/.cache/parevo``).
     * ``input_spec``: input spec TOML (default ``parevo.inputs.toml`` beside the file).
     * ``max_queued``: searches waiting behind the running one.
-    * ``quiet_wait``: seconds a search whose timings the busy machine left
-      inconclusive waits for idle cores before it searches again (timing the
+    * ``quiet_wait``: seconds a search whose candidates were timed on a busy
+      machine waits for idle cores before it searches again (timing the
       candidates; 0: no wait). The wait gives way to any other queued search.
     * ``eval``: overrides of the evaluation cascade (``rounds``, ``repeats``,
       ``target_seconds``, ``check_sizes``, ...). ``min_speedup`` below 1 is

@@ -172,8 +172,8 @@ def test_a_function_level_rewrite_travels_whole_to_the_benchmarks_build():
 
 
 def test_the_noise_benchmarks_load_generator_dies_with_the_benchmark():
-    """A benchmark stopped by SIGTERM (which skips ``finally``) leaves no busy loop behind: one did, and
-    skewed the next benchmark's timings for minutes."""
+    """A benchmark stopped by SIGTERM (a signal that bypasses ``finally`` blocks) leaves no busy loop behind:
+    one did, and skewed the next benchmark's timings for minutes."""
     import signal
     import subprocess
     import sys
